@@ -1,0 +1,171 @@
+//! `Gateway`: the root actor. It assembles the tree (router, server supervisor, stdio front), and on stop takes
+//! it down in order: front first (no new calls), then the servers (each stops its process group), then the
+//! router. [`start`] returns a [`GatewayHandle`] for `main` and the CLI.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::router::{Router, RouterArgs, RouterMsg};
+use super::server::{ServerContext, ServerMsg, ServerStatus};
+use super::stdio_front::{StdioFront, StdioFrontArgs};
+use super::supervisor::{ServerSupervisor, SupervisorArgs};
+use crate::config::Config;
+use crate::routing::RoutingTable;
+use crate::session::Shared;
+
+pub struct GatewayArgs {
+    pub config: Arc<Config>,
+    /// Run the stdio front (off for the CLI's in-process gateway).
+    pub stdio: bool,
+    /// Cancelled when the gateway should end (end of stdin); `main` waits on it.
+    pub shutdown: CancellationToken,
+    /// Reads the gateway's environment for `${VAR}` in server env.
+    pub lookup_env: crate::config::EnvLookup,
+}
+
+pub enum GatewayMsg {
+    Shared(RpcReplyPort<Arc<Shared>>),
+}
+
+pub struct GatewayState {
+    shared: Arc<Shared>,
+    router: ActorRef<RouterMsg>,
+    supervisor: ActorRef<()>,
+    front: Option<ActorRef<()>>,
+    shutdown: CancellationToken,
+}
+
+pub struct Gateway;
+
+impl Actor for Gateway {
+    type Msg = GatewayMsg;
+    type State = GatewayState;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<GatewayMsg>,
+        args: GatewayArgs,
+    ) -> Result<GatewayState, ActorProcessingErr> {
+        let cfg = args.config;
+        let table = Arc::new(ArcSwap::from_pointee(RoutingTable::default()));
+        let (ready_tx, ready_rx) = watch::channel(false);
+        let router_args = RouterArgs {
+            naming: cfg.gateway.naming.clone(),
+            table: table.clone(),
+            ready: ready_tx,
+            awaited: cfg.servers.iter().map(|s| s.name.clone()).collect(),
+        };
+        let (router, _) = Actor::spawn_linked(None, Router, router_args, myself.get_cell()).await?;
+        let ctx = Arc::new(ServerContext {
+            router: router.clone(),
+            state_dir: cfg.gateway.state_dir.clone(),
+            max_frame_bytes: cfg.gateway.max_frame_bytes,
+            lookup_env: args.lookup_env,
+            stop_grace: Duration::from_secs(2),
+        });
+        let supervisor_args = SupervisorArgs { servers: cfg.servers.clone(), ctx };
+        let (supervisor, _) = Actor::spawn_linked(None, ServerSupervisor, supervisor_args, myself.get_cell()).await?;
+        let ready_wait = cfg.servers.iter().map(|s| s.start_timeout).max().unwrap_or_default() + Duration::from_secs(1);
+        let shared = Arc::new(Shared::new(cfg.gateway.name.clone(), table, ready_rx, router.clone(), ready_wait));
+        let front = if args.stdio {
+            let front_args = StdioFrontArgs {
+                shared: shared.clone(),
+                max_frame_bytes: cfg.gateway.max_frame_bytes,
+                shutdown: args.shutdown.clone(),
+            };
+            Some(Actor::spawn_linked(None, StdioFront, front_args, myself.get_cell()).await?.0)
+        } else {
+            None
+        };
+        Ok(GatewayState { shared, router, supervisor, front, shutdown: args.shutdown })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(front) = &state.front {
+            let _ = front.stop_and_wait(None, Some(Duration::from_secs(1))).await;
+        }
+        let _ = state.supervisor.stop_and_wait(None, Some(Duration::from_secs(15))).await;
+        let _ = state.router.stop_and_wait(None, Some(Duration::from_secs(1))).await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        msg: GatewayMsg,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            GatewayMsg::Shared(reply) => {
+                let _ = reply.send(state.shared.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<GatewayMsg>,
+        event: SupervisionEvent,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
+        // The router, supervisor and front hold no state worth a partial restart: if one fails, the gateway ends
+        // (cleanly, through the shutdown token) rather than serve with a hole in it.
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::error!(actor = ?cell.get_id(), error = %err, "a core actor failed; shutting down");
+                state.shutdown.cancel();
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) if !state.shutdown.is_cancelled() => {
+                tracing::error!(actor = ?cell.get_id(), ?reason, "a core actor stopped; shutting down");
+                state.shutdown.cancel();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A running gateway.
+pub struct GatewayHandle {
+    actor: ActorRef<GatewayMsg>,
+    join: tokio::task::JoinHandle<()>,
+    pub shared: Arc<Shared>,
+}
+
+/// Starts the actor tree.
+pub async fn start(args: GatewayArgs) -> anyhow::Result<GatewayHandle> {
+    let (actor, join) = Actor::spawn(None, Gateway, args).await?;
+    let shared = ractor::call!(actor, GatewayMsg::Shared)?;
+    Ok(GatewayHandle { actor, join, shared })
+}
+
+impl GatewayHandle {
+    /// The status of every configured server.
+    pub async fn statuses(&self) -> Vec<ServerStatus> {
+        let servers = self.shared.table.load().servers.clone();
+        let mut out = Vec::with_capacity(servers.len());
+        for s in servers {
+            if let Ok(st) = ractor::call_t!(s.actor, ServerMsg::Status, 2000) {
+                out.push(st);
+            }
+        }
+        out
+    }
+
+    /// Stops the tree and waits until every server process is gone.
+    pub async fn stop(self) {
+        self.actor.stop(None);
+        let _ = self.join.await;
+    }
+}

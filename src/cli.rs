@@ -1,0 +1,188 @@
+//! The `dfs-gateway` command line: `serve` (default), `check`, `tools`, `call`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::gateway::{self, GatewayArgs, GatewayHandle};
+use crate::config::Config;
+use crate::session::Session;
+
+/// Exit code for a configuration that does not validate (EX_USAGE).
+pub const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dfs-gateway",
+    version,
+    about = "One MCP server in front of many: routing, supervision, caching, telemetry"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, the bundled configuration plus APP_SERVERS / EXTERNAL_SERVERS.
+    #[arg(long, short, global = true, env = "DFS_GATEWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdio to one client (the default).
+    Serve,
+    /// Validate the configuration; print every problem with file and line; exit 64 if there is one.
+    Check,
+    /// Start the servers and print every federated tool: wire name, canonical name, server, state.
+    Tools,
+    /// Call one tool through the full gateway and print its result (for debugging).
+    Call {
+        /// Wire name (app__server__tool) or canonical name (app.server.tool).
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let config = match Config::load_with_process_env(cli.config.as_deref()) {
+        Ok(c) => Arc::new(c),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("dfs-gateway: the configuration has {} problem(s)", errors.0.len());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Command::Check = command {
+        println!("{}: ok ({} servers)", config.source, config.servers.len());
+        return ExitCode::SUCCESS;
+    }
+    let level = match command {
+        Command::Serve => config.gateway.log_level.clone(),
+        _ => std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+    };
+    crate::telemetry::init_logging(&level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dfs-gateway: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve => serve(config).await,
+            Command::Tools => tools(config).await,
+            Command::Call { tool, arguments, timeout } => call(config, &tool, &arguments, timeout).await,
+            Command::Check => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dfs-gateway: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(config: Arc<Config>, stdio: bool, shutdown: CancellationToken) -> anyhow::Result<GatewayHandle> {
+    gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env: Arc::new(|k| std::env::var(k).ok()) })
+        .await
+        .context("starting the gateway")
+}
+
+async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    let handle = start(config.clone(), config.stdio.enabled, shutdown.clone()).await?;
+    tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = sigterm.recv() => tracing::info!("SIGTERM; shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT; shutting down"),
+    }
+    shutdown.cancel();
+    handle.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tools(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+    let handle = start(config, false, CancellationToken::new()).await?;
+    handle.shared.wait_ready().await;
+    let statuses = handle.statuses().await;
+    let table = handle.shared.table.load_full();
+    let state_of = |server: &str| {
+        statuses.iter().find(|s| s.name == server).map_or("unknown".to_owned(), |s| s.state.as_str().to_owned())
+    };
+    let mut rows = vec![["WIRE NAME".to_owned(), "CANONICAL NAME".to_owned(), "SERVER".to_owned(), "STATE".to_owned()]];
+    for t in table.tools() {
+        rows.push([t.wire.to_string(), t.canonical.to_string(), t.server.label.to_string(), state_of(&t.server.name)]);
+    }
+    for s in &statuses {
+        if !table.tools().iter().any(|t| t.server.name == s.name) {
+            let err = s.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            rows.push([
+                "-".into(),
+                "-".into(),
+                format!("{}.{}", s.namespace, s.name),
+                format!("{}{err}", s.state.as_str()),
+            ]);
+        }
+    }
+    print_table(&rows);
+    handle.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(rows: &[[String; 4]]) {
+    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    for r in rows {
+        println!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3], w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+    }
+}
+
+async fn call(config: Arc<Config>, tool: &str, arguments: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
+    anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
+    let handle = start(config, false, CancellationToken::new()).await?;
+    handle.shared.wait_ready().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut session = Session::new(handle.shared.clone(), tx);
+    let request = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": tool, "arguments": args },
+    });
+    session.handle_line(request.to_string().as_bytes());
+    let outcome = tokio::time::timeout(timeout, async {
+        while let Some(frame) = rx.recv().await {
+            let msg: serde_json::Value = serde_json::from_slice(&frame)?;
+            if msg.get("id").is_some() {
+                return Ok::<_, anyhow::Error>(msg);
+            }
+            eprintln!("{}", String::from_utf8_lossy(&frame).trim_end());
+        }
+        anyhow::bail!("the gateway closed the session without answering")
+    })
+    .await;
+    drop(session);
+    handle.stop().await;
+    let msg = outcome.map_err(|_| anyhow::anyhow!("no answer within {}", humantime::format_duration(timeout)))??;
+    if let Some(error) = msg.get("error") {
+        eprintln!("error: {}", serde_json::to_string_pretty(error)?);
+        return Ok(ExitCode::FAILURE);
+    }
+    let result = &msg["result"];
+    println!("{}", serde_json::to_string_pretty(result)?);
+    Ok(if result["isError"] == true { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

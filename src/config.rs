@@ -1,0 +1,230 @@
+//! Configuration: a TOML file (raw serde structs) overlaid by environment variables, validated into the typed
+//! [`Config`] the actors take.
+//!
+//! Every problem found is reported with the file (or the environment variable), line and column and what is
+//! wrong; `dfs-gateway check` prints them all and exits with 64. Relative paths in a file (commands,
+//! `state_dir`, `cwd`) are relative to the directory of that file; for the bundled configuration, to the current
+//! directory.
+
+mod env;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::naming::Naming;
+
+pub use env::{expand_env, EnvLookup, Overlay};
+
+/// The configuration compiled into the binary, used when no file is named.
+pub const BUNDLED: &str = include_str!("config/bundled.toml");
+
+/// One problem in the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or `env:NAME` for an environment variable, or `<bundled>`.
+    pub origin: String,
+    /// 1-based line and column, when the problem has a place in a file.
+    pub line: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.origin, line, col, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+/// All problems found in one load, in file order.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The namespace a server's tools are published under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    /// The application's own servers: started with the gateway, preferred by policy.
+    App,
+    /// Third-party servers: started lazily on first use.
+    Ext,
+}
+
+impl Namespace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Namespace::App => "app",
+            Namespace::Ext => "ext",
+        }
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Bundled,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Bundled => f.write_str("<bundled>"),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub gateway: GatewayConfig,
+    pub stdio: StdioFrontConfig,
+    /// Servers in name order.
+    pub servers: Vec<Arc<ServerConfig>>,
+}
+
+/// `[gateway]`: what the whole gateway shares.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `serverInfo.name` toward clients.
+    pub name: String,
+    pub naming: Naming,
+    /// Runtime state (`catalog/`, `evidence/`), absolute.
+    pub state_dir: PathBuf,
+    /// Largest single JSON-RPC frame accepted in either direction; larger ones are rejected and skipped.
+    pub max_frame_bytes: usize,
+    /// `tracing` filter directive (`LOG_LEVEL` overrides).
+    pub log_level: String,
+}
+
+/// `[front.stdio]`.
+#[derive(Debug, Clone)]
+pub struct StdioFrontConfig {
+    pub enabled: bool,
+}
+
+/// One downstream MCP server, `[servers.<name>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The key under `[servers]`: the middle part of canonical names.
+    pub name: String,
+    pub namespace: Namespace,
+    /// Program to run: a bare name is looked up on PATH, a path is absolute (relative ones were resolved).
+    pub command: PathBuf,
+    pub args: Vec<String>,
+    /// Extra environment, values possibly holding `${VAR}` references to the gateway's environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the child.
+    pub cwd: PathBuf,
+    /// Pass the gateway's whole environment (otherwise only a minimal one plus `env`).
+    pub inherit_env: bool,
+    /// Start on first call (ext default) rather than with the gateway (app default).
+    pub lazy: bool,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// How long start-up (spawn + initialize + first tools/list) may take.
+    pub start_timeout: Duration,
+    /// Retries of calls that are safe to repeat (used by the failure-handling work).
+    pub retries: u32,
+    /// A lazy server with no calls for this long is stopped.
+    pub idle_timeout: Duration,
+    /// Calls in flight (and queued while starting) at most; more are refused as overloaded.
+    pub max_pending: usize,
+    /// First restart delay after a crash; doubles per consecutive crash up to `restart_backoff_max`.
+    pub restart_backoff: Duration,
+    pub restart_backoff_max: Duration,
+    /// Where it was defined (`file:line` or `env:APP_SERVERS`), for messages.
+    pub origin: String,
+}
+
+impl ServerConfig {
+    /// `<namespace>.<server>`, the prefix of its canonical tool names.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.namespace, self.name)
+    }
+
+    /// Identifies what is run, so a catalog written for another command is not trusted.
+    pub fn launch_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.command.as_os_str().as_encoded_bytes());
+        for a in &self.args {
+            h.update([0]);
+            h.update(a.as_bytes());
+        }
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Config {
+    /// Loads from `path`, or the bundled configuration when `None`, then overlays the environment.
+    pub fn load(path: Option<&Path>, overlay: &Overlay) -> Result<Config, ConfigErrors> {
+        let (source, text, base_dir) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigErrors(vec![ConfigError {
+                        origin: p.display().to_string(),
+                        line: None,
+                        message: format!("cannot read the configuration file: {e}"),
+                    }])
+                })?;
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+                let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+                (Source::File(p.to_path_buf()), text, dir)
+            }
+            None => (Source::Bundled, BUNDLED.to_owned(), std::env::current_dir().unwrap_or_default()),
+        };
+        raw::compile(source, &text, &base_dir, overlay)
+    }
+
+    /// Loads from `path` and the process environment.
+    pub fn load_with_process_env(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        Self::load(path, &Overlay::from_process())
+    }
+
+    pub fn server(&self, name: &str) -> Option<&Arc<ServerConfig>> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+/// Parses `"5s"`, `"250ms"`, `"10m"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"5s\" or \"250ms\""))
+}
+
+/// 1-based line and column of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

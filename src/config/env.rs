@@ -1,0 +1,145 @@
+//! The environment variables that overlay a configuration file, and `${VAR}` expansion.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Reads one variable of the gateway's environment (the process environment, or a map in tests).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The environment variables the gateway reads, captured once so that loading is a pure function (tests build
+/// an `Overlay` by hand instead of mutating the process environment).
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    /// `LOG_LEVEL`: overrides `gateway.log_level`.
+    pub log_level: Option<String>,
+    /// `APP_SERVERS`: comma-separated commands added as `app` servers.
+    pub app_servers: Option<String>,
+    /// `EXTERNAL_SERVERS`: comma-separated commands added as `ext` servers.
+    pub external_servers: Option<String>,
+    /// `DATABASE_URL`: passed through to app servers that do not set it themselves.
+    pub database_url: Option<String>,
+}
+
+impl Overlay {
+    pub fn from_process() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Overlay {
+            log_level: var("LOG_LEVEL"),
+            app_servers: var("APP_SERVERS"),
+            external_servers: var("EXTERNAL_SERVERS"),
+            database_url: var("DATABASE_URL"),
+        }
+    }
+}
+
+/// One server named by `APP_SERVERS` / `EXTERNAL_SERVERS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EnvServer {
+    pub name: String,
+    pub command: String,
+    pub args: Vec<String>,
+}
+
+/// Parses a comma-separated server list. Each entry is `[name=]path [args...]`: `.js` runs under node, `.py`
+/// under python3, anything else is executed; the name defaults to the file stem.
+pub(crate) fn parse_server_list(list: &str) -> Result<Vec<EnvServer>, String> {
+    let mut out = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, rest) = match entry.split_once('=') {
+            Some((n, r)) if !n.contains(char::is_whitespace) && !n.contains('/') => (Some(n.trim()), r.trim()),
+            _ => (None, entry),
+        };
+        let mut words = rest.split_whitespace().map(str::to_owned);
+        let path = words.next().ok_or_else(|| format!("entry `{entry}` names no command"))?;
+        let stem = std::path::Path::new(&path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| format!("entry `{entry}`: cannot take a server name from `{path}`"))?;
+        let name = name.map(str::to_owned).unwrap_or_else(|| {
+            stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+        });
+        let (command, mut args) = if path.ends_with(".js") || path.ends_with(".mjs") {
+            ("node".to_owned(), vec![path])
+        } else if path.ends_with(".py") {
+            ("python3".to_owned(), vec![path])
+        } else {
+            (path, Vec::new())
+        };
+        args.extend(words);
+        out.push(EnvServer { name, command, args });
+    }
+    Ok(out)
+}
+
+/// Expands `${VAR}` references from `lookup`. `$$` is a literal `$`. Returns the names that were not set
+/// (expanded as empty), so the caller can warn without ever printing a value.
+pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), String> {
+    let mut out = String::with_capacity(value.len());
+    let mut missing = Vec::new();
+    let mut rest = value;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| format!("`{value}`: `${{` without a closing `}}`"))?;
+            let name = &body[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`{value}`: `${{{name}}}` is not a variable name"));
+            }
+            match lookup(name) {
+                Some(v) => out.push_str(&v),
+                None => missing.push(name.to_owned()),
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok((out, missing))
+}
+
+/// Checks the `${VAR}` syntax of every value without expanding.
+pub(crate) fn check_env_syntax(env: &BTreeMap<String, String>) -> Result<(), String> {
+    for value in env.values() {
+        expand_env(value, |_| Some(String::new()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_lists() {
+        let list = parse_server_list("./srv/dfs-mcp/index.js, /opt/slate.py --fast,tools=/bin/my-tool a b").unwrap();
+        assert_eq!(
+            list,
+            vec![
+                EnvServer { name: "index".into(), command: "node".into(), args: vec!["./srv/dfs-mcp/index.js".into()] },
+                EnvServer {
+                    name: "slate".into(),
+                    command: "python3".into(),
+                    args: vec!["/opt/slate.py".into(), "--fast".into()]
+                },
+                EnvServer { name: "tools".into(), command: "/bin/my-tool".into(), args: vec!["a".into(), "b".into()] },
+            ]
+        );
+        assert!(parse_server_list(" , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn expansion() {
+        let look = |k: &str| (k == "KEY").then(|| "v4lue".to_owned());
+        assert_eq!(expand_env("Bearer ${KEY}", look).unwrap(), ("Bearer v4lue".into(), vec![]));
+        assert_eq!(expand_env("${NOPE}x", look).unwrap(), ("x".into(), vec!["NOPE".into()]));
+        assert_eq!(expand_env("$$5 and $x", look).unwrap().0, "$5 and $x");
+        assert!(expand_env("${KEY", look).is_err());
+        assert!(expand_env("${K-Y}", look).is_err());
+    }
+}

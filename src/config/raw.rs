@@ -1,0 +1,347 @@
+//! The configuration file as written (serde structs with documented defaults), and its compilation into
+//! [`Config`]: validation, defaults by namespace, path resolution and the environment overlay.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::env::{check_env_syntax, parse_server_list, Overlay};
+use super::{
+    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, Namespace, ServerConfig, Source,
+    StdioFrontConfig,
+};
+use crate::naming::Naming;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: RawGateway,
+    #[serde(default)]
+    front: RawFront,
+    #[serde(default)]
+    servers: BTreeMap<String, Spanned<RawServer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawGateway {
+    /// Default "dfs-gateway".
+    name: String,
+    /// Default "__".
+    separator: Spanned<String>,
+    /// Default 64.
+    max_name_len: Spanned<usize>,
+    /// Default "_federation", relative to the config file.
+    state_dir: String,
+    /// Default 16 MiB.
+    max_frame_bytes: Spanned<usize>,
+    /// Default "info".
+    log_level: String,
+}
+
+impl Default for RawGateway {
+    fn default() -> Self {
+        RawGateway {
+            name: "dfs-gateway".into(),
+            separator: Spanned::new(0..0, "__".into()),
+            max_name_len: Spanned::new(0..0, 64),
+            state_dir: "_federation".into(),
+            max_frame_bytes: Spanned::new(0..0, 16 * 1024 * 1024),
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFront {
+    #[serde(default)]
+    stdio: RawStdio,
+    http: Option<Spanned<RawHttp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStdio {
+    /// Default true: the Claude Desktop entry.
+    enabled: bool,
+}
+
+impl Default for RawStdio {
+    fn default() -> Self {
+        RawStdio { enabled: true }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default)]
+    enabled: bool,
+    #[allow(dead_code)]
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    namespace: Option<String>,
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<String>,
+    #[serde(default)]
+    inherit_env: bool,
+    /// Default: false for app, true for ext.
+    lazy: Option<bool>,
+    /// Default "5s".
+    timeout: Option<String>,
+    /// Default "30s".
+    start_timeout: Option<String>,
+    /// Default 2.
+    retries: Option<u32>,
+    /// Default "10m".
+    idle_timeout: Option<String>,
+    /// Default 1024.
+    max_pending: Option<usize>,
+    /// Default "250ms".
+    restart_backoff: Option<String>,
+    /// Default "30s".
+    restart_backoff_max: Option<String>,
+    url: Option<String>,
+}
+
+/// Collects errors with their place in one text.
+struct Errors<'a> {
+    origin: String,
+    text: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let line = (span != (0..0)).then(|| line_col(self.text, span.start));
+        self.list.push(ConfigError { origin: self.origin.clone(), line, message: message.into() });
+    }
+    fn env(&mut self, var: &str, message: impl Into<String>) {
+        self.list.push(ConfigError { origin: format!("env:{var}"), line: None, message: message.into() });
+    }
+}
+
+pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors { origin: source.to_string(), text, list: Vec::new() };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            errs.at(e.span().unwrap_or(0..0), e.message().to_owned());
+            return Err(ConfigErrors(errs.list));
+        }
+    };
+
+    let g = &raw.gateway;
+    let separator = g.separator.get_ref().clone();
+    if separator.is_empty() || !separator.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        errs.at(g.separator.span(), "separator must be non-empty and use only letters, digits, `_`, `-` or `.`");
+    }
+    let max_len = *g.max_name_len.get_ref();
+    if !(16..=128).contains(&max_len) {
+        errs.at(g.max_name_len.span(), format!("max_name_len must be between 16 and 128, not {max_len}"));
+    }
+    let max_frame = *g.max_frame_bytes.get_ref();
+    if max_frame < 4096 {
+        errs.at(g.max_frame_bytes.span(), format!("max_frame_bytes must be at least 4096, not {max_frame}"));
+    }
+    if let Some(http) = &raw.front.http {
+        if http.get_ref().enabled {
+            errs.at(http.span(), "the Streamable HTTP front is not available in this version; set enabled = false");
+        }
+    }
+    let log_level = overlay.log_level.clone().unwrap_or_else(|| g.log_level.clone());
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        errs.at(0..0, format!("log level `{log_level}` is not a valid filter (try info, debug, warn)"));
+    }
+
+    let mut servers = Vec::new();
+    for (name, server) in &raw.servers {
+        let span = server.span();
+        let (line, _) = line_col(text, span.start);
+        let origin = format!("{source}:{line}");
+        if let Some(s) =
+            compile_server(name, server.get_ref(), base, overlay, origin, &mut |m| errs.at(span.clone(), m))
+        {
+            servers.push(s);
+        }
+    }
+    for (var, list, namespace) in [
+        ("APP_SERVERS", &overlay.app_servers, Namespace::App),
+        ("EXTERNAL_SERVERS", &overlay.external_servers, Namespace::Ext),
+    ] {
+        let Some(list) = list else { continue };
+        let entries = match parse_server_list(list) {
+            Ok(entries) => entries,
+            Err(e) => {
+                errs.env(var, e);
+                continue;
+            }
+        };
+        for entry in entries {
+            if let Some(existing) = servers.iter().find(|s: &&ServerConfig| s.name == entry.name) {
+                errs.env(var, format!("server `{}` is already defined at {}", entry.name, existing.origin));
+                continue;
+            }
+            let raw = RawServer {
+                namespace: Some(namespace.as_str().to_owned()),
+                command: Some(entry.command),
+                args: entry.args,
+                ..RawServer::default()
+            };
+            let cwd = std::env::current_dir().unwrap_or_default();
+            if let Some(s) =
+                compile_server(&entry.name, &raw, &cwd, overlay, format!("env:{var}"), &mut |m| errs.env(var, m))
+            {
+                servers.push(s);
+            }
+        }
+    }
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+
+    if !errs.list.is_empty() {
+        return Err(ConfigErrors(errs.list));
+    }
+    Ok(Config {
+        source,
+        gateway: GatewayConfig {
+            name: g.name.clone(),
+            naming: Naming { separator, max_len },
+            state_dir: resolve(base, &g.state_dir),
+            max_frame_bytes: max_frame,
+            log_level,
+        },
+        stdio: StdioFrontConfig { enabled: raw.front.stdio.enabled },
+        servers: servers.into_iter().map(Arc::new).collect(),
+    })
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn compile_server(
+    name: &str,
+    raw: &RawServer,
+    base: &Path,
+    overlay: &Overlay,
+    origin: String,
+    err: &mut dyn FnMut(String),
+) -> Option<ServerConfig> {
+    let before = std::cell::Cell::new(0usize);
+    let mut fail = |m: String| {
+        before.set(before.get() + 1);
+        err(format!("server `{name}`: {m}"));
+    };
+    if name.is_empty() || name.len() > 48 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        fail("the name must be 1-48 letters, digits, `_` or `-` (it becomes part of every tool name)".into());
+    }
+    let namespace = match raw.namespace.as_deref() {
+        Some("app") => Namespace::App,
+        Some("ext") => Namespace::Ext,
+        Some(other) => {
+            fail(format!("namespace must be \"app\" or \"ext\", not \"{other}\""));
+            Namespace::Ext
+        }
+        None => {
+            fail("namespace is missing: set namespace = \"app\" or \"ext\"".into());
+            Namespace::Ext
+        }
+    };
+    if raw.url.is_some() {
+        fail("remote (url) servers are not available in this version; run the server over stdio with `command`".into());
+    }
+    let command = match raw.command.as_deref() {
+        Some(c) if !c.trim().is_empty() => {
+            if c.contains('/') {
+                let p = resolve(base, c);
+                if !p.exists() {
+                    fail(format!("command `{}` does not exist", p.display()));
+                }
+                p
+            } else {
+                PathBuf::from(c)
+            }
+        }
+        _ if raw.url.is_some() => PathBuf::new(),
+        _ => {
+            fail("command is missing: name the program that runs the server".into());
+            PathBuf::new()
+        }
+    };
+    let mut duration = |field: &str, value: &Option<String>, default: Duration| -> Duration {
+        match value.as_deref().map(parse_duration) {
+            None => default,
+            Some(Ok(d)) if !d.is_zero() => d,
+            Some(Ok(_)) => {
+                fail(format!("{field} must be longer than zero"));
+                default
+            }
+            Some(Err(e)) => {
+                fail(format!("{field}: {e}"));
+                default
+            }
+        }
+    };
+    let timeout = duration("timeout", &raw.timeout, Duration::from_secs(5));
+    let start_timeout = duration("start_timeout", &raw.start_timeout, Duration::from_secs(30));
+    let idle_timeout = duration("idle_timeout", &raw.idle_timeout, Duration::from_secs(600));
+    let restart_backoff = duration("restart_backoff", &raw.restart_backoff, Duration::from_millis(250));
+    let restart_backoff_max = duration("restart_backoff_max", &raw.restart_backoff_max, Duration::from_secs(30));
+    let max_pending = raw.max_pending.unwrap_or(1024);
+    if max_pending == 0 {
+        fail("max_pending must be at least 1".into());
+    }
+    for key in raw.env.keys() {
+        if key.is_empty() || key.contains('=') {
+            fail(format!("env key `{key}` is not a variable name"));
+        }
+    }
+    if let Err(e) = check_env_syntax(&raw.env) {
+        fail(format!("env: {e}"));
+    }
+    let mut env = raw.env.clone();
+    if namespace == Namespace::App && overlay.database_url.is_some() && !env.contains_key("DATABASE_URL") {
+        env.insert("DATABASE_URL".into(), "${DATABASE_URL}".into());
+    }
+    if before.get() > 0 {
+        return None;
+    }
+    Some(ServerConfig {
+        name: name.to_owned(),
+        namespace,
+        command,
+        args: raw.args.clone(),
+        env,
+        cwd: raw.cwd.as_deref().map_or_else(|| base.to_path_buf(), |c| resolve(base, c)),
+        inherit_env: raw.inherit_env,
+        lazy: raw.lazy.unwrap_or(namespace == Namespace::Ext),
+        timeout,
+        start_timeout,
+        retries: raw.retries.unwrap_or(2),
+        idle_timeout,
+        max_pending,
+        restart_backoff,
+        restart_backoff_max: restart_backoff_max.max(restart_backoff),
+        origin,
+    })
+}

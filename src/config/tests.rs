@@ -1,0 +1,111 @@
+use super::*;
+
+fn load_str(text: &str, overlay: &Overlay) -> Result<Config, ConfigErrors> {
+    raw::compile(Source::File("gw.toml".into()), text, Path::new("/base"), overlay)
+}
+
+#[test]
+fn bundled_config_loads_with_defaults() {
+    let cfg = Config::load(None, &Overlay::default()).unwrap();
+    assert_eq!(cfg.gateway.naming, Naming::default());
+    assert!(cfg.stdio.enabled);
+    assert!(cfg.servers.is_empty());
+    assert_eq!(cfg.gateway.max_frame_bytes, 16 * 1024 * 1024);
+}
+
+#[test]
+fn namespace_decides_laziness_and_paths_resolve_against_the_file() {
+    let cfg = load_str(
+        r#"
+[servers.optimize]
+namespace = "app"
+command = "node"
+args = ["./dist/index.js"]
+timeout = "750ms"
+
+[servers.brave]
+namespace = "ext"
+command = "sh"
+idle_timeout = "2m"
+"#,
+        &Overlay::default(),
+    )
+    .unwrap();
+    let opt = cfg.server("optimize").unwrap();
+    assert!(!opt.lazy);
+    assert_eq!(opt.timeout, Duration::from_millis(750));
+    assert_eq!(opt.cwd, Path::new("/base"));
+    assert_eq!(opt.origin, "gw.toml:2");
+    let brave = cfg.server("brave").unwrap();
+    assert!(brave.lazy);
+    assert_eq!(brave.idle_timeout, Duration::from_secs(120));
+    assert_eq!(cfg.gateway.state_dir, Path::new("/base/_federation"));
+}
+
+#[test]
+fn every_error_is_reported_with_its_line() {
+    let errs = load_str(
+        r#"[gateway]
+max_name_len = 8
+
+[servers.a]
+namespace = "app"
+
+[servers.b]
+namespace = "cloud"
+command = "x"
+timeout = "soon"
+"#,
+        &Overlay::default(),
+    )
+    .unwrap_err();
+    let text = errs.to_string();
+    assert!(text.contains("gw.toml:2:16: max_name_len must be between 16 and 128"), "{text}");
+    assert!(text.contains("gw.toml:4:1: server `a`: command is missing"), "{text}");
+    assert!(text.contains("gw.toml:7:1: server `b`: namespace must be \"app\" or \"ext\""), "{text}");
+    assert!(text.contains("server `b`: timeout: `soon` is not a duration"), "{text}");
+}
+
+#[test]
+fn syntax_and_unknown_fields_are_errors_with_a_place() {
+    let errs = load_str("[gateway]\nnmae = \"x\"\n", &Overlay::default()).unwrap_err();
+    assert_eq!(errs.0.len(), 1);
+    assert_eq!(errs.0[0].line, Some((2, 1)), "{errs}");
+    assert!(errs.0[0].message.contains("unknown field `nmae`"), "{errs}");
+    let errs = load_str("[servers.a\n", &Overlay::default()).unwrap_err();
+    assert_eq!(errs.0[0].line.unwrap().0, 1, "{errs}");
+}
+
+#[test]
+fn environment_overlay_adds_servers_and_passes_database_url_to_app_servers() {
+    let overlay = Overlay {
+        log_level: Some("debug".into()),
+        app_servers: Some("/srv/slate.py".into()),
+        external_servers: Some("search=/usr/bin/env python3 -m search".into()),
+        database_url: Some("postgres://db".into()),
+    };
+    let cfg = load_str("", &overlay).unwrap();
+    assert_eq!(cfg.gateway.log_level, "debug");
+    let slate = cfg.server("slate").unwrap();
+    assert_eq!((slate.namespace, slate.lazy), (Namespace::App, false));
+    assert_eq!(slate.command, Path::new("python3"));
+    assert_eq!(slate.env.get("DATABASE_URL").unwrap(), "${DATABASE_URL}");
+    let search = cfg.server("search").unwrap();
+    assert_eq!((search.namespace, search.lazy), (Namespace::Ext, true));
+    assert_eq!(search.args, ["python3", "-m", "search"]);
+    assert!(!search.env.contains_key("DATABASE_URL"));
+
+    let clash = Overlay { app_servers: Some("/x/a.js".into()), ..Overlay::default() };
+    let errs = load_str("[servers.a]\nnamespace = \"ext\"\ncommand = \"sh\"\n", &clash).unwrap_err();
+    assert!(errs.to_string().contains("env:APP_SERVERS: server `a` is already defined at gw.toml:1"), "{errs}");
+}
+
+#[test]
+fn launch_key_changes_with_command_or_args() {
+    let cfg = load_str(
+        "[servers.a]\nnamespace = \"ext\"\ncommand = \"sh\"\n[servers.b]\nnamespace = \"ext\"\ncommand = \"sh\"\nargs = [\"-c\"]\n",
+        &Overlay::default(),
+    )
+    .unwrap();
+    assert_ne!(cfg.server("a").unwrap().launch_key(), cfg.server("b").unwrap().launch_key());
+}

@@ -1,0 +1,31 @@
+//! dfs-gateway: one MCP server in front of many.
+//!
+//! A desktop client is configured with this gateway as its only MCP server and reaches, through it, the
+//! application's own servers (`app.*`) and third-party ones (`ext.*`). The gateway starts them (eagerly or on
+//! first use), routes each call by name, forwards argument and result bytes untouched, supervises the processes
+//! and answers every failure as a value the client can act on.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file and environment overlay, validated with file/line errors.
+//! - [`protocol`]: the JSON-RPC envelope (borrowed, raw payloads) and frame builders.
+//! - [`naming`]: canonical `<namespace>.<server>.<tool>` names and the wire names clients see.
+//! - [`transport`]: framing, the pending-request map, downstream child processes.
+//! - [`routing`]: the routing table snapshot the fronts read.
+//! - [`catalog`]: persisted tool lists of lazy servers.
+//! - [`session`]: one client's MCP session.
+//! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
+//! - [`cli`]: the `dfs-gateway` commands.
+#![forbid(unsafe_code)]
+
+#[path = "../actors/mod.rs"]
+pub mod actors;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod naming;
+pub mod protocol;
+pub mod routing;
+pub mod session;
+pub mod telemetry;
+pub mod transport;

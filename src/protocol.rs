@@ -1,0 +1,336 @@
+//! The JSON-RPC 2.0 envelope and the MCP names the gateway needs.
+//!
+//! The gateway reads only the envelope of a message (`id`, `method`, and where it must, `params.name` and
+//! `params._meta`); `params`, `result` and `error` stay [`RawValue`] slices of the bytes that arrived and are
+//! copied into outgoing frames untouched. Nothing here re-serializes a payload it does not change.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The protocol revision the gateway speaks by default on its stdio front and toward legacy downstreams.
+pub const LATEST_LEGACY_VERSION: &str = "2025-11-25";
+
+/// Legacy-era revisions a client may ask for and get back unchanged in `initialize`.
+pub const SUPPORTED_LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// JSON-RPC and gateway error codes. The gateway's own codes live in the implementation-defined server-error
+/// range (-32000 to -32099) so clients can tell them from a downstream's errors by `data.gateway`.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// The downstream did not answer in time.
+    pub const TIMEOUT: i64 = -32001;
+    /// The downstream is not available: it crashed, failed to start, or is restarting.
+    pub const SERVER_UNAVAILABLE: i64 = -32002;
+    /// The gateway is overloaded for that server (too many calls in flight).
+    pub const OVERLOADED: i64 = -32003;
+}
+
+/// One JSON-RPC message, borrowed from the bytes it was parsed from.
+///
+/// `id` is kept raw so that the exact bytes the peer used (`7`, `"abc"`) go back unchanged. A missing `id` is a
+/// notification; `"id": null` is kept as `Some("null")` and treated as a request with a null id.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub error: Option<&'a RawValue>,
+}
+
+/// A member that is present is `Some`, even when it is `null` (serde's `Option` would make `null` a `None`,
+/// turning a request with `"id": null` into a notification).
+fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(d).map(Some)
+}
+
+/// What kind of message an envelope is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Notification,
+    Response,
+    Invalid,
+}
+
+impl<'a> Envelope<'a> {
+    /// Parses the envelope of one frame. Fails on anything that is not a JSON object.
+    pub fn parse(frame: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(frame)
+    }
+
+    pub fn kind(&self) -> Kind {
+        match (&self.method, &self.id) {
+            (Some(_), Some(_)) => Kind::Request,
+            (Some(_), None) => Kind::Notification,
+            (None, Some(_)) if self.result.is_some() || self.error.is_some() => Kind::Response,
+            _ => Kind::Invalid,
+        }
+    }
+}
+
+/// A JSON object kept as its members' raw values, in order, so that one member can be replaced and the rest
+/// written back byte for byte (e.g. `tools/call` params whose `name` changes while `arguments` must not).
+#[derive(Debug, Default)]
+pub struct RawObject<'a> {
+    pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawObject<'a> {
+    pub fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(raw.get())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// The member as a string, when it is one.
+    pub fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.get(key).and_then(|v| serde_json::from_str::<Cow<'a, str>>(v.get()).ok())
+    }
+
+    /// Writes the object back with `key` set to the JSON string `value` (added if absent).
+    pub fn write_with_str(&self, key: &str, value: &str, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        let mut replaced = false;
+        for (k, v) in &self.members {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_json_str(out, k);
+            out.push(b':');
+            if k == key {
+                write_json_str(out, value);
+                replaced = true;
+            } else {
+                out.extend_from_slice(v.get().as_bytes());
+            }
+        }
+        if !replaced {
+            if !first {
+                out.push(b',');
+            }
+            write_json_str(out, key);
+            out.push(b':');
+            write_json_str(out, value);
+        }
+        out.push(b'}');
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    members.push((key, value));
+                }
+                Ok(RawObject { members })
+            }
+        }
+        deserializer.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping is the reference; strings here are short names, so the call is cheap.
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// The `progressToken` inside `params._meta`, if the request carries one.
+pub fn progress_token(params: &RawObject<'_>) -> Option<Box<RawValue>> {
+    #[derive(Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow, rename = "progressToken")]
+        progress_token: Option<&'a RawValue>,
+    }
+    let meta = params.get("_meta")?;
+    let meta: Meta<'_> = serde_json::from_str(meta.get()).ok()?;
+    meta.progress_token.map(|t| t.to_owned())
+}
+
+/// Builds `{"jsonrpc":"2.0","id":<id>,"result":<result>}\n`.
+pub fn response_frame(id: &RawValue, result: &RawValue) -> Bytes {
+    frame_with(id, "result", result.get().as_bytes())
+}
+
+/// Like [`response_frame`], for a result already held as JSON bytes (e.g. the pre-serialized tool list).
+pub fn response_frame_bytes(id: &RawValue, result: &[u8]) -> Bytes {
+    frame_with(id, "result", result)
+}
+
+/// Builds `{"jsonrpc":"2.0","id":<id>,"error":<error>}\n` from an error object the downstream sent.
+pub fn raw_error_frame(id: &RawValue, error: &RawValue) -> Bytes {
+    frame_with(id, "error", error.get().as_bytes())
+}
+
+fn frame_with(id: &RawValue, member: &str, payload: &[u8]) -> Bytes {
+    let id = id.get().as_bytes();
+    let mut out = Vec::with_capacity(36 + id.len() + payload.len());
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(member.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// Builds a JSON-RPC error response. `data` is attached as given.
+pub fn error_frame(id: &RawValue, code: i64, message: &str, data: Option<serde_json::Value>) -> Bytes {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    let error = serde_json::value::to_raw_value(&error).expect("a JSON value serializes");
+    raw_error_frame(id, &error)
+}
+
+/// Builds a request frame `{"jsonrpc":"2.0","id":<n>,"method":<m>,"params":<p>}\n` with a numeric id.
+pub fn request_frame(id: u64, method: &str, params: Option<&[u8]>) -> Bytes {
+    let mut out = Vec::with_capacity(64 + method.len() + params.map_or(0, <[u8]>::len));
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b",\"method\":");
+    write_json_str(&mut out, method);
+    if let Some(params) = params {
+        out.extend_from_slice(b",\"params\":");
+        out.extend_from_slice(params);
+    }
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// Builds a notification frame `{"jsonrpc":"2.0","method":<m>,"params":<p>}\n`.
+pub fn notification_frame(method: &str, params: Option<&[u8]>) -> Bytes {
+    let mut out = Vec::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":");
+    write_json_str(&mut out, method);
+    if let Some(params) = params {
+        out.extend_from_slice(b",\"params\":");
+        out.extend_from_slice(params);
+    }
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// Parses a downstream response id that the gateway assigned (always a non-negative integer, but some servers
+/// echo it back as a string).
+pub fn parse_downstream_id(id: &RawValue) -> Option<u64> {
+    let s = id.get().trim();
+    let s = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
+    s.parse().ok()
+}
+
+/// Best effort: find the `"id"` of a frame that was too large to parse, from its first bytes, so that the
+/// request it answers can be failed at once instead of timing out.
+pub fn sniff_id(prefix: &[u8]) -> Option<Box<RawValue>> {
+    let pos = memchr::memmem::find(prefix, b"\"id\"")?;
+    let rest = &prefix[pos + 4..];
+    let rest = rest.iter().position(|b| *b == b':').map(|p| &rest[p + 1..])?;
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = &rest[start..];
+    let end = if rest.first() == Some(&b'"') {
+        rest[1..].iter().position(|b| *b == b'"').map(|p| p + 2)?
+    } else {
+        rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'-')).unwrap_or(rest.len())
+    };
+    let text = std::str::from_utf8(&rest[..end]).ok()?;
+    RawValue::from_string(text.to_owned()).ok()
+}
+
+/// The text a raw JSON value compares by (ids and progress tokens): its bytes without surrounding space.
+pub fn raw_key(v: &RawValue) -> &str {
+    v.get().trim()
+}
+
+/// `null`, as a raw value, for responses to frames whose id could not be read.
+pub fn null_id() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_kinds() {
+        let req = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        assert_eq!(Envelope::parse(req).unwrap().kind(), Kind::Request);
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        assert_eq!(Envelope::parse(note).unwrap().kind(), Kind::Notification);
+        let resp = br#"{"jsonrpc":"2.0","id":"a","result":{}}"#;
+        assert_eq!(Envelope::parse(resp).unwrap().kind(), Kind::Response);
+        let null_id = br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#;
+        assert_eq!(Envelope::parse(null_id).unwrap().id.unwrap().get(), "null");
+        assert!(Envelope::parse(b"not json").is_err());
+        assert!(Envelope::parse(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn raw_object_replaces_one_member_and_keeps_the_rest_byte_for_byte() {
+        let params = r#"{"name":"app__x__echo","arguments":{"b": 1,  "a":[1, 2.50]},"_meta":{"progressToken":"t1"}}"#;
+        let raw: &RawValue = serde_json::from_str(params).unwrap();
+        let obj = RawObject::parse(raw).unwrap();
+        assert_eq!(obj.get_str("name").unwrap(), "app__x__echo");
+        let mut out = Vec::new();
+        obj.write_with_str("name", "echo", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"name":"echo","arguments":{"b": 1,  "a":[1, 2.50]},"_meta":{"progressToken":"t1"}}"#
+        );
+        assert_eq!(progress_token(&obj).unwrap().get(), r#""t1""#);
+    }
+
+    #[test]
+    fn frames_keep_ids_and_payloads() {
+        let id: &RawValue = serde_json::from_str(r#""abc""#).unwrap();
+        let result: &RawValue = serde_json::from_str(r#"{"x": 1}"#).unwrap();
+        assert_eq!(&response_frame(id, result)[..], b"{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"result\":{\"x\": 1}}\n");
+        assert_eq!(
+            &request_frame(7, "tools/call", Some(b"{}"))[..],
+            b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{}}\n"
+        );
+        let err = error_frame(id, code::METHOD_NOT_FOUND, "nope", None);
+        let v: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        assert_eq!(v["error"]["code"], -32601);
+        assert_eq!(v["id"], "abc");
+    }
+
+    #[test]
+    fn downstream_ids_and_sniffing() {
+        let id: &RawValue = serde_json::from_str("42").unwrap();
+        assert_eq!(parse_downstream_id(id), Some(42));
+        let id: &RawValue = serde_json::from_str(r#""42""#).unwrap();
+        assert_eq!(parse_downstream_id(id), Some(42));
+        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","id": 17,"result":{"content":[{"#).unwrap().get(), "17");
+        assert_eq!(sniff_id(br#"{"id":"x-1","method":"tools/call","params":{"#).unwrap().get(), r#""x-1""#);
+        assert!(sniff_id(br#"{"result":{"content":"#).is_none());
+    }
+}

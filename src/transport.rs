@@ -1,0 +1,89 @@
+//! Talking to one downstream MCP server: framing, the pending-request map, and the child process.
+//!
+//! A [`child::ChildProcess`] owns four small tasks (stdin writer, stdout reader, stderr ring, exit watcher).
+//! Responses are matched to requests in the reader task itself through the shared [`pending::Pending`] map and
+//! go straight to whoever waits (a client's outbound channel, or the gateway's own request), so the reply path
+//! involves no actor hop; everything else the server sends becomes a [`ChildEvent`] for its `ServerActor`.
+
+pub mod child;
+pub mod framing;
+pub mod pending;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use crate::protocol::{code, error_frame};
+
+/// Frames toward one client (its stdout writer, or an HTTP response stream). Unbounded because what flows
+/// here is bounded elsewhere: responses by the pending caps, notifications by the servers' own rate.
+pub type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
+
+/// What a downstream sent that is not a response to a pending request.
+#[derive(Debug)]
+pub enum ChildEvent {
+    /// A notification (the whole frame).
+    Notification(Bytes),
+    /// A server→client request (the whole frame).
+    Request(Bytes),
+    /// A line on stdout that is not JSON-RPC; the stream goes on.
+    Garbage(String),
+    /// The process ended. Pending requests are still in the map for the actor to fail.
+    Exited { status: String, stderr_tail: String },
+}
+
+/// Expected failures of a downstream call, answered to the caller as values.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DownstreamError {
+    #[error("server `{server}` did not answer within {}; the call was cancelled", humantime::format_duration(*.after))]
+    Timeout { server: String, after: Duration },
+    #[error("server `{server}` exited ({status}) while the call was in flight{}", tail(.stderr_tail))]
+    Exited { server: String, status: String, stderr_tail: String },
+    #[error("server `{server}` is unavailable: {reason}")]
+    Unavailable { server: String, reason: String },
+    #[error("server `{server}` has {limit} calls in flight already; retry later")]
+    Overloaded { server: String, limit: usize },
+    #[error(
+        "server `{server}` sent a {size}-byte response, over the {max}-byte frame limit (gateway.max_frame_bytes)"
+    )]
+    FrameTooLarge { server: String, size: usize, max: usize },
+    #[error("server `{server}` sent an answer the gateway cannot use: {detail}")]
+    BadResponse { server: String, detail: String },
+}
+
+fn tail(stderr: &str) -> String {
+    if stderr.is_empty() {
+        "; it wrote nothing to stderr".to_owned()
+    } else {
+        format!("; last stderr lines:\n{stderr}")
+    }
+}
+
+impl DownstreamError {
+    pub fn code(&self) -> i64 {
+        match self {
+            DownstreamError::Timeout { .. } => code::TIMEOUT,
+            DownstreamError::Overloaded { .. } => code::OVERLOADED,
+            DownstreamError::FrameTooLarge { .. } | DownstreamError::BadResponse { .. } => code::INTERNAL_ERROR,
+            DownstreamError::Exited { .. } | DownstreamError::Unavailable { .. } => code::SERVER_UNAVAILABLE,
+        }
+    }
+
+    pub fn server(&self) -> &str {
+        match self {
+            DownstreamError::Timeout { server, .. }
+            | DownstreamError::Exited { server, .. }
+            | DownstreamError::Unavailable { server, .. }
+            | DownstreamError::Overloaded { server, .. }
+            | DownstreamError::FrameTooLarge { server, .. }
+            | DownstreamError::BadResponse { server, .. } => server,
+        }
+    }
+
+    /// The JSON-RPC error response for a client's request `id`.
+    pub fn to_frame(&self, id: &RawValue) -> Bytes {
+        let data = serde_json::json!({ "gateway": true, "server": self.server() });
+        error_frame(id, self.code(), &self.to_string(), Some(data))
+    }
+}

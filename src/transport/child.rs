@@ -1,0 +1,396 @@
+//! A downstream MCP server as a child process speaking newline-delimited JSON-RPC on stdin/stdout.
+//!
+//! The child runs in its own process group with a minimal environment. Four tasks serve it: the writer
+//! (frames → stdin, flushed when the queue is empty, so bursts share one write), the reader (stdout → responses
+//! matched in [`Pending`], the rest as [`ChildEvent`]s), the stderr ring (the last lines, for error messages),
+//! and the exit watcher (reports the exit once stdout and stderr are drained, then kills the whole group so no
+//! grandchild outlives its server).
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::framing::{Frame, FrameReader};
+use super::pending::{Entry, Pending, Responder};
+use super::{ChildEvent, DownstreamError};
+use crate::config::{expand_env, ServerConfig};
+use crate::protocol::{self, Envelope, Kind};
+
+/// Variables a child gets from the gateway's environment even without `inherit_env`.
+const BASE_ENV: &[&str] =
+    &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER", "LOGNAME", "SHELL", "TERM"];
+
+/// Lines of stderr kept per server, and the longest line kept.
+const STDERR_LINES: usize = 20;
+const STDERR_LINE_MAX: usize = 512;
+
+/// Receives what the child sends that is not a response.
+pub type EventSink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
+
+/// Sends requests and notifications to one child and registers who waits for the answers. Cheap to clone.
+#[derive(Clone)]
+pub struct Requester {
+    server: Arc<str>,
+    tx: mpsc::UnboundedSender<Bytes>,
+    pending: Arc<Pending>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Requester {
+    /// Sends a request whose answer goes to `responder`. `params` must be a JSON object or array.
+    pub fn send(
+        &self,
+        method: &str,
+        params: Option<&[u8]>,
+        responder: Responder,
+        timeout: Duration,
+        cancel_on_timeout: bool,
+    ) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.pending.insert(id, Entry { responder, deadline: Instant::now() + timeout, cancel_on_timeout });
+        if self.tx.send(protocol::request_frame(id, method, params)).is_err() {
+            if let Some(entry) = self.pending.remove(id) {
+                entry.responder.fail(&self.gone());
+            }
+        }
+        id
+    }
+
+    /// Sends a request of the gateway's own and waits for the whole response frame.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Bytes, DownstreamError> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.send(method, params, Responder::Internal(tx), timeout, false);
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(self.gone()),
+            Err(_) => {
+                self.pending.remove(id);
+                Err(DownstreamError::Timeout { server: self.server.to_string(), after: timeout })
+            }
+        }
+    }
+
+    /// Sends a notification.
+    pub fn notify(&self, method: &str, params: Option<&[u8]>) {
+        let _ = self.tx.send(protocol::notification_frame(method, params));
+    }
+
+    /// Sends a frame as it is (answers to the server's own requests).
+    pub fn send_raw(&self, frame: Bytes) {
+        let _ = self.tx.send(frame);
+    }
+
+    /// `<namespace>.<server>`, for messages.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn pending(&self) -> &Arc<Pending> {
+        &self.pending
+    }
+
+    fn gone(&self) -> DownstreamError {
+        DownstreamError::Unavailable { server: self.server.to_string(), reason: "its process has exited".into() }
+    }
+}
+
+/// The last lines a child wrote to stderr.
+#[derive(Debug, Default)]
+pub struct StderrRing {
+    lines: Mutex<VecDeque<String>>,
+}
+
+impl StderrRing {
+    fn push(&self, mut line: String) {
+        if line.len() > STDERR_LINE_MAX {
+            let mut cut = STDERR_LINE_MAX;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push('…');
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() == STDERR_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// The last `n` lines, newline-joined.
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let skip = lines.len().saturating_sub(n);
+        lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A running downstream process.
+pub struct ChildProcess {
+    pub pid: u32,
+    pub requester: Requester,
+    pub stderr: Arc<StderrRing>,
+    /// Closes stdin (the MCP way to ask a stdio server to exit).
+    close_stdin: CancellationToken,
+    /// Becomes true once the process has exited and been reaped.
+    exited: watch::Receiver<bool>,
+}
+
+/// Everything needed to start one child.
+pub struct SpawnSpec<'a> {
+    pub config: &'a ServerConfig,
+    /// `app.optimize`, for messages.
+    pub label: Arc<str>,
+    pub max_frame_bytes: usize,
+    pub events: EventSink,
+    /// Reads the gateway's environment (the process environment outside tests).
+    pub lookup_env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl ChildProcess {
+    pub fn spawn(spec: SpawnSpec<'_>) -> Result<ChildProcess, DownstreamError> {
+        let cfg = spec.config;
+        let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
+        let mut cmd = Command::new(&cfg.command);
+        cmd.args(&cfg.args)
+            .current_dir(&cfg.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if !cfg.inherit_env {
+            cmd.env_clear();
+            for key in BASE_ENV {
+                if let Some(v) = (spec.lookup_env)(key) {
+                    cmd.env(key, v);
+                }
+            }
+        }
+        for (key, value) in &cfg.env {
+            let (value, missing) = expand_env(value, spec.lookup_env).map_err(&unavailable)?;
+            for var in missing {
+                tracing::warn!(server = %spec.label, var, "env {key} refers to ${{{var}}}, which is not set; passing it empty");
+            }
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            unavailable(format!("cannot start `{}` (defined at {}): {e}", cfg.command.display(), cfg.origin))
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr_pipe = child.stderr.take().expect("stderr is piped");
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending = Arc::new(Pending::default());
+        let requester = Requester {
+            server: spec.label.clone(),
+            tx,
+            pending: pending.clone(),
+            next_id: Arc::new(AtomicU64::new(1)),
+        };
+        let stderr = Arc::new(StderrRing::default());
+        let close_stdin = CancellationToken::new();
+        let (exited_tx, exited) = watch::channel(false);
+
+        tokio::spawn(write_loop(stdin, rx, close_stdin.clone()));
+        let reader = tokio::spawn(read_loop(stdout, requester.clone(), spec.max_frame_bytes, spec.events.clone()));
+        let stderr_task = tokio::spawn(stderr_loop(stderr_pipe, stderr.clone(), spec.label.clone()));
+        let events = spec.events;
+        let ring = stderr.clone();
+        tokio::spawn(async move {
+            let status = match child.wait().await {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            // Whatever the server wrote before dying is still in the pipes: answers first, then last words.
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), stderr_task).await;
+            kill_group(pid, Signal::SIGKILL);
+            let _ = exited_tx.send(true);
+            events(ChildEvent::Exited { status, stderr_tail: ring.tail(5) });
+        });
+
+        Ok(ChildProcess { pid, requester, stderr, close_stdin, exited })
+    }
+
+    /// Asks the process to exit (stdin closed, then SIGTERM, then SIGKILL to the whole group) and waits until
+    /// it has been reaped.
+    pub async fn stop(&self, grace: Duration) {
+        self.close_stdin.cancel();
+        let mut exited = self.exited.clone();
+        let half = grace / 2;
+        if tokio::time::timeout(half, exited.wait_for(|e| *e)).await.is_ok() {
+            return;
+        }
+        kill_group(self.pid, Signal::SIGTERM);
+        if tokio::time::timeout(half, exited.wait_for(|e| *e)).await.is_ok() {
+            return;
+        }
+        kill_group(self.pid, Signal::SIGKILL);
+        let _ = tokio::time::timeout(Duration::from_secs(2), exited.wait_for(|e| *e)).await;
+    }
+
+    /// Kills the whole group at once (used when the gateway itself is going away fast).
+    pub fn kill(&self) {
+        kill_group(self.pid, Signal::SIGKILL);
+    }
+}
+
+fn kill_group(pid: u32, signal: Signal) {
+    if pid > 0 {
+        // ESRCH (group already gone) is the normal case after a clean exit.
+        let _ = killpg(Pid::from_raw(pid as i32), signal);
+    }
+}
+
+async fn write_loop(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>, close: CancellationToken) {
+    let mut out = BufWriter::with_capacity(64 * 1024, stdin);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = close.cancelled() => break,
+            frame = rx.recv() => match frame { Some(f) => f, None => break },
+        };
+        if out.write_all(&frame).await.is_err() {
+            break;
+        }
+        // Batch whatever else is queued into the same write.
+        while let Ok(frame) = rx.try_recv() {
+            if out.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        if out.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = out.shutdown().await;
+}
+
+async fn read_loop(stdout: ChildStdout, requester: Requester, max: usize, events: EventSink) {
+    let mut reader = FrameReader::new(stdout, max);
+    loop {
+        let frame = match reader.next().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(server = %requester.server, error = %e, "reading the server's stdout failed");
+                return;
+            }
+        };
+        match frame {
+            Frame::Line(line) => on_line(line, &requester, &events),
+            Frame::Oversized { prefix, len } => {
+                let id = protocol::sniff_id(&prefix).and_then(|id| protocol::parse_downstream_id(&id));
+                tracing::warn!(server = %requester.server, len, max, "the server sent a frame over the size limit; skipped");
+                if let Some(entry) = id.and_then(|id| requester.pending.remove(id)) {
+                    entry.responder.fail(&DownstreamError::FrameTooLarge {
+                        server: requester.server.to_string(),
+                        size: len,
+                        max,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
+    let env = match Envelope::parse(&line) {
+        Ok(env) => env,
+        Err(_) => {
+            events(ChildEvent::Garbage(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()));
+            return;
+        }
+    };
+    match env.kind() {
+        Kind::Response => {
+            let Some(id) = env.id.and_then(protocol::parse_downstream_id) else {
+                tracing::warn!(server = %requester.server, "a response with an id the gateway never sent; dropped");
+                return;
+            };
+            let Some(entry) = requester.pending.remove(id) else {
+                tracing::debug!(server = %requester.server, id, "a response nobody waits for any more (timed out or cancelled)");
+                return;
+            };
+            match entry.responder {
+                Responder::Client(c) => {
+                    let frame = match (env.result, env.error) {
+                        (Some(result), _) => protocol::response_frame(&c.id, result),
+                        (None, Some(error)) => protocol::raw_error_frame(&c.id, error),
+                        (None, None) => unreachable!("kind() checked it"),
+                    };
+                    let _ = c.tx.send(frame);
+                }
+                Responder::Internal(tx) => {
+                    drop(env);
+                    let _ = tx.send(Ok(line));
+                }
+            }
+        }
+        Kind::Notification if env.method.as_deref() == Some("notifications/progress") => {
+            if let Some(tx) = progress_target(&env, &requester.pending) {
+                let _ = tx.send(with_newline(&line));
+            }
+        }
+        Kind::Notification => {
+            drop(env);
+            events(ChildEvent::Notification(line));
+        }
+        Kind::Request => {
+            drop(env);
+            events(ChildEvent::Request(line));
+        }
+        Kind::Invalid => {
+            events(ChildEvent::Garbage(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()))
+        }
+    }
+}
+
+fn progress_target(env: &Envelope<'_>, pending: &Pending) -> Option<super::ClientTx> {
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        #[serde(borrow, rename = "progressToken")]
+        token: &'a serde_json::value::RawValue,
+    }
+    let p: P<'_> = serde_json::from_str(env.params?.get()).ok()?;
+    pending.progress_target(protocol::raw_key(p.token))
+}
+
+/// The frame with its line terminator back, for passing it on unchanged.
+pub fn with_newline(line: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(line.len() + 1);
+    v.extend_from_slice(line);
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+async fn stderr_loop(stderr: ChildStderr, ring: Arc<StderrRing>, label: Arc<str>) {
+    // Bounded like stdout: a server that never ends a stderr line must not grow a buffer.
+    let mut lines = FrameReader::new(stderr, 64 * 1024);
+    while let Ok(Some(frame)) = lines.next().await {
+        let line = match frame {
+            Frame::Line(l) => String::from_utf8_lossy(&l).into_owned(),
+            Frame::Oversized { len, .. } => format!("<a {len}-byte stderr line, skipped>"),
+        };
+        tracing::debug!(server = %label, stderr = %line, "downstream stderr");
+        ring.push(line);
+    }
+}

@@ -1,0 +1,167 @@
+//! Newline-delimited JSON-RPC framing with a size bound.
+//!
+//! MCP's stdio transport puts one message per line. A reader must not let a peer that never sends a newline
+//! grow a buffer without limit, and must not lose the stream because one message was too large: an oversized
+//! frame is skipped up to its newline and reported (with its first bytes, so the caller can still find its id),
+//! and reading goes on with the next frame.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How many leading bytes of an oversized frame are kept for the report.
+const PREFIX: usize = 512;
+
+/// One unit read from the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete line without its line terminator (never empty).
+    Line(Bytes),
+    /// A line longer than the limit, skipped; `len` counts all its bytes.
+    Oversized { prefix: Bytes, len: usize },
+}
+
+/// Reads frames from `inner`.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+    /// Bytes of `buf` already searched for a newline.
+    scanned: usize,
+    max: usize,
+    /// Set while skipping an oversized frame: its prefix and the length seen so far.
+    skipping: Option<(Bytes, usize)>,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R, max_frame_bytes: usize) -> Self {
+        FrameReader { inner, buf: BytesMut::with_capacity(64 * 1024), scanned: 0, max: max_frame_bytes, skipping: None }
+    }
+
+    /// The next frame, or `None` at end of stream.
+    pub async fn next(&mut self) -> std::io::Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.take_frame() {
+                return Ok(Some(frame));
+            }
+            if self.buf.capacity() - self.buf.len() < 8 * 1024 {
+                self.buf.reserve(64 * 1024);
+            }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return Ok(self.finish());
+            }
+        }
+    }
+
+    /// A frame from what is buffered, if one is complete.
+    fn take_frame(&mut self) -> Option<Frame> {
+        loop {
+            match memchr::memchr(b'\n', &self.buf[self.scanned..]) {
+                Some(i) => {
+                    let end = self.scanned + i;
+                    let line = self.buf.split_to(end + 1).freeze();
+                    self.scanned = 0;
+                    if let Some((prefix, len)) = self.skipping.take() {
+                        return Some(Frame::Oversized { prefix, len: len + end });
+                    }
+                    let line = trim_line(line);
+                    if line.len() > self.max {
+                        let prefix = line.slice(..PREFIX.min(line.len()));
+                        return Some(Frame::Oversized { prefix, len: line.len() });
+                    }
+                    if !line.is_empty() {
+                        return Some(Frame::Line(line));
+                    }
+                }
+                None => {
+                    self.scanned = self.buf.len();
+                    match &mut self.skipping {
+                        Some((_, len)) => {
+                            *len += self.buf.len();
+                            self.buf.clear();
+                            self.scanned = 0;
+                        }
+                        None if self.buf.len() > self.max => {
+                            let prefix = Bytes::copy_from_slice(&self.buf[..PREFIX.min(self.buf.len())]);
+                            self.skipping = Some((prefix, self.buf.len()));
+                            self.buf.clear();
+                            self.scanned = 0;
+                        }
+                        None => {}
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// At end of stream: a last line without newline still counts.
+    fn finish(&mut self) -> Option<Frame> {
+        self.scanned = 0;
+        if let Some((prefix, len)) = self.skipping.take() {
+            return Some(Frame::Oversized { prefix, len: len + self.buf.len() });
+        }
+        let line = trim_line(self.buf.split().freeze());
+        (!line.is_empty()).then_some(Frame::Line(line))
+    }
+}
+
+/// Drops the trailing `\n` / `\r\n` and surrounding blanks.
+fn trim_line(mut line: Bytes) -> Bytes {
+    while line.last().is_some_and(u8::is_ascii_whitespace) {
+        line.truncate(line.len() - 1);
+    }
+    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
+    line.slice(start..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(input: &[u8], max: usize) -> Vec<Frame> {
+        // A reader that hands out 7 bytes at a time, to exercise frames split across reads.
+        let (mut w, r) = tokio::io::duplex(7);
+        let input = input.to_vec();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            w.write_all(&input).await.unwrap();
+        });
+        let mut reader = FrameReader::new(r, max);
+        let mut out = Vec::new();
+        while let Some(f) = reader.next().await.unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_and_trimmed() {
+        let got = frames(b"{\"a\":1}\n\r\n  {\"b\":2}\r\n{\"c\":3}", 4096).await;
+        assert_eq!(
+            got,
+            vec![
+                Frame::Line(Bytes::from_static(b"{\"a\":1}")),
+                Frame::Line(Bytes::from_static(b"{\"b\":2}")),
+                Frame::Line(Bytes::from_static(b"{\"c\":3}")),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_skipped_and_the_stream_goes_on() {
+        let mut input = b"{\"id\":1}\n".to_vec();
+        input.extend_from_slice(b"{\"id\":2,\"x\":\"");
+        input.extend(std::iter::repeat_n(b'x', 10_000));
+        input.extend_from_slice(b"\"}\n{\"id\":3}\n");
+        let got = frames(&input, 1000).await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], Frame::Line(Bytes::from_static(b"{\"id\":1}")));
+        match &got[1] {
+            Frame::Oversized { prefix, len } => {
+                assert!(prefix.starts_with(b"{\"id\":2"));
+                assert_eq!(*len, 10_015);
+            }
+            other => panic!("expected oversized, got {other:?}"),
+        }
+        assert_eq!(got[2], Frame::Line(Bytes::from_static(b"{\"id\":3}")));
+    }
+}
