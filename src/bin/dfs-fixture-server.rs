@@ -110,6 +110,7 @@ tool_kinds! {
     Echo = "echo", Sleep = "sleep", Crash = "crash", Garbage = "garbage", Large = "large",
     Progress = "progress", Log = "log", AddTool = "add_tool", Counter = "counter", Pid = "pid",
     SpawnChild = "spawn_child", Env = "env", CancelledIds = "cancelled_ids", Fail = "fail",
+    EchoArgs = "echo_args",
 }
 
 /// `tools/list` entries under their base names, in listing order. Kept as
@@ -146,7 +147,9 @@ const BASE_TOOL_DEFS: &str = r#"[
 {"name": "cancelled_ids", "description": "Returns a JSON array of the request ids this process saw cancelled.",
  "inputSchema": {"type": "object", "properties": {}}},
 {"name": "fail", "description": "Returns a tool result with isError: true and `message`.",
- "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}}
+ "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}},
+{"name": "echo_args", "description": "Returns the raw JSON text of `arguments` exactly as received (proves byte-exact forwarding).",
+ "inputSchema": {"type": "object"}}
 ]"#;
 
 /// Exposed tools by name, plus the serialized `tools/list` array cached so a
@@ -661,6 +664,7 @@ async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
             text(&value.to_string())
         }
         Kind::Pid => text(&std::process::id().to_string()),
+        Kind::EchoArgs => text(call.args.as_deref().map_or("null", RawValue::get)),
         Kind::SpawnChild => {
             let spawned = Command::new("sleep")
                 .arg("600")

@@ -1,0 +1,292 @@
+//! Test harness: start the real `dfs-gateway` binary against real downstream processes and speak raw
+//! newline-delimited JSON-RPC to it, the way a desktop client does.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How long a single expected message may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+pub fn gateway_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_dfs-gateway"))
+}
+
+pub fn fixture_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_dfs-fixture-server"))
+}
+
+/// Where `.ci/install-deps` put the npm and PyPI peers.
+pub fn peer_cache() -> PathBuf {
+    std::env::var_os("DFS_TEST_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/dfs-gateway-tests")
+    })
+}
+
+/// A real peer the test needs. Under `CI=true` a missing one fails the test; elsewhere the test is skipped
+/// with a message saying how to install it.
+pub fn require(path: PathBuf, what: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let msg = format!("{what} is not installed at {}; run `bash .ci/install-deps`", path.display());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg} (CI=true: a missing dependency is a failure)");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+pub fn npm_server(package: &str) -> Option<PathBuf> {
+    require(peer_cache().join("npm/node_modules/@modelcontextprotocol").join(package).join("dist/index.js"), package)
+}
+
+pub fn venv_bin(name: &str) -> Option<PathBuf> {
+    require(peer_cache().join("venv/bin").join(name), name)
+}
+
+/// A TOML `[servers.<name>]` table running the fixture server.
+pub fn fixture_server(name: &str, namespace: &str, extra: &str) -> String {
+    format!(
+        "[servers.{name}]\nnamespace = \"{namespace}\"\ncommand = \"{}\"\nargs = [\"--name\", \"{name}\"]\n{extra}\n",
+        fixture_bin().display()
+    )
+}
+
+/// A temporary directory holding a gateway config and its state.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `gateway.toml` with `state_dir` inside the workspace, then `body`.
+    pub fn config(&self, body: &str) -> PathBuf {
+        self.config_with("", body)
+    }
+
+    /// Like [`Workspace::config`], with more keys for the `[gateway]` table.
+    pub fn config_with(&self, gateway: &str, body: &str) -> PathBuf {
+        let p = self.dir.path().join("gateway.toml");
+        std::fs::write(&p, format!("[gateway]\nstate_dir = \"state\"\n{gateway}\n\n{body}")).expect("write config");
+        p
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A running gateway with a raw JSON-RPC client on its stdio.
+pub struct Gateway {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Messages read while waiting for something else.
+    stash: VecDeque<Value>,
+    next_id: u64,
+    pub stderr_path: PathBuf,
+}
+
+impl Gateway {
+    pub async fn start(config: &Path) -> Self {
+        Self::start_with(config, &[]).await
+    }
+
+    pub async fn start_with(config: &Path, envs: &[(&str, &str)]) -> Self {
+        let stderr_path = config.with_extension("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
+        let mut cmd = Command::new(gateway_bin());
+        cmd.args(["serve", "--config"])
+            .arg(config)
+            .env("LOG_LEVEL", "debug")
+            .env_remove("APP_SERVERS")
+            .env_remove("EXTERNAL_SERVERS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn dfs-gateway");
+        let stdin = child.stdin.take();
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Gateway { child, stdin, lines, stash: VecDeque::new(), next_id: 1, stderr_path }
+    }
+
+    /// The gateway's log so far (for failure messages).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub async fn send_raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).await.expect("write to gateway");
+        stdin.write_all(b"\n").await.expect("write to gateway");
+        stdin.flush().await.expect("flush");
+    }
+
+    pub async fn send(&mut self, msg: &Value) {
+        self.send_raw(&msg.to_string()).await;
+    }
+
+    /// Reads the next message from stdout; every line must be JSON (stdout carries protocol frames only).
+    async fn read(&mut self, until: Instant) -> Option<Value> {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, self.lines.next_line()).await {
+            Ok(Ok(Some(line))) => Some(
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("gateway stdout carried a non-JSON line ({e}): {line:?}")),
+            ),
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => panic!("reading gateway stdout: {e}"),
+            Err(_) => None,
+        }
+    }
+
+    /// The first message (stashed or new) matching `pred`, within `timeout`.
+    pub async fn recv_matching(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        if let Some(pos) = self.stash.iter().position(&pred) {
+            return self.stash.remove(pos);
+        }
+        let until = Instant::now() + timeout;
+        while let Some(msg) = self.read(until).await {
+            if pred(&msg) {
+                return Some(msg);
+            }
+            self.stash.push_back(msg);
+        }
+        None
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        self.response(json!(id)).await
+    }
+
+    pub async fn response(&mut self, id: Value) -> Value {
+        match self.recv_matching(DEADLINE, |m| m.get("id") == Some(&id) && m.get("method").is_none()).await {
+            Some(m) => m,
+            None => panic!("no response to request {id} within {DEADLINE:?}; gateway log:\n{}", self.stderr()),
+        }
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params})).await;
+    }
+
+    /// `initialize` + `notifications/initialized`; returns the initialize result.
+    pub async fn initialize(&mut self) -> Value {
+        let resp = self
+            .request(
+                "initialize",
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "harness", "version": "1"}}),
+            )
+            .await;
+        self.notify("notifications/initialized", json!({})).await;
+        resp["result"].clone()
+    }
+
+    /// `tools/call`; returns the whole response.
+    pub async fn call(&mut self, tool: &str, args: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": args})).await
+    }
+
+    /// The concatenated text of a successful tool result; panics on an error response.
+    pub async fn call_text(&mut self, tool: &str, args: Value) -> String {
+        let resp = self.call(tool, args).await;
+        result_text(&resp)
+    }
+
+    pub async fn tool_names(&mut self) -> Vec<String> {
+        let resp = self.request("tools/list", json!({})).await;
+        resp["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("tools/list answered {resp}"))
+            .iter()
+            .map(|t| t["name"].as_str().expect("tool name").to_owned())
+            .collect()
+    }
+
+    pub async fn notification(&mut self, method: &str, timeout: Duration) -> Option<Value> {
+        self.recv_matching(timeout, |m| m["method"] == method && m.get("id").is_none()).await
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.expect("wait"),
+            Err(_) => panic!("the gateway did not exit within {timeout:?}; log:\n{}", self.stderr()),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+}
+
+pub fn result_text(resp: &Value) -> String {
+    let content = resp["result"]["content"].as_array().unwrap_or_else(|| panic!("expected a tool result, got {resp}"));
+    content.iter().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state letter follows the parenthesised command name.
+            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+            !matches!(state, Some(Some('Z')) | Some(Some('X')))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Pids written by fixture servers started with `--pid-file`.
+pub fn pids_in(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the gateway CLI to completion.
+pub fn cli(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(gateway_bin());
+    cmd.args(args).env_remove("DFS_GATEWAY_CONFIG").env_remove("APP_SERVERS").env_remove("EXTERNAL_SERVERS");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run dfs-gateway")
+}
