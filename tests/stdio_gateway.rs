@@ -444,3 +444,27 @@ async fn app_and_external_servers_from_the_environment_with_the_bundled_config()
     let status = tokio::time::timeout(DEADLINE, child.wait()).await.unwrap().unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn a_server_that_keeps_crashing_is_restarted_with_exponential_backoff_up_to_a_ceiling() {
+    let ws = Workspace::new();
+    let pids = ws.file("crashy.pids");
+    let crashy = fixture_server(
+        "crashy",
+        "app",
+        &format!(
+            "env = {{ FIXTURE_CRASH_ON_START = \"1\", FIXTURE_PID_FILE = \"{}\" }}\nrestart_backoff = \"100ms\"\nrestart_backoff_max = \"400ms\"",
+            pids.display()
+        ),
+    );
+    let mut gw = Gateway::start(&ws.config(&format!("{crashy}\n{}", fixture_server("ok", "ext", "")))).await;
+    gw.initialize().await;
+    // Starts at about 0, 0.1, 0.3, 0.7, 1.1, 1.5 s...: doubling delays capped at 400 ms. Without backoff there would
+    // be hundreds of starts; without restarts, one.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let starts = pids_in(&pids).len();
+    assert!((4..=9).contains(&starts), "{starts} starts in 2 s");
+    let resp = gw.call("app.crashy.echo", json!({"message": "x"})).await;
+    assert!(resp.get("error").is_some(), "{resp}");
+    assert_eq!(gw.call_text("ext__ok__echo", json!({"message": "unaffected"})).await, "unaffected");
+}
