@@ -14,13 +14,15 @@ use super::router::{Router, RouterArgs, RouterMsg};
 use super::server::{ServerContext, ServerMsg, ServerStatus};
 use super::stdio_front::{StdioFront, StdioFrontArgs};
 use super::supervisor::{ServerSupervisor, SupervisorArgs};
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::routing::RoutingTable;
 use crate::session::Shared;
 
 pub struct GatewayArgs {
     pub config: Arc<Config>,
-    /// Run the stdio front (off for the CLI's in-process gateway).
+    /// Run the stdio front (off for the CLI's in-process gateway). With it, servers are initialized with the
+    /// capabilities of the stdio client, once it has sent them.
     pub stdio: bool,
     /// Cancelled when the gateway should end (end of stdin); `main` waits on it.
     pub shutdown: CancellationToken,
@@ -55,11 +57,14 @@ impl Actor for Gateway {
         let cfg = args.config;
         let table = Arc::new(ArcSwap::from_pointee(RoutingTable::default()));
         let (ready_tx, ready_rx) = watch::channel(false);
+        let clients = Arc::new(Clients::default());
+        let (caps_tx, caps_rx) = watch::channel(if args.stdio { None } else { Some(Arc::from("{}")) });
         let router_args = RouterArgs {
             naming: cfg.gateway.naming.clone(),
             table: table.clone(),
             ready: ready_tx,
             awaited: cfg.servers.iter().map(|s| s.name.clone()).collect(),
+            clients: clients.clone(),
         };
         let (router, _) = Actor::spawn_linked(None, Router, router_args, myself.get_cell()).await?;
         let ctx = Arc::new(ServerContext {
@@ -68,11 +73,23 @@ impl Actor for Gateway {
             max_frame_bytes: cfg.gateway.max_frame_bytes,
             lookup_env: args.lookup_env,
             stop_grace: Duration::from_secs(2),
+            clients: clients.clone(),
+            table: table.clone(),
+            client_caps: caps_rx,
         });
         let supervisor_args = SupervisorArgs { servers: cfg.servers.clone(), ctx };
         let (supervisor, _) = Actor::spawn_linked(None, ServerSupervisor, supervisor_args, myself.get_cell()).await?;
         let ready_wait = cfg.servers.iter().map(|s| s.start_timeout).max().unwrap_or_default() + Duration::from_secs(1);
-        let shared = Arc::new(Shared::new(cfg.gateway.name.clone(), table, ready_rx, router.clone(), ready_wait));
+        let shared = Arc::new(Shared {
+            name: cfg.gateway.name.clone(),
+            table,
+            ready: ready_rx,
+            ready_wait,
+            clients,
+            router: router.clone(),
+            page_size: cfg.gateway.page_size,
+            client_caps: caps_tx,
+        });
         let front = if args.stdio {
             let front_args = StdioFrontArgs {
                 shared: shared.clone(),

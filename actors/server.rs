@@ -7,6 +7,8 @@
 //! back as messages, writes go through the child's writer queue, and answers bypass the actor entirely (see
 //! [`crate::transport`]).
 
+mod downstream;
+
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,16 +16,20 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
+use tokio::sync::watch;
 
 use super::router::RouterMsg;
 use crate::catalog::{self, Catalog};
+use crate::clients::{Clients, ReturnPath};
 use crate::config::{Namespace, ServerConfig};
 use crate::protocol::{self, Envelope};
-use crate::transport::child::{ChildProcess, Requester, SpawnSpec};
+use crate::routing::{RoutingTable, ServerLists};
+use crate::transport::child::{ChildProcess, SpawnSpec};
 use crate::transport::pending::{ClientReply, Responder};
 use crate::transport::{ChildEvent, DownstreamError};
+use downstream::{Caps, Handshake, ListKind};
 
 /// Everything servers share, set once by the gateway.
 pub struct ServerContext {
@@ -34,6 +40,12 @@ pub struct ServerContext {
     pub lookup_env: crate::config::EnvLookup,
     /// How long a stopping server gets between closing stdin, SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// The connected clients: where notifications and the servers' own requests go.
+    pub clients: Arc<Clients>,
+    /// The current routing table, for the URIs clients know resources by.
+    pub table: Arc<arc_swap::ArcSwap<RoutingTable>>,
+    /// The capabilities servers are initialized with; `None` until the (stdio) client has initialized.
+    pub client_caps: watch::Receiver<Option<Arc<str>>>,
 }
 
 pub struct ServerArgs {
@@ -42,9 +54,8 @@ pub struct ServerArgs {
 }
 
 /// A client request to forward.
-#[derive(Debug)]
 pub struct Call {
-    /// `tools/call` today; resources and prompts use the same path.
+    /// `tools/call`, `prompts/get`, `resources/read`, ...
     pub method: &'static str,
     /// The params to send, already rewritten to the downstream's names.
     pub params: Bytes,
@@ -61,7 +72,11 @@ pub enum ServerMsg {
     /// Something child number `generation` sent or did.
     Child(u64, ChildEvent),
     Started(u64, Result<Handshake, DownstreamError>),
-    ToolsRefreshed(u64, Result<Vec<Box<RawValue>>, DownstreamError>),
+    ListRefreshed(u64, ListKind, Result<Vec<Box<RawValue>>, DownstreamError>),
+    /// A client set the log level (`logging/setLevel` fans out to every server).
+    SetLogLevel(Arc<str>),
+    /// A client notification every server hears (e.g. `notifications/roots/list_changed`).
+    Notify(&'static str),
     /// The backoff after a crash of child `generation` is over.
     Restart(u64),
     /// Periodic: timeouts, idle stop.
@@ -69,15 +84,6 @@ pub enum ServerMsg {
     /// Start now if not running (the CLI wants live state).
     Ensure,
     Status(RpcReplyPort<ServerStatus>),
-}
-
-/// What `initialize` and the first `tools/list` told us.
-#[derive(Debug)]
-pub struct Handshake {
-    pub protocol_version: String,
-    pub server_info: Option<Box<RawValue>>,
-    pub capabilities: Option<Box<RawValue>>,
-    pub tools: Vec<Box<RawValue>>,
 }
 
 /// What operators see of a server (CLI `tools`, `/healthz`).
@@ -147,8 +153,12 @@ pub struct ServerState {
     last_activity: Instant,
     ready_since: Option<Instant>,
     protocol_version: Option<String>,
-    /// The tool list last published (to skip republishing an unchanged one).
-    tools_published: Option<Vec<Box<RawValue>>>,
+    /// The lists last published (to skip republishing unchanged ones).
+    lists: Option<ServerLists>,
+    /// What the running process offers.
+    caps: Caps,
+    /// The level clients last set, applied to every (re)started process that supports logging.
+    log_level: Option<Arc<str>>,
     ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -179,13 +189,15 @@ impl Actor for ServerActor {
             last_activity: Instant::now(),
             ready_since: None,
             protocol_version: None,
-            tools_published: None,
+            lists: None,
+            caps: Caps::default(),
+            log_level: None,
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
         let cached = catalog::load(&state.ctx.state_dir, &state.cfg.name, &state.cfg.launch_key());
         match cached {
-            Some(cat) if state.cfg.lazy => state.publish(cat.tools, true),
+            Some(cat) if state.cfg.lazy => state.publish(cat.lists, true),
             _ => state.start(&myself),
         }
         Ok(state)
@@ -224,11 +236,21 @@ impl Actor for ServerActor {
                 state.on_started(&myself, result)
             }
             ServerMsg::Started(..) => {}
-            ServerMsg::ToolsRefreshed(generation, result) if generation == state.generation => match result {
-                Ok(tools) => state.publish(tools, false),
-                Err(e) => tracing::warn!(server = %state.label, error = %e, "refreshing the tool list failed"),
+            ServerMsg::ListRefreshed(generation, kind, result) if generation == state.generation => match result {
+                Ok(items) => {
+                    let mut lists = state.lists.clone().unwrap_or_default();
+                    *kind.slot(&mut lists) = items;
+                    state.publish(lists, false);
+                }
+                Err(e) => tracing::warn!(server = %state.label, error = %e, ?kind, "refreshing a list failed"),
             },
-            ServerMsg::ToolsRefreshed(..) => {}
+            ServerMsg::ListRefreshed(..) => {}
+            ServerMsg::SetLogLevel(level) => state.on_set_level(level),
+            ServerMsg::Notify(method) => {
+                if let (Phase::Ready, Some(child)) = (&state.phase, &state.child) {
+                    child.requester.notify(method, None);
+                }
+            }
             ServerMsg::Restart(generation) => {
                 if generation == state.generation && matches!(state.phase, Phase::Backoff { .. }) {
                     state.start(&myself);
@@ -318,7 +340,7 @@ impl ServerState {
         if let Some(pos) = self
             .queue
             .iter()
-            .position(|(_, c)| c.reply.session == session && protocol::raw_key(&c.reply.id) == client_id)
+            .position(|(_, c)| c.reply.client.session == session && protocol::raw_key(&c.reply.id) == client_id)
         {
             // Never sent: forget it; a cancelled request gets no response.
             self.queue.remove(pos);
@@ -354,9 +376,10 @@ impl ServerState {
         let requester = child.requester.clone();
         self.child = Some(child);
         let me = myself.clone();
-        let start_timeout = self.cfg.start_timeout;
+        let (start_timeout, caps, level) =
+            (self.cfg.start_timeout, self.ctx.client_caps.clone(), self.log_level.clone());
         tokio::spawn(async move {
-            let result = handshake(&requester, start_timeout).await;
+            let result = downstream::handshake(&requester, start_timeout, caps, level).await;
             let _ = me.cast(ServerMsg::Started(generation, result));
         });
     }
@@ -368,12 +391,13 @@ impl ServerState {
         }
         match result {
             Ok(hs) => {
-                tracing::info!(server = %self.label, protocol = %hs.protocol_version, tools = hs.tools.len(), "server ready");
+                tracing::info!(server = %self.label, protocol = %hs.protocol_version, tools = hs.lists.tools.len(), "server ready");
                 self.phase = Phase::Ready;
                 self.ready_since = Some(Instant::now());
                 self.protocol_version = Some(hs.protocol_version);
-                self.write_catalog(&hs.tools, hs.server_info, hs.capabilities);
-                self.publish(hs.tools, false);
+                self.caps = hs.caps;
+                self.write_catalog(&hs.lists, hs.server_info, hs.capabilities);
+                self.publish(hs.lists, false);
                 while let Some((_, call)) = self.queue.pop_front() {
                     self.dispatch(call);
                 }
@@ -453,39 +477,100 @@ impl ServerState {
 
     fn on_notification(&mut self, myself: &ActorRef<ServerMsg>, frame: Bytes) {
         let Ok(env) = Envelope::parse(&frame) else { return };
-        match env.method.as_deref() {
-            Some("notifications/tools/list_changed") => {
+        let Some(method) = env.method.as_deref() else { return };
+        match method {
+            "notifications/tools/list_changed"
+            | "notifications/prompts/list_changed"
+            | "notifications/resources/list_changed" => {
                 let Some(child) = &self.child else { return };
-                let requester = child.requester.clone();
-                let (me, generation, timeout) = (myself.clone(), self.generation, self.cfg.timeout);
-                tokio::spawn(async move {
-                    let result = list_tools(&requester, timeout).await;
-                    let _ = me.cast(ServerMsg::ToolsRefreshed(generation, result));
-                });
+                for &kind in ListKind::from_notification(method) {
+                    let requester = child.requester.clone();
+                    let (me, generation, timeout) = (myself.clone(), self.generation, self.cfg.timeout);
+                    tokio::spawn(async move {
+                        let result = downstream::list_all(&requester, kind, timeout).await;
+                        let _ = me.cast(ServerMsg::ListRefreshed(generation, kind, result));
+                    });
+                }
             }
-            Some("notifications/message") => {
-                let _ = self.ctx.router.cast(RouterMsg::Broadcast(crate::transport::child::with_newline(&frame)));
+            "notifications/message" => {
+                let frame = crate::transport::child::with_newline(&frame);
+                for client in self.ctx.clients.initialized() {
+                    client.send(frame.clone());
+                }
             }
-            Some(method) => tracing::debug!(server = %self.label, method, "notification not forwarded"),
-            None => {}
+            "notifications/resources/updated" => self.on_resource_updated(env.params),
+            "notifications/cancelled" => self.on_server_cancelled(env.params),
+            _ => tracing::debug!(server = %self.label, method, "notification not forwarded"),
         }
     }
 
+    /// Goes to the clients subscribed to that resource, under the URI they know it by.
+    fn on_resource_updated(&self, params: Option<&RawValue>) {
+        let Some(params) = params else { return };
+        let Ok(obj) = protocol::RawObject::parse(params) else { return };
+        let Some(uri) = obj.get_str("uri") else { return };
+        let table = self.ctx.table.load();
+        let wire = table.wire_uri(&self.cfg.name, &uri);
+        let mut rewritten = Vec::with_capacity(params.get().len() + 32);
+        obj.write_with_str("uri", &wire, &mut rewritten);
+        let frame = protocol::notification_frame("notifications/resources/updated", Some(&rewritten));
+        for client in self.ctx.clients.initialized() {
+            if client.is_subscribed(&self.cfg.name, &uri) {
+                client.send(frame.clone());
+            }
+        }
+    }
+
+    /// The server gave up on a request it sent a client: tell that client, under the gateway's id.
+    fn on_server_cancelled(&self, params: Option<&RawValue>) {
+        #[derive(serde::Deserialize)]
+        struct Cancelled<'a> {
+            #[serde(borrow, rename = "requestId")]
+            request_id: &'a RawValue,
+        }
+        let Some(c) = params.and_then(|p| serde_json::from_str::<Cancelled<'_>>(p.get()).ok()) else { return };
+        for client in self.ctx.clients.initialized() {
+            if let Some(gid) = client.find_server_request(&self.label, protocol::raw_key(c.request_id)) {
+                client.take_server_request(gid);
+                let params = format!(r#"{{"requestId":{gid},"reason":"cancelled by the server"}}"#);
+                client.send(protocol::notification_frame("notifications/cancelled", Some(params.as_bytes())));
+            }
+        }
+    }
+
+    /// A request of the server's own (sampling, elicitation, roots): to the client whose call caused it, under a
+    /// gateway-unique id, remembering how to return the answer.
     fn on_server_request(&mut self, frame: Bytes) {
         let Ok(env) = Envelope::parse(&frame) else { return };
         let (Some(id), Some(method)) = (env.id, env.method.as_deref()) else { return };
         let Some(child) = &self.child else { return };
-        let answer = if method == "ping" {
-            protocol::response_frame(id, &RawValue::from_string("{}".into()).expect("{} is JSON"))
-        } else {
-            protocol::error_frame(
-                id,
-                protocol::code::METHOD_NOT_FOUND,
-                &format!("dfs-gateway does not forward `{method}` from servers to clients in this version"),
-                None,
-            )
+        if method == "ping" {
+            child.requester.send_raw(protocol::response_frame_bytes(id, b"{}"));
+            return;
+        }
+        let client = child.requester.pending().sole_client().or_else(|| self.ctx.clients.only());
+        let Some(client) = client else {
+            let msg = format!(
+                "dfs-gateway cannot tell which client `{method}` is for (no single client has calls in flight here)"
+            );
+            child.requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
+            return;
         };
-        child.requester.send_raw(answer);
+        let gid = self.ctx.clients.next_request_id();
+        if !client.park_server_request(gid, ReturnPath { requester: child.requester.clone(), id: id.to_owned() }) {
+            let msg = "the client has too many requests from servers outstanding";
+            child.requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, msg, None));
+            return;
+        }
+        client.send(protocol::request_frame(gid, method, env.params.map(|p| p.get().as_bytes())));
+    }
+
+    fn on_set_level(&mut self, level: Arc<str>) {
+        self.log_level = Some(level.clone());
+        if let (Phase::Ready, Some(child), true) = (&self.phase, &self.child, self.caps.logging) {
+            let (requester, timeout) = (child.requester.clone(), self.cfg.timeout);
+            tokio::spawn(async move { downstream::set_level(&requester, &level, timeout).await });
+        }
     }
 
     fn on_tick(&mut self) {
@@ -517,29 +602,25 @@ impl ServerState {
         }
     }
 
-    /// Tells the router about a (possibly) new tool list.
-    fn publish(&mut self, tools: Vec<Box<RawValue>>, from_catalog: bool) {
-        let same = self
-            .tools_published
-            .as_ref()
-            .is_some_and(|old| old.len() == tools.len() && old.iter().zip(&tools).all(|(a, b)| a.get() == b.get()));
-        if same {
+    /// Tells the router about (possibly) new lists.
+    fn publish(&mut self, lists: ServerLists, from_catalog: bool) {
+        if self.lists.as_ref().is_some_and(|old| old.same_as(&lists)) {
             return;
         }
-        if !from_catalog && self.tools_published.is_some() {
-            self.write_catalog(&tools, None, None);
+        if !from_catalog && self.lists.is_some() {
+            self.write_catalog(&lists, None, None);
         }
-        self.tools_published = Some(tools.clone());
-        let _ = self.ctx.router.cast(RouterMsg::ServerTools { server: self.cfg.name.clone(), tools: Arc::new(tools) });
+        self.lists = Some(lists.clone());
+        let _ = self.ctx.router.cast(RouterMsg::ServerLists { server: self.cfg.name.clone(), lists: Arc::new(lists) });
     }
 
     fn write_catalog(
         &self,
-        tools: &[Box<RawValue>],
+        lists: &ServerLists,
         server_info: Option<Box<RawValue>>,
         capabilities: Option<Box<RawValue>>,
     ) {
-        let cat = Catalog { key: self.cfg.launch_key(), server_info, capabilities, tools: tools.to_vec() };
+        let cat = Catalog { key: self.cfg.launch_key(), server_info, capabilities, lists: lists.clone() };
         let (dir, name) = (self.ctx.state_dir.clone(), self.cfg.name.clone());
         tokio::task::spawn_blocking(move || {
             if let Err(e) = catalog::store(&dir, &name, &cat) {
@@ -552,77 +633,5 @@ impl ServerState {
 impl Call {
     fn reply_fail(self, err: &DownstreamError) {
         Responder::Client(self.reply).fail(err);
-    }
-}
-
-/// `initialize`, `notifications/initialized`, then the tool list.
-async fn handshake(req: &Requester, timeout: Duration) -> Result<Handshake, DownstreamError> {
-    #[derive(Deserialize)]
-    struct InitResult {
-        #[serde(rename = "protocolVersion")]
-        protocol_version: String,
-        #[serde(default)]
-        capabilities: Option<Box<RawValue>>,
-        #[serde(default, rename = "serverInfo")]
-        server_info: Option<Box<RawValue>>,
-    }
-    #[derive(Deserialize)]
-    struct Caps<'a> {
-        #[serde(borrow, default)]
-        tools: Option<&'a RawValue>,
-    }
-    let params = serde_json::json!({
-        "protocolVersion": protocol::LATEST_LEGACY_VERSION,
-        "capabilities": {},
-        "clientInfo": { "name": "dfs-gateway", "version": env!("CARGO_PKG_VERSION") },
-    });
-    let frame = req.request("initialize", Some(params.to_string().as_bytes()), timeout).await?;
-    let init: InitResult = result_of(req, "initialize", &frame)?;
-    req.notify("notifications/initialized", None);
-    let has_tools = init
-        .capabilities
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<Caps<'_>>(c.get()).ok())
-        .is_some_and(|c| c.tools.is_some());
-    let tools = if has_tools { list_tools(req, timeout).await? } else { Vec::new() };
-    Ok(Handshake {
-        protocol_version: init.protocol_version,
-        server_info: init.server_info,
-        capabilities: init.capabilities,
-        tools,
-    })
-}
-
-/// Every page of `tools/list`.
-async fn list_tools(req: &Requester, timeout: Duration) -> Result<Vec<Box<RawValue>>, DownstreamError> {
-    #[derive(Deserialize)]
-    struct Page {
-        tools: Vec<Box<RawValue>>,
-        #[serde(default, rename = "nextCursor")]
-        next_cursor: Option<String>,
-    }
-    let mut tools = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }).to_string());
-        let frame = req.request("tools/list", params.as_deref().map(str::as_bytes), timeout).await?;
-        let page: Page = result_of(req, "tools/list", &frame)?;
-        tools.extend(page.tools);
-        match page.next_cursor {
-            Some(c) if !c.is_empty() => cursor = Some(c),
-            _ => return Ok(tools),
-        }
-    }
-    Ok(tools)
-}
-
-/// The `result` of a response frame, typed; an error response or a bad shape is a `BadResponse`.
-fn result_of<T: for<'de> Deserialize<'de>>(req: &Requester, method: &str, frame: &[u8]) -> Result<T, DownstreamError> {
-    let bad = |detail: String| DownstreamError::BadResponse { server: req.server().to_owned(), detail };
-    let env = Envelope::parse(frame).map_err(|e| bad(format!("{method}: {e}")))?;
-    match (env.result, env.error) {
-        (Some(result), _) => serde_json::from_str(result.get()).map_err(|e| bad(format!("{method} result: {e}"))),
-        (None, Some(error)) => Err(bad(format!("{method} was refused: {}", error.get()))),
-        _ => Err(bad(format!("{method}: neither result nor error"))),
     }
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::routing::ServerLists;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Catalog {
     /// Launch key of the command the lists came from.
@@ -17,8 +19,9 @@ pub struct Catalog {
     pub server_info: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Box<RawValue>>,
-    /// Tool objects exactly as the server listed them.
-    pub tools: Vec<Box<RawValue>>,
+    /// Tools, prompts, resources and templates exactly as the server listed them.
+    #[serde(default)]
+    pub lists: ServerLists,
 }
 
 pub fn path(state_dir: &Path, server: &str) -> PathBuf {
@@ -63,10 +66,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tool: Box<RawValue> =
             RawValue::from_string(r#"{"name":"echo","inputSchema":{"type":"object"}}"#.into()).unwrap();
-        let cat = Catalog { key: "k1".into(), server_info: None, capabilities: None, tools: vec![tool] };
+        let lists = ServerLists { tools: vec![tool], ..ServerLists::default() };
+        let cat = Catalog { key: "k1".into(), server_info: None, capabilities: None, lists };
         store(dir.path(), "s", &cat).unwrap();
         let back = load(dir.path(), "s", "k1").unwrap();
-        assert_eq!(back.tools[0].get(), r#"{"name":"echo","inputSchema":{"type":"object"}}"#);
+        assert_eq!(back.lists.tools[0].get(), r#"{"name":"echo","inputSchema":{"type":"object"}}"#);
         assert!(load(dir.path(), "s", "k2").is_none());
         assert!(load(dir.path(), "other", "k1").is_none());
         std::fs::write(path(dir.path(), "s"), b"{torn").unwrap();

@@ -126,11 +126,11 @@ async fn tools(config: Arc<Config>) -> anyhow::Result<ExitCode> {
         statuses.iter().find(|s| s.name == server).map_or("unknown".to_owned(), |s| s.state.as_str().to_owned())
     };
     let mut rows = vec![["WIRE NAME".to_owned(), "CANONICAL NAME".to_owned(), "SERVER".to_owned(), "STATE".to_owned()]];
-    for t in table.tools() {
+    for t in table.tools.entries() {
         rows.push([t.wire.to_string(), t.canonical.to_string(), t.server.label.to_string(), state_of(&t.server.name)]);
     }
     for s in &statuses {
-        if !table.tools().iter().any(|t| t.server.name == s.name) {
+        if !table.tools.entries().iter().any(|t| t.server.name == s.name) {
             let err = s.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
             rows.push([
                 "-".into(),

@@ -120,6 +120,8 @@ pub struct GatewayConfig {
     pub max_frame_bytes: usize,
     /// `tracing` filter directive (`LOG_LEVEL` overrides).
     pub log_level: String,
+    /// Items per page of merged lists (0: one page).
+    pub page_size: usize,
 }
 
 /// `[front.stdio]`.

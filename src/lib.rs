@@ -22,6 +22,7 @@
 pub mod actors;
 pub mod catalog;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod naming;
 pub mod protocol;

@@ -106,6 +106,13 @@ impl<'a> RawObject<'a> {
 
     /// Writes the object back with `key` set to the JSON string `value` (added if absent).
     pub fn write_with_str(&self, key: &str, value: &str, out: &mut Vec<u8>) {
+        let mut quoted = Vec::with_capacity(value.len() + 2);
+        write_json_str(&mut quoted, value);
+        self.write_with_raw(key, &quoted, out);
+    }
+
+    /// Writes the object back with `key` set to `value`, which must be JSON text (added if absent).
+    pub fn write_with_raw(&self, key: &str, value: &[u8], out: &mut Vec<u8>) {
         out.push(b'{');
         let mut first = true;
         let mut replaced = false;
@@ -117,7 +124,7 @@ impl<'a> RawObject<'a> {
             write_json_str(out, k);
             out.push(b':');
             if k == key {
-                write_json_str(out, value);
+                out.extend_from_slice(value);
                 replaced = true;
             } else {
                 out.extend_from_slice(v.get().as_bytes());
@@ -129,7 +136,7 @@ impl<'a> RawObject<'a> {
             }
             write_json_str(out, key);
             out.push(b':');
-            write_json_str(out, value);
+            out.extend_from_slice(value);
         }
         out.push(b'}');
     }

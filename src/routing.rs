@@ -1,21 +1,28 @@
-//! The routing table: every federated tool under its wire and canonical names, the server that has it, and the
-//! pre-serialized `tools/list` result.
+//! The routing table: every federated tool, prompt, resource and resource template under the names and URIs
+//! clients see, the server that has it, and the serialized list entries.
 //!
-//! The `Router` actor builds a new table whenever a server's tools change and publishes it through an
+//! The `Router` actor builds a new table whenever a server's lists change and publishes it through an
 //! [`ArcSwap`](arc_swap::ArcSwap); fronts read the current table without a message hop, so resolving a name costs
 //! one hash lookup on the calling task.
 
-use std::collections::{BTreeMap, HashMap};
+mod named;
+mod pages;
+mod uris;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use ractor::ActorRef;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+pub use named::{NamedEntry, NamedList};
+pub use pages::{Page, PageError};
+pub use uris::{UriEntry, UriList};
 
 use crate::actors::server::ServerMsg;
 use crate::config::Namespace;
-use crate::naming::{canonical, Naming};
-use crate::protocol::RawObject;
+use crate::naming::Naming;
 
 /// One downstream server as routes see it.
 #[derive(Debug)]
@@ -27,104 +34,106 @@ pub struct ServerRoute {
     pub actor: ActorRef<ServerMsg>,
 }
 
-/// One federated tool.
-#[derive(Debug)]
-pub struct ToolEntry {
-    pub wire: Box<str>,
-    pub canonical: Arc<str>,
-    /// The name the downstream knows it by.
-    pub tool: Box<str>,
-    pub server: Arc<ServerRoute>,
+/// Everything a server lists, each item exactly as the server sent it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct ServerLists {
+    #[serde(default)]
+    pub tools: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub prompts: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub resources: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub resource_templates: Vec<Box<RawValue>>,
 }
 
-/// A server's tool objects exactly as it listed them.
-pub type ToolList = Arc<Vec<Box<RawValue>>>;
+impl ServerLists {
+    /// Same items, byte for byte (RawValue has no `PartialEq` on content that ignores nothing, so compare text).
+    pub fn same_as(&self, other: &ServerLists) -> bool {
+        fn same(a: &[Box<RawValue>], b: &[Box<RawValue>]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.get() == y.get())
+        }
+        same(&self.tools, &other.tools)
+            && same(&self.prompts, &other.prompts)
+            && same(&self.resources, &other.resources)
+            && same(&self.resource_templates, &other.resource_templates)
+    }
+}
+
+/// Which lists changed between two tables, for `list_changed` notifications.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Changed {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
 
 /// An immutable snapshot; replaced whole when anything changes.
 #[derive(Debug, Default)]
 pub struct RoutingTable {
-    tools: Vec<ToolEntry>,
-    /// Wire and canonical names → index into `tools`.
-    index: HashMap<Box<str>, usize>,
-    /// `{"tools":[...]}` with wire names, ready to send.
-    tools_list: Bytes,
+    pub tools: NamedList,
+    pub prompts: NamedList,
+    pub resources: UriList,
+    pub templates: UriList,
     /// Every server, listed or not, for fan-out (cancellation, logging).
     pub servers: Vec<Arc<ServerRoute>>,
 }
 
 impl RoutingTable {
-    /// Builds the table from every server's tools (servers in name order).
-    pub fn build(naming: &Naming, servers: &BTreeMap<String, (Arc<ServerRoute>, Option<ToolList>)>) -> Self {
-        struct Found<'a> {
-            route: &'a Arc<ServerRoute>,
-            name: String,
-            raw: RawObject<'a>,
-        }
-        let mut found: Vec<Found<'_>> = Vec::new();
-        for (route, tools) in servers.values() {
-            let Some(tools) = tools else { continue };
-            let mut seen = std::collections::HashSet::new();
-            for tool in tools.iter() {
-                let Ok(raw) = RawObject::parse(tool) else {
-                    tracing::warn!(server = %route.label, "a listed tool is not a JSON object; skipped");
-                    continue;
-                };
-                let Some(name) = raw.get_str("name").filter(|n| !n.is_empty()) else {
-                    tracing::warn!(server = %route.label, "a listed tool has no name; skipped");
-                    continue;
-                };
-                if !seen.insert(name.clone()) {
-                    tracing::warn!(server = %route.label, tool = %name, "the server lists this tool twice; keeping the first");
-                    continue;
-                }
-                found.push(Found { route, name: name.into_owned(), raw });
-            }
-        }
-        found.sort_by(|a, b| {
-            (a.route.namespace, &a.route.name, &a.name).cmp(&(b.route.namespace, &b.route.name, &b.name))
-        });
-        let wires =
-            naming.assign(found.iter().map(|f| (f.route.namespace.as_str(), f.route.name.as_str(), f.name.as_str())));
-
-        let mut list = Vec::with_capacity(64 + found.iter().map(|f| f.raw.members.len() * 32).sum::<usize>());
-        list.extend_from_slice(b"{\"tools\":[");
-        let mut tools = Vec::with_capacity(found.len());
-        let mut index = HashMap::with_capacity(found.len() * 2);
-        for (i, (f, wire)) in found.iter().zip(wires).enumerate() {
-            if i > 0 {
-                list.push(b',');
-            }
-            f.raw.write_with_str("name", &wire, &mut list);
-            let canonical: Arc<str> = canonical(f.route.namespace.as_str(), &f.route.name, &f.name).into();
-            index.insert(wire.clone().into_boxed_str(), i);
-            index.entry(canonical.as_ref().into()).or_insert(i);
-            tools.push(ToolEntry {
-                wire: wire.into(),
-                canonical,
-                tool: f.name.as_str().into(),
-                server: f.route.clone(),
-            });
-        }
-        list.extend_from_slice(b"]}");
+    /// Builds the table from every server's lists (servers in name order).
+    pub fn build(naming: &Naming, servers: &BTreeMap<String, (Arc<ServerRoute>, Option<Arc<ServerLists>>)>) -> Self {
+        let listed: Vec<(&Arc<ServerRoute>, &ServerLists)> =
+            servers.values().filter_map(|(route, lists)| lists.as_deref().map(|l| (route, l))).collect();
         RoutingTable {
-            tools,
-            index,
-            tools_list: Bytes::from(list),
+            tools: NamedList::build(naming, "tools", listed.iter().map(|(r, l)| (*r, &l.tools[..]))),
+            prompts: NamedList::build(naming, "prompts", listed.iter().map(|(r, l)| (*r, &l.prompts[..]))),
+            resources: UriList::build("resources", "uri", listed.iter().map(|(r, l)| (*r, &l.resources[..]))),
+            templates: UriList::build(
+                "resourceTemplates",
+                "uriTemplate",
+                listed.iter().map(|(r, l)| (*r, &l.resource_templates[..])),
+            ),
             servers: servers.values().map(|(r, _)| r.clone()).collect(),
         }
     }
 
-    /// The tool a client means by `name`: a wire name or a canonical dotted name.
-    pub fn lookup(&self, name: &str) -> Option<&ToolEntry> {
-        self.index.get(name).map(|&i| &self.tools[i])
+    pub fn changed_from(&self, old: &RoutingTable) -> Changed {
+        Changed {
+            tools: !self.tools.same_items(&old.tools),
+            prompts: !self.prompts.same_items(&old.prompts),
+            resources: !self.resources.same_items(&old.resources) || !self.templates.same_items(&old.templates),
+        }
     }
 
-    pub fn tools(&self) -> &[ToolEntry] {
-        &self.tools
+    pub fn server(&self, name: &str) -> Option<&Arc<ServerRoute>> {
+        self.servers.iter().find(|s| s.name == name)
     }
 
-    /// The `tools/list` result.
-    pub fn tools_list(&self) -> &Bytes {
-        &self.tools_list
+    /// The server a resource URI (or a URI under one of its templates) belongs to, and the URI to send it.
+    pub fn resolve_uri(&self, uri: &str) -> Option<(&Arc<ServerRoute>, String)> {
+        // An explicitly prefixed URI names its server.
+        if let Some((route, rest)) = uris::split_prefixed(uri, &self.servers) {
+            return Some((route, rest.to_owned()));
+        }
+        if let Some(e) = self.resources.lookup(uri) {
+            return Some((&e.server, e.original.to_string()));
+        }
+        if let Some(e) = self.templates.match_template(uri) {
+            return Some((&e.server, uri.to_owned()));
+        }
+        // A URI nobody listed: if exactly one server serves resources, it is the only candidate.
+        let mut serving = self.servers.iter().filter(|s| {
+            self.resources.entries().iter().any(|e| e.server.name == s.name)
+                || self.templates.entries().iter().any(|e| e.server.name == s.name)
+        });
+        match (serving.next(), serving.next()) {
+            (Some(only), None) => Some((only, uri.to_owned())),
+            _ => None,
+        }
+    }
+
+    /// The URI clients know for `server`'s resource `original` (prefixed when it collides with another server's).
+    pub fn wire_uri<'a>(&'a self, server: &str, original: &'a str) -> std::borrow::Cow<'a, str> {
+        self.resources.wire_for(server, original).map_or(original.into(), |w| w.into())
     }
 }

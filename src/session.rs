@@ -1,24 +1,26 @@
-//! One client's MCP session: what the gateway answers itself (`initialize`, `ping`, `tools/list`) and what it
-//! routes (`tools/call`, cancellation). The stdio front runs one; the CLI's `call` runs one in-process.
+//! One client's MCP session: what the gateway answers itself (`initialize`, `ping`, the merged lists,
+//! `logging/setLevel`) and what it routes to one server (`tools/call`, `prompts/get`, `resources/read`,
+//! subscriptions, `completion/complete`), plus the client's answers to requests servers sent it.
+//! The stdio front runs one; the CLI's `call` runs one in-process.
 //!
-//! Handling a frame never waits: answers go to the session's outbound channel, calls are handed to the owning
-//! `ServerActor`, and only a `tools/list` that arrives before start-up has settled is parked on a task.
+//! Handling a frame never waits: answers go to the client's outbound channel, calls are handed to the owning
+//! `ServerActor`, and only a request that arrives before start-up has settled is parked on a task.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use ractor::ActorRef;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::actors::router::{RouterMsg, Subscriber};
+use crate::actors::router::RouterMsg;
 use crate::actors::server::{Call, ServerMsg};
+use crate::clients::{ClientHandle, Clients};
 use crate::protocol::{self, code, Envelope, Kind, RawObject};
-use crate::routing::RoutingTable;
+use crate::routing::{Page, RoutingTable, ServerRoute};
 use crate::transport::framing::Frame;
 use crate::transport::pending::ClientReply;
 use crate::transport::{ClientTx, DownstreamError};
@@ -27,25 +29,20 @@ use crate::transport::{ClientTx, DownstreamError};
 pub struct Shared {
     pub name: String,
     pub table: Arc<ArcSwap<RoutingTable>>,
-    /// True once every server has reported its first tool list (or failed to start).
+    /// True once every server has reported its first lists (or failed to start).
     pub ready: watch::Receiver<bool>,
-    pub router: ActorRef<RouterMsg>,
-    /// Longest a `tools/list` waits for start-up to settle before answering with what is there.
+    /// Longest a list request waits for start-up to settle before answering with what is there.
     pub ready_wait: Duration,
-    next_session: AtomicU64,
+    pub clients: Arc<Clients>,
+    pub router: ractor::ActorRef<RouterMsg>,
+    /// Items per page of a merged list (0: everything in one page).
+    pub page_size: usize,
+    /// The capabilities of the first client to initialize: what servers are initialized with, so that they
+    /// offer what this client can do (stdio has exactly one client).
+    pub client_caps: watch::Sender<Option<Arc<str>>>,
 }
 
 impl Shared {
-    pub fn new(
-        name: String,
-        table: Arc<ArcSwap<RoutingTable>>,
-        ready: watch::Receiver<bool>,
-        router: ActorRef<RouterMsg>,
-        ready_wait: Duration,
-    ) -> Self {
-        Shared { name, table, ready, router, ready_wait, next_session: AtomicU64::new(1) }
-    }
-
     /// Waits (bounded) until start-up has settled.
     pub async fn wait_ready(&self) {
         let mut ready = self.ready.clone();
@@ -54,19 +51,16 @@ impl Shared {
 }
 
 pub struct Session {
-    id: u64,
     shared: Arc<Shared>,
-    tx: ClientTx,
-    listed: Arc<AtomicBool>,
-    subscribed: bool,
+    client: Arc<ClientHandle>,
     /// `clientInfo.name` from `initialize`, for policy and logs.
     client_name: Option<String>,
 }
 
 impl Session {
     pub fn new(shared: Arc<Shared>, tx: ClientTx) -> Self {
-        let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
-        Session { id, shared, tx, listed: Arc::new(AtomicBool::new(false)), subscribed: false, client_name: None }
+        let client = shared.clients.open(tx);
+        Session { shared, client, client_name: None }
     }
 
     pub fn client_name(&self) -> Option<&str> {
@@ -74,7 +68,7 @@ impl Session {
     }
 
     fn send(&self, frame: Bytes) {
-        let _ = self.tx.send(frame);
+        self.client.send(frame);
     }
 
     /// Handles one frame from the client.
@@ -97,26 +91,18 @@ impl Session {
         let env = match Envelope::parse(line) {
             Ok(env) => env,
             Err(e) => {
-                return self.send(protocol::error_frame(
-                    &protocol::null_id(),
-                    code::PARSE_ERROR,
-                    &format!("parse error: {e}"),
-                    None,
-                ));
+                let msg = format!("parse error: {e}");
+                return self.send(protocol::error_frame(&protocol::null_id(), code::PARSE_ERROR, &msg, None));
             }
         };
         match env.kind() {
             Kind::Request => self.on_request(&env),
             Kind::Notification => self.on_notification(&env),
-            Kind::Response => tracing::debug!(session = self.id, "a response from the client that nothing waits for"),
+            Kind::Response => self.on_response(&env),
             Kind::Invalid => {
                 let id = env.id.map(|i| i.to_owned()).unwrap_or_else(protocol::null_id);
-                self.send(protocol::error_frame(
-                    &id,
-                    code::INVALID_REQUEST,
-                    "invalid request: a JSON-RPC 2.0 message needs a method, or a result or error with an id",
-                    None,
-                ));
+                let msg = "invalid request: a JSON-RPC 2.0 message needs a method, or a result or error with an id";
+                self.send(protocol::error_frame(&id, code::INVALID_REQUEST, msg, None));
             }
         }
     }
@@ -125,10 +111,18 @@ impl Session {
         let id = env.id.expect("a request has an id");
         let method = env.method.as_deref().expect("a request has a method");
         match method {
-            "tools/call" => self.on_tools_call(id, env.params),
-            "tools/list" => self.on_tools_list(id),
+            "tools/call"
+            | "prompts/get"
+            | "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "completion/complete" => self.on_routed(id, method, env.params),
+            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+                self.on_list(id, method, env.params)
+            }
             "ping" => self.send(protocol::response_frame(id, empty_object())),
             "initialize" => self.on_initialize(id, env.params),
+            "logging/setLevel" => self.on_set_level(id, env.params),
             _ => self.send(protocol::error_frame(
                 id,
                 code::METHOD_NOT_FOUND,
@@ -140,75 +134,162 @@ impl Session {
 
     fn on_notification(&mut self, env: &Envelope<'_>) {
         match env.method.as_deref() {
-            Some("notifications/initialized") if !self.subscribed => {
-                self.subscribed = true;
-                let subscriber = Subscriber { tx: self.tx.clone(), listed: self.listed.clone() };
-                let _ = self.shared.router.cast(RouterMsg::Subscribe { session: self.id, subscriber });
-            }
+            Some("notifications/initialized") => self.client.initialized.store(true, Ordering::Release),
             Some("notifications/cancelled") => self.on_cancelled(env.params),
+            Some("notifications/roots/list_changed") => {
+                // Every server that may have asked for roots hears that they changed.
+                for server in &self.shared.table.load().servers {
+                    let _ = server.actor.cast(ServerMsg::Notify("notifications/roots/list_changed"));
+                }
+            }
             _ => {}
         }
     }
 
+    /// The client's answer to a request a server sent it: back to that server, with the server's own id.
+    fn on_response(&mut self, env: &Envelope<'_>) {
+        let Some(path) =
+            env.id.and_then(protocol::parse_downstream_id).and_then(|id| self.client.take_server_request(id))
+        else {
+            tracing::debug!(session = self.client.session, "a response from the client that nothing waits for");
+            return;
+        };
+        let frame = match (env.result, env.error) {
+            (Some(result), _) => protocol::response_frame(&path.id, result),
+            (None, Some(error)) => protocol::raw_error_frame(&path.id, error),
+            (None, None) => return,
+        };
+        path.requester.send_raw(frame);
+    }
+
     fn on_initialize(&mut self, id: &RawValue, params: Option<&RawValue>) {
         #[derive(Deserialize)]
-        struct Init {
+        struct Init<'a> {
             #[serde(rename = "protocolVersion")]
             protocol_version: Option<String>,
             #[serde(rename = "clientInfo")]
             client_info: Option<ClientInfo>,
+            #[serde(borrow, default)]
+            capabilities: Option<&'a RawValue>,
         }
         #[derive(Deserialize)]
         struct ClientInfo {
             name: Option<String>,
         }
-        let init: Option<Init> = params.and_then(|p| serde_json::from_str(p.get()).ok());
+        let init: Option<Init<'_>> = params.and_then(|p| serde_json::from_str(p.get()).ok());
         let asked = init.as_ref().and_then(|i| i.protocol_version.as_deref());
         let version = asked
             .filter(|v| protocol::SUPPORTED_LEGACY_VERSIONS.contains(v))
             .unwrap_or(protocol::LATEST_LEGACY_VERSION)
             .to_owned();
+        let caps: Arc<str> = init.as_ref().and_then(|i| i.capabilities).map_or("{}", |c| c.get()).into();
+        // The first client decides what servers are told the client side can do.
+        self.shared.client_caps.send_if_modified(|current| match current {
+            None => {
+                *current = Some(caps.clone());
+                true
+            }
+            Some(_) => false,
+        });
         self.client_name = init.and_then(|i| i.client_info).and_then(|c| c.name);
         let result = serde_json::json!({
             "protocolVersion": version,
-            "capabilities": { "tools": { "listChanged": true } },
+            "capabilities": {
+                "tools": { "listChanged": true },
+                "prompts": { "listChanged": true },
+                "resources": { "subscribe": true, "listChanged": true },
+                "completions": {},
+                "logging": {},
+            },
             "serverInfo": { "name": self.shared.name, "version": env!("CARGO_PKG_VERSION") },
-            "instructions": "dfs-gateway federates several MCP servers; tool names are <namespace>__<server>__<tool>.",
+            "instructions": "dfs-gateway federates several MCP servers; names look like <namespace>__<server>__<name>.",
         });
         let result = serde_json::value::to_raw_value(&result).expect("JSON serializes");
         self.send(protocol::response_frame(id, &result));
     }
 
-    fn on_tools_list(&mut self, id: &RawValue) {
-        if *self.shared.ready.borrow() {
-            self.listed.store(true, Ordering::Release);
-            let table = self.shared.table.load();
-            return self.send(protocol::response_frame_bytes(id, table.tools_list()));
+    fn on_list(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>) {
+        #[derive(Deserialize, Default)]
+        struct ListParams {
+            cursor: Option<String>,
         }
-        let (shared, tx, id, listed) = (self.shared.clone(), self.tx.clone(), id.to_owned(), self.listed.clone());
+        let cursor = params.and_then(|p| serde_json::from_str::<ListParams>(p.get()).ok()).unwrap_or_default().cursor;
+        let answer = {
+            let (shared, client, method, id) =
+                (self.shared.clone(), self.client.clone(), method.to_owned(), id.to_owned());
+            move || {
+                let table = shared.table.load();
+                let page = match method.as_str() {
+                    "tools/list" => {
+                        client.listed.store(true, Ordering::Release);
+                        table.tools.page(cursor.as_deref(), shared.page_size)
+                    }
+                    "prompts/list" => table.prompts.page(cursor.as_deref(), shared.page_size),
+                    "resources/list" => table.resources.page(cursor.as_deref(), shared.page_size),
+                    _ => table.templates.page(cursor.as_deref(), shared.page_size),
+                };
+                client.send(match page {
+                    Ok(page) => protocol::response_frame_bytes(&id, &page),
+                    Err(_) => protocol::error_frame(
+                        &id,
+                        code::INVALID_PARAMS,
+                        "Invalid cursor: it was not issued by this gateway for this list",
+                        None,
+                    ),
+                });
+            }
+        };
+        if *self.shared.ready.borrow() {
+            return answer();
+        }
+        let shared = self.shared.clone();
         tokio::spawn(async move {
             shared.wait_ready().await;
-            listed.store(true, Ordering::Release);
-            let _ = tx.send(protocol::response_frame_bytes(&id, shared.table.load().tools_list()));
+            answer();
         });
     }
 
-    fn on_tools_call(&mut self, id: &RawValue, params: Option<&RawValue>) {
-        match route_call(&self.shared, self.id, &self.tx, id, params) {
+    fn on_routed(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>) {
+        match route(&self.shared, &self.client, id, method, params) {
             Ok(()) => {}
             // Before start-up has settled, an unknown name may belong to a server still starting: wait for it.
-            Err(Unrouted::UnknownTool(_)) if !*self.shared.ready.borrow() => {
-                let (shared, session, tx) = (self.shared.clone(), self.id, self.tx.clone());
-                let (id, params) = (id.to_owned(), params.map(|p| p.to_owned()));
+            Err(Unrouted::Unknown(..)) if !*self.shared.ready.borrow() => {
+                let (shared, client) = (self.shared.clone(), self.client.clone());
+                let (id, method, params) = (id.to_owned(), method.to_owned(), params.map(|p| p.to_owned()));
                 tokio::spawn(async move {
                     shared.wait_ready().await;
-                    if let Err(e) = route_call(&shared, session, &tx, &id, params.as_deref()) {
-                        let _ = tx.send(e.to_frame(&id));
+                    if let Err(e) = route(&shared, &client, &id, &method, params.as_deref()) {
+                        client.send(e.to_frame(&id));
                     }
                 });
             }
             Err(e) => self.send(e.to_frame(id)),
         }
+    }
+
+    fn on_set_level(&mut self, id: &RawValue, params: Option<&RawValue>) {
+        #[derive(Deserialize)]
+        struct Level {
+            level: String,
+        }
+        let Some(level) = params.and_then(|p| serde_json::from_str::<Level>(p.get()).ok()) else {
+            return self.send(protocol::error_frame(
+                id,
+                code::INVALID_PARAMS,
+                "logging/setLevel needs params.level",
+                None,
+            ));
+        };
+        const LEVELS: &[&str] = &["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+        if !LEVELS.contains(&level.level.as_str()) {
+            let msg = format!("unknown log level `{}`; use one of {}", level.level, LEVELS.join(", "));
+            return self.send(protocol::error_frame(id, code::INVALID_PARAMS, &msg, None));
+        }
+        let level: Arc<str> = level.level.into();
+        for server in &self.shared.table.load().servers {
+            let _ = server.actor.cast(ServerMsg::SetLogLevel(level.clone()));
+        }
+        self.send(protocol::response_frame(id, empty_object()));
     }
 
     fn on_cancelled(&mut self, params: Option<&RawValue>) {
@@ -221,15 +302,22 @@ impl Session {
         let client_id = protocol::raw_key(c.request_id).to_owned();
         // Rare: ask every server; the one that has the request forwards the cancellation with its own id.
         for server in &self.shared.table.load().servers {
-            let _ = server.actor.cast(ServerMsg::Cancel { session: self.id, client_id: client_id.clone() });
+            let _ = server.actor.cast(ServerMsg::Cancel { session: self.client.session, client_id: client_id.clone() });
         }
     }
 }
 
-/// Why a call was not handed to a server.
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shared.clients.close(self.client.session);
+    }
+}
+
+/// Why a request was not handed to a server.
 enum Unrouted {
-    Invalid(&'static str),
-    UnknownTool(String),
+    Invalid(String),
+    /// (what, name): nothing of that kind by that name.
+    Unknown(&'static str, String),
     Unavailable(DownstreamError),
 }
 
@@ -237,50 +325,105 @@ impl Unrouted {
     fn to_frame(&self, id: &RawValue) -> Bytes {
         match self {
             Unrouted::Invalid(msg) => protocol::error_frame(id, code::INVALID_PARAMS, msg, None),
-            Unrouted::UnknownTool(name) => protocol::error_frame(
+            Unrouted::Unknown("tool", name) => protocol::error_frame(
                 id,
                 code::INVALID_PARAMS,
                 &format!("Unknown tool: {name}. Call tools/list for the tools this gateway federates (names look like app__server__tool)."),
                 None,
             ),
+            Unrouted::Unknown(what, name) => {
+                protocol::error_frame(id, code::INVALID_PARAMS, &format!("Unknown {what}: {name}"), None)
+            }
             Unrouted::Unavailable(e) => e.to_frame(id),
         }
     }
 }
 
-/// Resolves the tool a `tools/call` names and hands the call to its server, with the name rewritten to the
-/// downstream's and every other byte of the params kept.
-fn route_call(
+/// Resolves the server a request is for and hands it over, with the names or URIs rewritten to the server's own
+/// and every other byte of the params kept.
+fn route(
     shared: &Shared,
-    session: u64,
-    tx: &ClientTx,
+    client: &Arc<ClientHandle>,
     id: &RawValue,
+    method: &str,
     params: Option<&RawValue>,
 ) -> Result<(), Unrouted> {
-    let params = params.ok_or(Unrouted::Invalid("tools/call needs params with a tool name"))?;
-    let obj = RawObject::parse(params).map_err(|_| Unrouted::Invalid("tools/call params must be an object"))?;
-    let name = obj.get_str("name").ok_or(Unrouted::Invalid("tools/call needs params.name, a string"))?;
+    let invalid = |m: &str| Unrouted::Invalid(format!("{method}: {m}"));
+    let params = params.ok_or_else(|| invalid("params are missing"))?;
+    let obj = RawObject::parse(params).map_err(|_| invalid("params must be an object"))?;
     let table = shared.table.load();
-    let entry = table.lookup(&name).ok_or_else(|| Unrouted::UnknownTool(name.clone().into_owned()))?;
-    let mut rewritten = Vec::with_capacity(params.get().len() + entry.tool.len());
-    obj.write_with_str("name", &entry.tool, &mut rewritten);
+    let mut rewritten = Vec::with_capacity(params.get().len() + 32);
+    let (server, method): (&Arc<ServerRoute>, &'static str) = match method {
+        "tools/call" | "prompts/get" => {
+            let (list, what, method) = if method == "tools/call" {
+                (&table.tools, "tool", "tools/call")
+            } else {
+                (&table.prompts, "prompt", "prompts/get")
+            };
+            let name = obj.get_str("name").ok_or_else(|| invalid("params.name must be a string"))?;
+            let entry = list.lookup(&name).ok_or_else(|| Unrouted::Unknown(what, name.clone().into_owned()))?;
+            obj.write_with_str("name", &entry.name, &mut rewritten);
+            (&entry.server, method)
+        }
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            let uri = obj.get_str("uri").ok_or_else(|| invalid("params.uri must be a string"))?;
+            let (server, original) =
+                table.resolve_uri(&uri).ok_or_else(|| Unrouted::Unknown("resource", uri.clone().into_owned()))?;
+            obj.write_with_str("uri", &original, &mut rewritten);
+            let method = match method {
+                "resources/read" => "resources/read",
+                "resources/subscribe" => {
+                    client.subscribe(&server.name, &original, true);
+                    "resources/subscribe"
+                }
+                _ => {
+                    client.subscribe(&server.name, &original, false);
+                    "resources/unsubscribe"
+                }
+            };
+            (server, method)
+        }
+        _ => {
+            // completion/complete: routed by the prompt or resource template its `ref` names.
+            let reference = obj.get("ref").ok_or_else(|| invalid("params.ref is missing"))?;
+            let r = RawObject::parse(reference).map_err(|_| invalid("params.ref must be an object"))?;
+            let mut new_ref = Vec::with_capacity(reference.get().len() + 16);
+            let server = match r.get_str("type").as_deref() {
+                Some("ref/prompt") => {
+                    let name = r.get_str("name").ok_or_else(|| invalid("ref.name must be a string"))?;
+                    let e = table
+                        .prompts
+                        .lookup(&name)
+                        .ok_or_else(|| Unrouted::Unknown("prompt", name.clone().into_owned()))?;
+                    r.write_with_str("name", &e.name, &mut new_ref);
+                    &e.server
+                }
+                Some("ref/resource") => {
+                    let uri = r.get_str("uri").ok_or_else(|| invalid("ref.uri must be a string"))?;
+                    let (server, original): (&Arc<ServerRoute>, String) = match table.templates.lookup(&uri) {
+                        Some(e) => (&e.server, e.original.to_string()),
+                        None => table
+                            .resolve_uri(&uri)
+                            .ok_or_else(|| Unrouted::Unknown("resource", uri.clone().into_owned()))?,
+                    };
+                    r.write_with_str("uri", &original, &mut new_ref);
+                    server
+                }
+                _ => return Err(invalid("ref.type must be ref/prompt or ref/resource")),
+            };
+            obj.write_with_raw("ref", &new_ref, &mut rewritten);
+            (server, "completion/complete")
+        }
+    };
     let reply =
-        ClientReply { session, id: id.to_owned(), tx: tx.clone(), progress_token: protocol::progress_token(&obj) };
-    let call = Call { method: "tools/call", params: Bytes::from(rewritten), reply };
-    entry.server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
+        ClientReply { client: client.clone(), id: id.to_owned(), progress_token: protocol::progress_token(&obj) };
+    let call = Call { method, params: Bytes::from(rewritten), reply };
+    server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
         Unrouted::Unavailable(DownstreamError::Unavailable {
-            server: entry.server.label.to_string(),
+            server: server.label.to_string(),
             reason: "its actor is restarting; retry".into(),
         })
     })
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if self.subscribed {
-            let _ = self.shared.router.cast(RouterMsg::Unsubscribe { session: self.id });
-        }
-    }
 }
 
 fn empty_object() -> &'static RawValue {

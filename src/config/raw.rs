@@ -43,6 +43,8 @@ struct RawGateway {
     max_frame_bytes: Spanned<usize>,
     /// Default "info".
     log_level: String,
+    /// Default 1000; 0 sends every list in one page.
+    page_size: usize,
 }
 
 impl Default for RawGateway {
@@ -54,6 +56,7 @@ impl Default for RawGateway {
             state_dir: "_federation".into(),
             max_frame_bytes: Spanned::new(0..0, 16 * 1024 * 1024),
             log_level: "info".into(),
+            page_size: 1000,
         }
     }
 }
@@ -224,6 +227,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
             state_dir: resolve(base, &g.state_dir),
             max_frame_bytes: max_frame,
             log_level,
+            page_size: g.page_size,
         },
         stdio: StdioFrontConfig { enabled: raw.front.stdio.enabled },
         servers: servers.into_iter().map(Arc::new).collect(),

@@ -337,7 +337,7 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                         (None, Some(error)) => protocol::raw_error_frame(&c.id, error),
                         (None, None) => unreachable!("kind() checked it"),
                     };
-                    let _ = c.tx.send(frame);
+                    c.client.send(frame);
                 }
                 Responder::Internal(tx) => {
                     drop(env);
@@ -346,8 +346,8 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             }
         }
         Kind::Notification if env.method.as_deref() == Some("notifications/progress") => {
-            if let Some(tx) = progress_target(&env, &requester.pending) {
-                let _ = tx.send(with_newline(&line));
+            if let Some(client) = progress_target(&env, &requester.pending) {
+                client.send(with_newline(&line));
             }
         }
         Kind::Notification => {
@@ -364,7 +364,7 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
     }
 }
 
-fn progress_target(env: &Envelope<'_>, pending: &Pending) -> Option<super::ClientTx> {
+fn progress_target(env: &Envelope<'_>, pending: &Pending) -> Option<Arc<crate::clients::ClientHandle>> {
     #[derive(serde::Deserialize)]
     struct P<'a> {
         #[serde(borrow, rename = "progressToken")]

@@ -4,29 +4,26 @@
 //! entries, expires them, and fails them all when the process exits). One short critical section per call.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::{ClientTx, DownstreamError};
+use super::DownstreamError;
+use crate::clients::ClientHandle;
 
 /// Where a client's request came from, so the answer finds its way back with the client's own id.
-#[derive(Debug)]
 pub struct ClientReply {
-    /// The client session, for cancellation lookups.
-    pub session: u64,
+    pub client: Arc<ClientHandle>,
     /// The id exactly as the client wrote it.
     pub id: Box<RawValue>,
-    pub tx: ClientTx,
     /// `_meta.progressToken` of the request, if any: progress with this token goes to `tx`.
     pub progress_token: Option<Box<RawValue>>,
 }
 
 /// Who waits for an answer.
-#[derive(Debug)]
 pub enum Responder {
     Client(ClientReply),
     /// The gateway's own request (initialize, tools/list): gets the whole response frame.
@@ -37,9 +34,7 @@ impl Responder {
     /// Answers with a failure.
     pub fn fail(self, err: &DownstreamError) {
         match self {
-            Responder::Client(c) => {
-                let _ = c.tx.send(err.to_frame(&c.id));
-            }
+            Responder::Client(c) => c.client.send(err.to_frame(&c.id)),
             Responder::Internal(tx) => {
                 let _ = tx.send(Err(err.clone()));
             }
@@ -47,7 +42,6 @@ impl Responder {
     }
 }
 
-#[derive(Debug)]
 pub struct Entry {
     pub responder: Responder,
     pub deadline: Instant,
@@ -55,7 +49,7 @@ pub struct Entry {
     pub cancel_on_timeout: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Inner {
     entries: HashMap<u64, Entry>,
     /// progress token (raw JSON text) → downstream id of the request that carries it.
@@ -63,7 +57,7 @@ pub struct Inner {
 }
 
 /// The pending map of one downstream process.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Pending {
     inner: Mutex<Inner>,
 }
@@ -99,14 +93,30 @@ impl Pending {
         Some(entry)
     }
 
-    /// The client channel that progress with `token` belongs to.
-    pub fn progress_target(&self, token: &str) -> Option<ClientTx> {
+    /// The client that progress with `token` belongs to.
+    pub fn progress_target(&self, token: &str) -> Option<Arc<ClientHandle>> {
         let inner = self.lock();
         let id = inner.progress.get(token)?;
         match &inner.entries.get(id)?.responder {
-            Responder::Client(c) => Some(c.tx.clone()),
+            Responder::Client(c) => Some(c.client.clone()),
             Responder::Internal(_) => None,
         }
+    }
+
+    /// The client whose calls are in flight here, when they all come from one session: a server's own request
+    /// arriving now was most likely caused by one of them.
+    pub fn sole_client(&self) -> Option<Arc<ClientHandle>> {
+        let inner = self.lock();
+        let mut found: Option<&Arc<ClientHandle>> = None;
+        for e in inner.entries.values() {
+            if let Responder::Client(c) = &e.responder {
+                match found {
+                    Some(f) if f.session != c.client.session => return None,
+                    _ => found = Some(&c.client),
+                }
+            }
+        }
+        found.cloned()
     }
 
     /// Removes and returns the entries whose deadline has passed.
@@ -121,7 +131,9 @@ impl Pending {
     pub fn remove_client_request(&self, session: u64, client_id: &str) -> Option<(u64, Entry)> {
         let inner = self.lock();
         let id = inner.entries.iter().find_map(|(id, e)| match &e.responder {
-            Responder::Client(c) if c.session == session && crate::protocol::raw_key(&c.id) == client_id => Some(*id),
+            Responder::Client(c) if c.client.session == session && crate::protocol::raw_key(&c.id) == client_id => {
+                Some(*id)
+            }
             _ => None,
         })?;
         drop(inner);

@@ -1,0 +1,204 @@
+//! Talking to a downstream as its client: the start-up handshake and fetching its lists. These run as spawned
+//! tasks that report back to the `ServerActor` as messages, so the actor never waits on the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+
+use crate::protocol::{self, Envelope, RawObject};
+use crate::routing::ServerLists;
+use crate::transport::child::Requester;
+use crate::transport::DownstreamError;
+
+/// What a server said it can do (from its `initialize` result).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+    pub logging: bool,
+}
+
+impl Caps {
+    fn parse(raw: Option<&RawValue>) -> Caps {
+        #[derive(Deserialize, Default)]
+        struct C<'a> {
+            #[serde(borrow, default)]
+            tools: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            prompts: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            resources: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            logging: Option<&'a RawValue>,
+        }
+        let c: C<'_> = raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_default();
+        Caps {
+            tools: c.tools.is_some(),
+            prompts: c.prompts.is_some(),
+            resources: c.resources.is_some(),
+            logging: c.logging.is_some(),
+        }
+    }
+}
+
+/// One of a server's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    Templates,
+}
+
+impl ListKind {
+    fn method(self) -> (&'static str, &'static str) {
+        match self {
+            ListKind::Tools => ("tools/list", "tools"),
+            ListKind::Prompts => ("prompts/list", "prompts"),
+            ListKind::Resources => ("resources/list", "resources"),
+            ListKind::Templates => ("resources/templates/list", "resourceTemplates"),
+        }
+    }
+
+    /// The lists a `list_changed` notification method is about.
+    pub fn from_notification(method: &str) -> &'static [ListKind] {
+        match method {
+            "notifications/tools/list_changed" => &[ListKind::Tools],
+            "notifications/prompts/list_changed" => &[ListKind::Prompts],
+            "notifications/resources/list_changed" => &[ListKind::Resources, ListKind::Templates],
+            _ => &[],
+        }
+    }
+
+    pub fn slot(self, lists: &mut ServerLists) -> &mut Vec<Box<RawValue>> {
+        match self {
+            ListKind::Tools => &mut lists.tools,
+            ListKind::Prompts => &mut lists.prompts,
+            ListKind::Resources => &mut lists.resources,
+            ListKind::Templates => &mut lists.resource_templates,
+        }
+    }
+
+    fn offered_by(self, caps: Caps) -> bool {
+        match self {
+            ListKind::Tools => caps.tools,
+            ListKind::Prompts => caps.prompts,
+            ListKind::Resources | ListKind::Templates => caps.resources,
+        }
+    }
+}
+
+/// What `initialize` and the first lists told us.
+#[derive(Debug)]
+pub struct Handshake {
+    pub protocol_version: String,
+    pub server_info: Option<Box<RawValue>>,
+    pub capabilities: Option<Box<RawValue>>,
+    pub caps: Caps,
+    pub lists: ServerLists,
+}
+
+/// Waits for the client's capabilities (servers are initialized with what the client can do), then runs
+/// `initialize`, `notifications/initialized`, the log level, and fetches every list the server offers.
+pub async fn handshake(
+    req: &Requester,
+    timeout: Duration,
+    mut client_caps: watch::Receiver<Option<Arc<str>>>,
+    log_level: Option<Arc<str>>,
+) -> Result<Handshake, DownstreamError> {
+    #[derive(Deserialize)]
+    struct InitResult {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: String,
+        #[serde(default)]
+        capabilities: Option<Box<RawValue>>,
+        #[serde(default, rename = "serverInfo")]
+        server_info: Option<Box<RawValue>>,
+    }
+    let caps = client_caps.wait_for(Option::is_some).await.map(|c| c.clone()).ok().flatten();
+    let caps = caps.as_deref().unwrap_or("{}");
+    let mut params = Vec::with_capacity(160 + caps.len());
+    params.extend_from_slice(b"{\"protocolVersion\":\"");
+    params.extend_from_slice(protocol::LATEST_LEGACY_VERSION.as_bytes());
+    params.extend_from_slice(b"\",\"capabilities\":");
+    params.extend_from_slice(caps.as_bytes());
+    params.extend_from_slice(b",\"clientInfo\":{\"name\":\"dfs-gateway\",\"version\":\"");
+    params.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    params.extend_from_slice(b"\"}}");
+    let frame = req.request("initialize", Some(&params), timeout).await?;
+    let init: InitResult = result_of(req, "initialize", &frame)?;
+    req.notify("notifications/initialized", None);
+    let server_caps = Caps::parse(init.capabilities.as_deref());
+    if let (true, Some(level)) = (server_caps.logging, log_level) {
+        set_level(req, &level, timeout).await;
+    }
+    let mut lists = ServerLists::default();
+    for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates] {
+        if kind.offered_by(server_caps) {
+            *kind.slot(&mut lists) = list_all(req, kind, timeout).await?;
+        }
+    }
+    Ok(Handshake {
+        protocol_version: init.protocol_version,
+        server_info: init.server_info,
+        capabilities: init.capabilities,
+        caps: server_caps,
+        lists,
+    })
+}
+
+/// `logging/setLevel`; a server that refuses it is logged, not failed.
+pub async fn set_level(req: &Requester, level: &str, timeout: Duration) {
+    let params = serde_json::json!({ "level": level }).to_string();
+    if let Err(e) = req.request("logging/setLevel", Some(params.as_bytes()), timeout).await {
+        tracing::debug!(server = req.server(), error = %e, "logging/setLevel failed");
+    }
+}
+
+/// Every page of one list.
+pub async fn list_all(
+    req: &Requester,
+    kind: ListKind,
+    timeout: Duration,
+) -> Result<Vec<Box<RawValue>>, DownstreamError> {
+    let (method, key) = kind.method();
+    let bad = |detail: String| DownstreamError::BadResponse { server: req.server().to_owned(), detail };
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    // Bounded, against a server whose cursors never end.
+    for _ in 0..1000 {
+        let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }).to_string());
+        let frame = req.request(method, params.as_deref().map(str::as_bytes), timeout).await?;
+        let page: Box<RawValue> = result_of(req, method, &frame)?;
+        let page = RawObject::parse(&page).map_err(|e| bad(format!("{method} result: {e}")))?;
+        if let Some(list) = page.get(key) {
+            let list: Vec<Box<RawValue>> =
+                serde_json::from_str(list.get()).map_err(|e| bad(format!("{method}: {e}")))?;
+            items.extend(list);
+        }
+        match page.get_str("nextCursor") {
+            Some(c) if !c.is_empty() => cursor = Some(c.into_owned()),
+            _ => return Ok(items),
+        }
+    }
+    Ok(items)
+}
+
+/// The `result` of a response frame, typed; an error response or a bad shape is a `BadResponse`.
+pub fn result_of<T: for<'de> Deserialize<'de>>(
+    req: &Requester,
+    method: &str,
+    frame: &[u8],
+) -> Result<T, DownstreamError> {
+    let bad = |detail: String| DownstreamError::BadResponse { server: req.server().to_owned(), detail };
+    let env = Envelope::parse(frame).map_err(|e| bad(format!("{method}: {e}")))?;
+    match (env.result, env.error) {
+        (Some(result), _) => serde_json::from_str(result.get()).map_err(|e| bad(format!("{method} result: {e}"))),
+        (None, Some(error)) => Err(bad(format!("{method} was refused: {}", error.get()))),
+        _ => Err(bad(format!("{method}: neither result nor error"))),
+    }
+}

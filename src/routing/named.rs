@@ -1,0 +1,102 @@
+//! Tools and prompts: items with a `name`, federated under wire names built from canonical names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::ServerRoute;
+use crate::naming::{canonical, Naming};
+use crate::protocol::RawObject;
+
+/// One federated tool or prompt.
+#[derive(Debug)]
+pub struct NamedEntry {
+    pub wire: Box<str>,
+    pub canonical: Arc<str>,
+    /// The name the downstream knows it by.
+    pub name: Box<str>,
+    pub server: Arc<ServerRoute>,
+}
+
+/// All tools (or all prompts) of the gateway.
+#[derive(Debug, Default)]
+pub struct NamedList {
+    /// The list's member name in results (`tools`, `prompts`).
+    pub(super) key: &'static str,
+    entries: Vec<NamedEntry>,
+    /// Wire and canonical names → index into `entries`.
+    index: HashMap<Box<str>, usize>,
+    /// Each item as sent to clients (wire name in place of the server's), for pages.
+    pub(super) items: Vec<Bytes>,
+}
+
+impl NamedList {
+    pub(super) fn build<'a>(
+        naming: &Naming,
+        key: &'static str,
+        servers: impl Iterator<Item = (&'a Arc<ServerRoute>, &'a [Box<RawValue>])>,
+    ) -> Self {
+        struct Found<'a> {
+            route: &'a Arc<ServerRoute>,
+            name: String,
+            raw: RawObject<'a>,
+        }
+        let mut found: Vec<Found<'_>> = Vec::new();
+        for (route, items) in servers {
+            let mut seen = std::collections::HashSet::new();
+            for item in items {
+                let Ok(raw) = RawObject::parse(item) else {
+                    tracing::warn!(server = %route.label, list = key, "a listed item is not a JSON object; skipped");
+                    continue;
+                };
+                let Some(name) = raw.get_str("name").filter(|n| !n.is_empty()) else {
+                    tracing::warn!(server = %route.label, list = key, "a listed item has no name; skipped");
+                    continue;
+                };
+                if !seen.insert(name.clone()) {
+                    tracing::warn!(server = %route.label, list = key, name = %name, "listed twice; keeping the first");
+                    continue;
+                }
+                found.push(Found { route, name: name.into_owned(), raw });
+            }
+        }
+        found.sort_by(|a, b| {
+            (a.route.namespace, &a.route.name, &a.name).cmp(&(b.route.namespace, &b.route.name, &b.name))
+        });
+        let wires =
+            naming.assign(found.iter().map(|f| (f.route.namespace.as_str(), f.route.name.as_str(), f.name.as_str())));
+        let mut entries = Vec::with_capacity(found.len());
+        let mut index = HashMap::with_capacity(found.len() * 2);
+        let mut items = Vec::with_capacity(found.len());
+        for (i, (f, wire)) in found.iter().zip(wires).enumerate() {
+            let mut item = Vec::with_capacity(256);
+            f.raw.write_with_str("name", &wire, &mut item);
+            items.push(Bytes::from(item));
+            let canonical: Arc<str> = canonical(f.route.namespace.as_str(), &f.route.name, &f.name).into();
+            index.insert(wire.clone().into_boxed_str(), i);
+            index.entry(canonical.as_ref().into()).or_insert(i);
+            entries.push(NamedEntry {
+                wire: wire.into(),
+                canonical,
+                name: f.name.as_str().into(),
+                server: f.route.clone(),
+            });
+        }
+        NamedList { key, entries, index, items }
+    }
+
+    /// The item a client means by `name`: a wire name or a canonical dotted name.
+    pub fn lookup(&self, name: &str) -> Option<&NamedEntry> {
+        self.index.get(name).map(|&i| &self.entries[i])
+    }
+
+    pub fn entries(&self) -> &[NamedEntry] {
+        &self.entries
+    }
+
+    pub(super) fn same_items(&self, other: &NamedList) -> bool {
+        self.items == other.items
+    }
+}
