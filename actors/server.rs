@@ -159,6 +159,9 @@ pub struct ServerState {
     caps: Caps,
     /// The level clients last set, applied to every (re)started process that supports logging.
     log_level: Option<Arc<str>>,
+    /// Lists the server announced as changed while its handshake was still fetching them: fetched again once
+    /// it is ready, so no change is lost and no partial list is published.
+    stale: Vec<ListKind>,
     ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -192,6 +195,7 @@ impl Actor for ServerActor {
             lists: None,
             caps: Caps::default(),
             log_level: None,
+            stale: Vec::new(),
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
@@ -236,14 +240,18 @@ impl Actor for ServerActor {
                 state.on_started(&myself, result)
             }
             ServerMsg::Started(..) => {}
-            ServerMsg::ListRefreshed(generation, kind, result) if generation == state.generation => match result {
-                Ok(items) => {
-                    let mut lists = state.lists.clone().unwrap_or_default();
-                    *kind.slot(&mut lists) = items;
-                    state.publish(lists, false);
+            ServerMsg::ListRefreshed(generation, kind, result)
+                if generation == state.generation && matches!(state.phase, Phase::Ready) =>
+            {
+                match result {
+                    Ok(items) => {
+                        let mut lists = state.lists.clone().unwrap_or_default();
+                        *kind.slot(&mut lists) = items;
+                        state.publish(lists, false);
+                    }
+                    Err(e) => tracing::warn!(server = %state.label, error = %e, ?kind, "refreshing a list failed"),
                 }
-                Err(e) => tracing::warn!(server = %state.label, error = %e, ?kind, "refreshing a list failed"),
-            },
+            }
             ServerMsg::ListRefreshed(..) => {}
             ServerMsg::SetLogLevel(level) => state.on_set_level(level),
             ServerMsg::Notify(method) => {
@@ -355,6 +363,7 @@ impl ServerState {
 
     fn start(&mut self, myself: &ActorRef<ServerMsg>) {
         self.generation += 1;
+        self.stale.clear();
         let generation = self.generation;
         let events_to = myself.clone();
         let lookup = self.ctx.lookup_env.clone();
@@ -398,6 +407,9 @@ impl ServerState {
                 self.caps = hs.caps;
                 self.write_catalog(&hs.lists, hs.server_info, hs.capabilities);
                 self.publish(hs.lists, false);
+                for kind in std::mem::take(&mut self.stale) {
+                    self.refresh(myself, kind);
+                }
                 while let Some((_, call)) = self.queue.pop_front() {
                     self.dispatch(call);
                 }
@@ -482,14 +494,12 @@ impl ServerState {
             "notifications/tools/list_changed"
             | "notifications/prompts/list_changed"
             | "notifications/resources/list_changed" => {
-                let Some(child) = &self.child else { return };
                 for &kind in ListKind::from_notification(method) {
-                    let requester = child.requester.clone();
-                    let (me, generation, timeout) = (myself.clone(), self.generation, self.cfg.timeout);
-                    tokio::spawn(async move {
-                        let result = downstream::list_all(&requester, kind, timeout).await;
-                        let _ = me.cast(ServerMsg::ListRefreshed(generation, kind, result));
-                    });
+                    if matches!(self.phase, Phase::Ready) {
+                        self.refresh(myself, kind);
+                    } else if !self.stale.contains(&kind) {
+                        self.stale.push(kind);
+                    }
                 }
             }
             "notifications/message" => {
@@ -563,6 +573,16 @@ impl ServerState {
             return;
         }
         client.send(protocol::request_frame(gid, method, env.params.map(|p| p.get().as_bytes())));
+    }
+
+    fn refresh(&self, myself: &ActorRef<ServerMsg>, kind: ListKind) {
+        let Some(child) = &self.child else { return };
+        let requester = child.requester.clone();
+        let (me, generation, timeout) = (myself.clone(), self.generation, self.cfg.timeout);
+        tokio::spawn(async move {
+            let result = downstream::list_all(&requester, kind, timeout).await;
+            let _ = me.cast(ServerMsg::ListRefreshed(generation, kind, result));
+        });
     }
 
     fn on_set_level(&mut self, level: Arc<str>) {

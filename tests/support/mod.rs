@@ -194,14 +194,33 @@ impl Gateway {
 
     /// `initialize` + `notifications/initialized`; returns the initialize result.
     pub async fn initialize(&mut self) -> Value {
-        let resp = self
-            .request(
-                "initialize",
-                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "harness", "version": "1"}}),
-            )
-            .await;
+        self.initialize_with(json!({})).await
+    }
+
+    /// Like [`Gateway::initialize`], declaring client `capabilities`.
+    pub async fn initialize_with(&mut self, capabilities: Value) -> Value {
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "harness", "version": "1"}});
+        let resp = self.request("initialize", params).await;
         self.notify("notifications/initialized", json!({})).await;
         resp["result"].clone()
+    }
+
+    /// Every item of a paged list method (`tools/list`, ...), following `nextCursor`; also returns the pages seen.
+    pub async fn list_all(&mut self, method: &str, key: &str) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let params = cursor.as_ref().map_or(json!({}), |c| json!({ "cursor": c }));
+            let resp = self.request(method, params).await;
+            let result = &resp["result"];
+            items.extend(result[key].as_array().unwrap_or_else(|| panic!("{method} answered {resp}")).iter().cloned());
+            pages += 1;
+            match result.get("nextCursor").and_then(Value::as_str) {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return (items, pages),
+            }
+        }
     }
 
     /// `tools/call`; returns the whole response.
