@@ -1,0 +1,475 @@
+//! The policy engine: which calls may run, where they go when they fail, and the per-call attributes (rate
+//! limit, cache, retry, timeout) that the router, cache and rate limiter read.
+//!
+//! # Rule files
+//!
+//! Rules live in TOML files (`policies/*.toml`, named by `[policy] files` in the configuration), as data:
+//!
+//! ```toml
+//! [[rule]]
+//! name = "no-fs-writes"            # optional; default "<file name>:<line>"
+//! namespace = "ext"                # "app" | "ext" | "*" (default "*")
+//! tool = "filesystem.write_*"      # wildcard (`*`, `?`) over "<server>.<tool>", case-sensitive; default "*"
+//! action = "deny"                  # allow | deny | fallback
+//! priority = 10                    # higher wins; default 100 for namespace "app" rules, 0 otherwise
+//! when = { clients = ["claude-*"], days = ["mon", "fri"], from = "09:00", to = "17:30", tz = "America/New_York" }
+//! ```
+//!
+//! and, on allow and fallback rules, `fallback = "<ns>.<server>.<tool>"` (required with, and only with,
+//! `action = "fallback"`), `fallback_on_error`, `rate_limit = { count, per, scope }`, `cache = { ttl, tags, scope }`,
+//! `retry`, `timeout` and `invalidates`. `policies/default.toml` documents every key.
+//!
+//! # Deciding
+//!
+//! A rule *matches* a call when its namespace, its tool pattern and every part of its `when` hold. Among the
+//! matching rules of all files the highest priority wins; on a tie, the rule that comes first (files in the order
+//! given, then position in the file). Nothing matching means `default_action`, with no attributes.
+//!
+//! The attributes come from the winning rule **only**; they are not merged from lower rules. A merge would make
+//! a rule's effect depend on unrelated rules below it, and `explain` could no longer point at one rule as the
+//! reason; to give a set of tools a rate limit *and* a cache, write both on one rule.
+//!
+//! `fallback` means: run the call as allowed, and if it fails (crash, timeout, open circuit; an `isError` result
+//! too with `fallback_on_error`) send it to the fallback tool instead.
+//!
+//! # Names
+//!
+//! Decisions are made on the canonical name `<namespace>.<server>.<tool>` only, and patterns match it
+//! case-sensitively: `filesystem.Write` is not `filesystem.write`. The gateway resolves every wire name, dotted
+//! name and shortened alias to the canonical name *before* asking the policy, so a client cannot reach a denied
+//! tool by spelling its name differently; the remaining risk lies in that resolution, which the router's
+//! integration tests cover.
+//!
+//! Matching is cheap and allocation-free: patterns are compiled at load time, rules are kept sorted by priority
+//! and [`PolicySet::decide`] stops at the first (= winning) match.
+
+mod raw;
+mod when;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use wildmatch::WildMatch;
+
+use crate::config::{ConfigError, ConfigErrors, Namespace};
+
+pub use when::When;
+
+/// What a rule (or the default) does with a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Run the call.
+    Allow,
+    /// Refuse the call and hide the tool from lists.
+    Deny,
+    /// Run the call; if it fails, run the rule's fallback tool instead.
+    Fallback,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+            Action::Fallback => "fallback",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "allow" => Ok(Action::Allow),
+            "deny" => Ok(Action::Deny),
+            "fallback" => Ok(Action::Fallback),
+            _ => Err(format!("action must be \"allow\", \"deny\" or \"fallback\", not \"{s}\"")),
+        }
+    }
+}
+
+/// What one rate-limit budget is shared by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateScope {
+    /// One budget per canonical tool, shared by all clients.
+    Tool,
+    /// One budget per namespace (`app` / `ext`) for all tools the rule matches.
+    Namespace,
+    /// One budget per tool per client identity, so one busy client cannot starve the others.
+    Client,
+}
+
+/// `rate_limit = { count, per, scope }`: at most `count` calls per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Calls allowed per window; at least 1 (a limit of 0 is a deny rule, and should be written as one).
+    pub count: u32,
+    /// The window length; longer than zero.
+    pub per: Duration,
+    /// Who shares the budget; default [`RateScope::Tool`].
+    pub scope: RateScope,
+}
+
+/// Whether a cached result may be served to other clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheScope {
+    /// One entry per tool and arguments, served to every client.
+    Public,
+    /// One entry per client identity as well; the default, because results may be personal.
+    Private,
+}
+
+/// `cache = { ttl, tags, scope }`: successful results may be cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// How long an entry lives; longer than zero.
+    pub ttl: Duration,
+    /// Labels a writer's `invalidates` can name to drop these entries early.
+    pub tags: Vec<String>,
+    /// Default [`CacheScope::Private`].
+    pub scope: CacheScope,
+}
+
+/// One validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The `name` key, or `<file name>:<line>`; what denials, `explain` and evidence cite.
+    pub name: String,
+    /// `<file>:<line>` of the `[[rule]]` header, so a message leads to the text.
+    pub origin: String,
+    /// `None` = any namespace (`"*"`).
+    pub namespace: Option<Namespace>,
+    /// The `tool` pattern as written, for messages.
+    pub tool: String,
+    /// `tool` compiled once, so matching on the request path does not parse.
+    matcher: WildMatch,
+    /// What the rule does with a matching call.
+    pub action: Action,
+    /// The canonical fallback target; `Some` exactly when `action` is [`Action::Fallback`].
+    pub fallback: Option<String>,
+    /// Higher wins; defaulted from the namespace (app 100, otherwise 0).
+    pub priority: i64,
+    /// Who and when the rule applies to; empty = always.
+    pub when: When,
+    /// Read by the rate limiter before the call is dispatched.
+    pub rate_limit: Option<RateLimit>,
+    /// Read by the cache: whether, how long and for whom results are kept.
+    pub cache: Option<CachePolicy>,
+    /// `Some(true)`: calls are safe to repeat; `Some(false)`: never retry, whatever the tool's annotations say;
+    /// `None`: the tool's annotations decide.
+    pub retry: Option<bool>,
+    /// Per-call timeout overriding the server's.
+    pub timeout: Option<Duration>,
+    /// Also fall back when the tool answers with `isError: true` (only on fallback rules).
+    pub fallback_on_error: bool,
+    /// Cache tags a successful call drops: this rule's tools are writers.
+    pub invalidates: Vec<String>,
+    /// Position over all files, for the tie-break and stable listing.
+    order: usize,
+    /// File and 1-based (line, column) of the `[[rule]]` header, for errors found after compilation.
+    place: (String, (usize, usize)),
+    /// `name` was written (not defaulted): only written names must be unique.
+    named: bool,
+}
+
+/// Why a rule does not match a call; building one allocates nothing, so `decide` and `explain` share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Miss<'s> {
+    Namespace(&'s str),
+    Tool(&'s str),
+    When(when::WhenMiss<'s>),
+}
+
+impl Rule {
+    /// Whether the rule's namespace and tool pattern cover `canonical`, ignoring `when`. A name that is not
+    /// `<ns>.<rest>` has no namespace: only `"*"` rules see it, with the whole name as `<server>.<tool>`.
+    pub fn covers(&self, canonical: &str) -> bool {
+        self.miss_name(canonical).is_none()
+    }
+
+    fn miss_name<'s>(&self, canonical: &'s str) -> Option<Miss<'s>> {
+        let (ns, rest) = canonical.split_once('.').unwrap_or(("", canonical));
+        if let Some(want) = self.namespace {
+            if want.as_str() != ns {
+                return Some(Miss::Namespace(ns));
+            }
+        }
+        if !self.matcher.matches(rest) {
+            return Some(Miss::Tool(rest));
+        }
+        None
+    }
+
+    fn miss<'s>(&self, subject: &Subject<'s>) -> Option<Miss<'s>> {
+        self.miss_name(subject.canonical).or_else(|| self.when.miss(subject.client, subject.now).map(Miss::When))
+    }
+}
+
+/// The call a decision is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// `<namespace>.<server>.<tool>`, after the gateway resolved the wire name.
+    pub canonical: &'a str,
+    /// The client identity, when known: `clientInfo.name` on stdio, the token's identity on HTTP.
+    pub client: Option<&'a str>,
+    /// The time of the call; passed in so tests use a fixed clock.
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(canonical: &'a str, client: Option<&'a str>, now: DateTime<Utc>) -> Self {
+        Subject { canonical, client, now }
+    }
+}
+
+/// The outcome for one call: the action and the rule that decided it (none = `default_action`).
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    /// What to do with the call.
+    pub action: Action,
+    /// The winning rule, which also carries the call's attributes; `None` when `default_action` applied.
+    pub rule: Option<&'a Rule>,
+}
+
+impl<'a> Decision<'a> {
+    /// Not denied: the call runs (possibly with a fallback).
+    pub fn is_allowed(&self) -> bool {
+        self.action != Action::Deny
+    }
+    /// The canonical tool to run when the call fails.
+    pub fn fallback(&self) -> Option<&'a str> {
+        self.rule.and_then(|r| r.fallback.as_deref())
+    }
+    pub fn fallback_on_error(&self) -> bool {
+        self.rule.is_some_and(|r| r.fallback_on_error)
+    }
+    pub fn rate_limit(&self) -> Option<&'a RateLimit> {
+        self.rule.and_then(|r| r.rate_limit.as_ref())
+    }
+    pub fn cache(&self) -> Option<&'a CachePolicy> {
+        self.rule.and_then(|r| r.cache.as_ref())
+    }
+    /// See [`Rule::retry`].
+    pub fn retry(&self) -> Option<bool> {
+        self.rule.and_then(|r| r.retry)
+    }
+    pub fn timeout(&self) -> Option<Duration> {
+        self.rule.and_then(|r| r.timeout)
+    }
+    pub fn invalidates(&self) -> &'a [String] {
+        self.rule.map_or(&[], |r| &r.invalidates)
+    }
+    pub fn rule_name(&self) -> Option<&'a str> {
+        self.rule.map(|r| r.name.as_str())
+    }
+}
+
+/// `deny by rule `no-fs-writes` (policies/default.toml:12)` or `allow by default_action`: the tail of a
+/// denial message or a log line.
+impl fmt::Display for Decision<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.rule {
+            Some(r) => write!(f, "{} by policy rule `{}` ({})", self.action, r.name, r.origin),
+            None => write!(f, "{} by default_action (no policy rule matched)", self.action),
+        }
+    }
+}
+
+/// All rules of all policy files, validated and sorted. Immutable: a reload builds a new set and swaps the
+/// `Arc`, so a bad file never replaces a good set.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    /// Sorted by priority (highest first), then file order: the first match is the winner.
+    rules: Vec<Rule>,
+    /// What applies when no rule matches; never [`Action::Fallback`] (it has no target).
+    default_action: Action,
+}
+
+impl PolicySet {
+    /// Reads and validates `files` in order. Every problem is reported with file and line (a syntax or type error
+    /// stops the reading of its own file only). `default_action` must be allow or deny.
+    pub fn load(files: &[PathBuf], default_action: Action) -> Result<PolicySet, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut sources = Vec::with_capacity(files.len());
+        for path in files {
+            match std::fs::read_to_string(path) {
+                Ok(text) => sources.push((path.display().to_string(), text)),
+                Err(e) => errors.push(ConfigError {
+                    origin: path.display().to_string(),
+                    line: None,
+                    message: format!("cannot read the policy file: {e}"),
+                }),
+            }
+        }
+        let sources: Vec<(&str, &str)> = sources.iter().map(|(o, t)| (o.as_str(), t.as_str())).collect();
+        match Self::from_sources(&sources, default_action) {
+            Ok(set) if errors.is_empty() => Ok(set),
+            Ok(_) => Err(ConfigErrors(errors)),
+            Err(ConfigErrors(more)) => {
+                errors.extend(more);
+                Err(ConfigErrors(errors))
+            }
+        }
+    }
+
+    /// One rule file given as text; `origin` names it in messages (tests, `check` of a single file).
+    pub fn from_str(origin: &str, text: &str, default_action: Action) -> Result<PolicySet, ConfigErrors> {
+        Self::from_sources(&[(origin, text)], default_action)
+    }
+
+    /// Rule files given as `(origin, text)`, in order.
+    pub fn from_sources(sources: &[(&str, &str)], default_action: Action) -> Result<PolicySet, ConfigErrors> {
+        let mut errors = Vec::new();
+        if default_action == Action::Fallback {
+            errors.push(ConfigError {
+                origin: "[policy] default_action".into(),
+                line: None,
+                message: "default_action must be \"allow\" or \"deny\" (a fallback needs a rule naming its target)"
+                    .into(),
+            });
+        }
+        let mut rules = Vec::new();
+        for (origin, text) in sources {
+            raw::compile(origin, text, &mut rules, &mut errors);
+        }
+        // Two files of one name in different folders give equal default names: tell them apart by path.
+        for i in 0..rules.len() {
+            if !rules[i].named && rules[..i].iter().any(|o| o.name == rules[i].name) {
+                rules[i].name = rules[i].origin.clone();
+            }
+        }
+        // Names are how operators refer to rules (denial messages, explain, evidence): two rules with one written
+        // name would make those ambiguous.
+        for (i, r) in rules.iter().enumerate() {
+            if let Some(first) = rules[..i].iter().find(|o| o.name == r.name).filter(|_| r.named) {
+                errors.push(ConfigError {
+                    origin: r.place.0.clone(),
+                    line: Some(r.place.1),
+                    message: format!("rule name `{}` is already used by the rule at {}", r.name, first.origin),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        // Stable: equal priorities keep file order, which is the tie-break.
+        rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
+        Ok(PolicySet { rules, default_action })
+    }
+
+    /// An empty set: every call gets `default_action` (for a gateway without policy files, and tests).
+    pub fn empty(default_action: Action) -> PolicySet {
+        PolicySet { rules: Vec::new(), default_action }
+    }
+
+    /// The rules in decision order (highest priority first).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn default_action(&self) -> Action {
+        self.default_action
+    }
+
+    /// The decision for one call. Allocation-free: runs on every call.
+    pub fn decide(&self, subject: &Subject<'_>) -> Decision<'_> {
+        match self.rules.iter().find(|r| r.miss(subject).is_none()) {
+            Some(rule) => Decision { action: rule.action, rule: Some(rule) },
+            None => Decision { action: self.default_action, rule: None },
+        }
+    }
+
+    /// Whether the tool appears in lists for this client now: denied tools are hidden.
+    pub fn is_visible(&self, subject: &Subject<'_>) -> bool {
+        self.decide(subject).is_allowed()
+    }
+
+    /// Every rule in decision order, whether it matched and if not why, and which one decided; for
+    /// `dfs-gateway explain`.
+    pub fn explain(&self, subject: &Subject<'_>) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let client = subject.client.map_or_else(|| "no client identity".to_owned(), |c| format!("client `{c}`"));
+        let _ = writeln!(out, "{} for {client} at {}", subject.canonical, subject.now.format("%Y-%m-%d %H:%M:%S UTC"));
+        if self.rules.is_empty() {
+            let _ = writeln!(out, "no policy rules are loaded");
+        } else {
+            let _ = writeln!(out, "rules, in decision order (highest priority first, then file order):");
+        }
+        let decision = self.decide(subject);
+        let winner = decision.rule.map(|r| r.order);
+        for (i, r) in self.rules.iter().enumerate() {
+            let ns = r.namespace.map_or("*", Namespace::as_str);
+            let when = if r.when.is_empty() { String::new() } else { format!(" when {}", r.when.describe()) };
+            let _ = write!(
+                out,
+                "  {}. `{}` ({}): {} {ns}.{}{when}, priority {}: ",
+                i + 1,
+                r.name,
+                r.origin,
+                r.action,
+                r.tool,
+                r.priority
+            );
+            let _ = match r.miss(subject) {
+                Some(Miss::Namespace(ns)) => {
+                    let got = if ns.is_empty() { "no namespace".to_owned() } else { format!("namespace `{ns}`") };
+                    writeln!(out, "no match: {got}, the rule is for `{}`", r.namespace.map_or("*", Namespace::as_str))
+                }
+                Some(Miss::Tool(rest)) => {
+                    let case = if WildMatch::new_case_insensitive(&r.tool).matches(rest) {
+                        " (it would ignoring case, but patterns are case-sensitive)"
+                    } else {
+                        ""
+                    };
+                    writeln!(out, "no match: `{rest}` does not match `{}`{case}", r.tool)
+                }
+                Some(Miss::When(w)) => writeln!(out, "no match: {w}"),
+                None if Some(r.order) == winner => writeln!(out, "MATCHES, decides"),
+                None => writeln!(out, "matches, but a rule above decides"),
+            };
+        }
+        let _ = writeln!(out, "decision: {decision}");
+        if let Some(target) = decision.fallback() {
+            let on_error = if decision.fallback_on_error() { ", or answers with isError" } else { "" };
+            let _ = writeln!(out, "  fallback: {target} when the call fails{on_error}");
+        }
+        if let Some(rl) = decision.rate_limit() {
+            let scope = match rl.scope {
+                RateScope::Tool => "tool",
+                RateScope::Namespace => "namespace",
+                RateScope::Client => "client",
+            };
+            let _ =
+                writeln!(out, "  rate limit: {} per {} (per {scope})", rl.count, humantime::format_duration(rl.per));
+        }
+        if let Some(c) = decision.cache() {
+            let scope = if c.scope == CacheScope::Public { "public" } else { "private" };
+            let tags = if c.tags.is_empty() { String::new() } else { format!(", tags {}", c.tags.join(", ")) };
+            let _ = writeln!(out, "  cache: {scope}, ttl {}{tags}", humantime::format_duration(c.ttl));
+        }
+        if let Some(retry) = decision.retry() {
+            let _ = writeln!(out, "  retry: {}", if retry { "safe to repeat" } else { "never" });
+        }
+        if let Some(t) = decision.timeout() {
+            let _ = writeln!(out, "  timeout: {}", humantime::format_duration(t));
+        }
+        if !decision.invalidates().is_empty() {
+            let _ = writeln!(out, "  invalidates cache tags: {}", decision.invalidates().join(", "));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
