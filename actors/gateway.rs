@@ -88,6 +88,13 @@ impl Actor for Gateway {
             clients,
             router: router.clone(),
             page_size: cfg.gateway.page_size,
+            modern_list_members: format!(
+                r#"{},"_meta":{{"{}":{{"name":{},"version":"{}"}}}}"#,
+                crate::era::completion_members(true),
+                crate::protocol::meta::SERVER_INFO,
+                serde_json::Value::from(cfg.gateway.name.as_str()),
+                env!("CARGO_PKG_VERSION")
+            ),
             client_caps: caps_tx,
         });
         let front = if args.stdio {

@@ -3,7 +3,6 @@
 //! start-up readiness.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -12,7 +11,6 @@ use tokio::sync::watch;
 
 use crate::clients::Clients;
 use crate::naming::Naming;
-use crate::protocol::notification_frame;
 use crate::routing::{RoutingTable, ServerLists, ServerRoute};
 
 pub enum RouterMsg {
@@ -101,16 +99,13 @@ impl RouterState {
         let table = RoutingTable::build(&self.naming, &servers);
         let changed = table.changed_from(&self.table.load());
         self.table.store(Arc::new(table));
-        for client in self.clients.initialized() {
-            // Tools: one notification until the client lists again.
-            if changed.tools && client.listed.swap(false, Ordering::AcqRel) {
-                client.send(notification_frame("notifications/tools/list_changed", None));
-            }
-            if changed.prompts {
-                client.send(notification_frame("notifications/prompts/list_changed", None));
-            }
-            if changed.resources {
-                client.send(notification_frame("notifications/resources/list_changed", None));
+        for client in self.clients.all() {
+            for (kind, yes) in
+                [("tools", changed.tools), ("prompts", changed.prompts), ("resources", changed.resources)]
+            {
+                if yes {
+                    client.notify_list_changed(kind);
+                }
             }
         }
     }

@@ -22,8 +22,10 @@ use tokio::sync::watch;
 
 use super::router::RouterMsg;
 use crate::catalog::{self, Catalog};
-use crate::clients::{Clients, ReturnPath};
+use crate::clients::{ClientHandle, Clients, ReturnPath};
 use crate::config::{Namespace, ServerConfig};
+use crate::era::{self, Era};
+use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
 use crate::transport::child::{ChildProcess, SpawnSpec};
@@ -77,6 +79,8 @@ pub enum ServerMsg {
     SetLogLevel(Arc<str>),
     /// A client notification every server hears (e.g. `notifications/roots/list_changed`).
     Notify(&'static str),
+    /// A modern client listens for updates of this resource (URI as the server knows it).
+    SubscribeResource(String),
     /// The backoff after a crash of child `generation` is over.
     Restart(u64),
     /// Periodic: timeouts, idle stop.
@@ -159,6 +163,10 @@ pub struct ServerState {
     caps: Caps,
     /// The level clients last set, applied to every (re)started process that supports logging.
     log_level: Option<Arc<str>>,
+    /// The era the server speaks, once known (from its catalog or a handshake): later starts skip the probe.
+    era: Option<Era>,
+    /// For a modern server: the `_meta` members its requests carry.
+    envelope: Option<Arc<[u8]>>,
     /// Lists the server announced as changed while its handshake was still fetching them: fetched again once
     /// it is ready, so no change is lost and no partial list is published.
     stale: Vec<ListKind>,
@@ -196,10 +204,13 @@ impl Actor for ServerActor {
             caps: Caps::default(),
             log_level: None,
             stale: Vec::new(),
+            era: None,
+            envelope: None,
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
         let cached = catalog::load(&state.ctx.state_dir, &state.cfg.name, &state.cfg.launch_key());
+        state.era = cached.as_ref().and_then(|c| c.era);
         match cached {
             Some(cat) if state.cfg.lazy => state.publish(cat.lists, true),
             _ => state.start(&myself),
@@ -254,6 +265,7 @@ impl Actor for ServerActor {
             }
             ServerMsg::ListRefreshed(..) => {}
             ServerMsg::SetLogLevel(level) => state.on_set_level(level),
+            ServerMsg::SubscribeResource(uri) => state.subscribe_resource(uri),
             ServerMsg::Notify(method) => {
                 if let (Phase::Ready, Some(child)) = (&state.phase, &state.child) {
                     child.requester.notify(method, None);
@@ -341,7 +353,15 @@ impl ServerState {
                 limit: self.cfg.max_pending,
             });
         }
-        requester.send(call.method, Some(&call.params), Responder::Client(call.reply), self.cfg.timeout, true);
+        // Each side in its own era: a legacy server must not see the modern envelope, a modern one needs it.
+        let client_modern = call.reply.complete_for_modern.is_some();
+        let converted = match (&self.envelope, client_modern) {
+            (Some(envelope), false) => Some(era::with_envelope(Some(&call.params), envelope)),
+            (None, true) => era::without_envelope(&call.params),
+            _ => None,
+        };
+        let params = converted.as_deref().unwrap_or(&call.params);
+        requester.send(call.method, Some(params), Responder::Client(call.reply), self.cfg.timeout, true);
     }
 
     fn on_cancel(&mut self, session: u64, client_id: &str) {
@@ -387,8 +407,9 @@ impl ServerState {
         let me = myself.clone();
         let (start_timeout, caps, level) =
             (self.cfg.start_timeout, self.ctx.client_caps.clone(), self.log_level.clone());
+        let known_era = self.era;
         tokio::spawn(async move {
-            let result = downstream::handshake(&requester, start_timeout, caps, level).await;
+            let result = downstream::handshake(&requester, start_timeout, caps, level, known_era).await;
             let _ = me.cast(ServerMsg::Started(generation, result));
         });
     }
@@ -405,6 +426,8 @@ impl ServerState {
                 self.ready_since = Some(Instant::now());
                 self.protocol_version = Some(hs.protocol_version);
                 self.caps = hs.caps;
+                self.era = Some(hs.era);
+                self.envelope = hs.envelope;
                 self.write_catalog(&hs.lists, hs.server_info, hs.capabilities);
                 self.publish(hs.lists, false);
                 for kind in std::mem::take(&mut self.stale) {
@@ -521,13 +544,8 @@ impl ServerState {
         let Some(uri) = obj.get_str("uri") else { return };
         let table = self.ctx.table.load();
         let wire = table.wire_uri(&self.cfg.name, &uri);
-        let mut rewritten = Vec::with_capacity(params.get().len() + 32);
-        obj.write_with_str("uri", &wire, &mut rewritten);
-        let frame = protocol::notification_frame("notifications/resources/updated", Some(&rewritten));
-        for client in self.ctx.clients.initialized() {
-            if client.is_subscribed(&self.cfg.name, &uri) {
-                client.send(frame.clone());
-            }
+        for client in self.ctx.clients.all() {
+            client.notify_resource_updated(&self.cfg.name, &uri, &wire);
         }
     }
 
@@ -566,6 +584,9 @@ impl ServerState {
             child.requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
             return;
         };
+        if client.is_modern() {
+            return self.ask_modern_client(&client, id, method, env.params);
+        }
         let gid = self.ctx.clients.next_request_id();
         if !client.park_server_request(gid, ReturnPath { requester: child.requester.clone(), id: id.to_owned() }) {
             let msg = "the client has too many requests from servers outstanding";
@@ -575,14 +596,62 @@ impl ServerState {
         client.send(protocol::request_frame(gid, method, env.params.map(|p| p.get().as_bytes())));
     }
 
+    /// Subscribes at the server on behalf of a modern client's listen stream (a legacy client subscribes itself).
+    fn subscribe_resource(&self, uri: String) {
+        let (Phase::Ready, Some(child)) = (&self.phase, &self.child) else { return };
+        let (requester, timeout) = (child.requester.clone(), self.cfg.timeout);
+        tokio::spawn(async move {
+            let params = serde_json::json!({ "uri": uri }).to_string();
+            if let Err(e) = requester.request("resources/subscribe", Some(params.as_bytes()), timeout).await {
+                tracing::debug!(server = requester.server(), error = %e, "resources/subscribe failed");
+            }
+        });
+    }
+
     fn refresh(&self, myself: &ActorRef<ServerMsg>, kind: ListKind) {
         let Some(child) = &self.child else { return };
         let requester = child.requester.clone();
         let (me, generation, timeout) = (myself.clone(), self.generation, self.cfg.timeout);
+        let envelope = self.envelope.clone();
         tokio::spawn(async move {
-            let result = downstream::list_all(&requester, kind, timeout).await;
+            let link = downstream::Link { req: &requester, envelope: envelope.as_deref() };
+            let result = downstream::list_all(&link, kind, timeout).await;
             let _ = me.cast(ServerMsg::ListRefreshed(generation, kind, result));
         });
+    }
+
+    /// A modern client cannot receive requests: its call is answered `input_required` with the server's request,
+    /// and the downstream call waits, parked, for the client's retry (see [`crate::mrtr`]).
+    fn ask_modern_client(&self, client: &Arc<ClientHandle>, id: &RawValue, method: &str, params: Option<&RawValue>) {
+        let Some(child) = &self.child else { return };
+        let requester = &child.requester;
+        let parking = &self.ctx.clients.parking;
+        let input = InputRequest {
+            key: parking.next_key(method),
+            method: method.to_owned(),
+            params: params.map(|p| p.to_owned()),
+            downstream_id: id.to_owned(),
+        };
+        // The server asked again before the client came back: ask with the rest when it does.
+        let Err(input) = parking.add_input(client.session, &self.label, input) else { return };
+        let parked = requester
+            .pending()
+            .latest_client_call(client.session)
+            .and_then(|call_id| requester.pending().park(call_id, crate::mrtr::HOLD).map(|reply| (call_id, reply)));
+        let Some((call_id, reply)) = parked else {
+            let msg = format!("dfs-gateway has no call of this client to attach `{method}` to");
+            requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
+            return;
+        };
+        let call = ParkedCall {
+            requester: requester.clone(),
+            call_id,
+            session: client.session,
+            inputs: vec![input],
+            timeout: self.cfg.timeout,
+        };
+        let result = parking.park_with(call, crate::mrtr::input_required);
+        reply.client.send(protocol::response_frame_bytes(&reply.id, &result));
     }
 
     fn on_set_level(&mut self, level: Arc<str>) {
@@ -640,7 +709,8 @@ impl ServerState {
         server_info: Option<Box<RawValue>>,
         capabilities: Option<Box<RawValue>>,
     ) {
-        let cat = Catalog { key: self.cfg.launch_key(), server_info, capabilities, lists: lists.clone() };
+        let cat =
+            Catalog { key: self.cfg.launch_key(), server_info, capabilities, era: self.era, lists: lists.clone() };
         let (dir, name) = (self.ctx.state_dir.clone(), self.cfg.name.clone());
         tokio::task::spawn_blocking(move || {
             if let Err(e) = catalog::store(&dir, &name, &cat) {

@@ -19,6 +19,9 @@ pub struct Catalog {
     pub server_info: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Box<RawValue>>,
+    /// The protocol era the server spoke, so a restart need not probe again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub era: Option<crate::era::Era>,
     /// Tools, prompts, resources and templates exactly as the server listed them.
     #[serde(default)]
     pub lists: ServerLists,
@@ -67,7 +70,7 @@ mod tests {
         let tool: Box<RawValue> =
             RawValue::from_string(r#"{"name":"echo","inputSchema":{"type":"object"}}"#.into()).unwrap();
         let lists = ServerLists { tools: vec![tool], ..ServerLists::default() };
-        let cat = Catalog { key: "k1".into(), server_info: None, capabilities: None, lists };
+        let cat = Catalog { key: "k1".into(), server_info: None, capabilities: None, era: None, lists };
         store(dir.path(), "s", &cat).unwrap();
         let back = load(dir.path(), "s", "k1").unwrap();
         assert_eq!(back.lists.tools[0].get(), r#"{"name":"echo","inputSchema":{"type":"object"}}"#);

@@ -21,14 +21,26 @@ pub struct ReturnPath {
     pub id: Box<RawValue>,
 }
 
+/// A modern client's `subscriptions/listen` stream: what it asked to hear, tagged with the listen request's id.
+pub struct Listen {
+    pub id: Box<RawValue>,
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
+
 /// One client session as the rest of the gateway sees it.
 pub struct ClientHandle {
     pub session: u64,
     pub tx: ClientTx,
     /// Set once the client has listed tools: a client that never listed needs no `list_changed`.
     pub listed: AtomicBool,
-    /// Set at `notifications/initialized`: before it, a client gets no notifications.
+    /// Set at `notifications/initialized`: before it, a legacy client gets no notifications.
     pub initialized: AtomicBool,
+    /// Set once the client sent a 2026-07-28 request: it then gets notifications only through its listen stream,
+    /// and its servers' questions as `input_required` results.
+    pub modern: AtomicBool,
+    listen: Mutex<Option<Listen>>,
     /// Requests forwarded from servers to this client, by the gateway's id toward the client.
     server_requests: Mutex<HashMap<u64, ReturnPath>>,
     /// Resources this client subscribed to: (server, URI as the server knows it).
@@ -42,6 +54,8 @@ impl ClientHandle {
             tx,
             listed: AtomicBool::new(false),
             initialized: AtomicBool::new(false),
+            modern: AtomicBool::new(false),
+            listen: Mutex::new(None),
             server_requests: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
         }
@@ -85,6 +99,85 @@ impl ClientHandle {
     pub fn is_subscribed(&self, server: &str, uri: &str) -> bool {
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).contains(&(server.to_owned(), uri.to_owned()))
     }
+
+    pub fn is_modern(&self) -> bool {
+        self.modern.load(Ordering::Acquire)
+    }
+
+    pub fn set_listen(&self, listen: Option<Listen>) {
+        *self.listen.lock().unwrap_or_else(|p| p.into_inner()) = listen;
+    }
+
+    /// Ends the listen stream if `id` is its request id.
+    pub fn cancel_listen(&self, id: &str) -> bool {
+        let mut listen = self.listen.lock().unwrap_or_else(|p| p.into_inner());
+        if listen.as_ref().is_some_and(|l| crate::protocol::raw_key(&l.id) == id) {
+            *listen = None;
+            return true;
+        }
+        false
+    }
+
+    /// `notifications/<kind>/list_changed` (`kind`: tools, prompts, resources), the way this client hears it: a
+    /// legacy client once initialized (tools: once per listing), a modern one on its listen stream if it asked.
+    pub fn notify_list_changed(&self, kind: &str) {
+        let method = format!("notifications/{kind}/list_changed");
+        if self.is_modern() {
+            let listen = self.listen.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = listen.as_ref() {
+                let wanted = match kind {
+                    "tools" => l.tools,
+                    "prompts" => l.prompts,
+                    _ => l.resources,
+                };
+                if wanted {
+                    self.send(stream_notification(&method, &l.id, None));
+                }
+            }
+        } else if self.initialized.load(Ordering::Acquire)
+            && (kind != "tools" || self.listed.swap(false, Ordering::AcqRel))
+        {
+            self.send(crate::protocol::notification_frame(&method, None));
+        }
+    }
+
+    /// `notifications/resources/updated` for a resource this client subscribed to.
+    pub fn notify_resource_updated(&self, server: &str, original_uri: &str, wire_uri: &str) {
+        if !self.is_subscribed(server, original_uri) {
+            return;
+        }
+        let mut members = Vec::with_capacity(wire_uri.len() + 8);
+        members.extend_from_slice(b"\"uri\":");
+        crate::protocol::write_json_str(&mut members, wire_uri);
+        if self.is_modern() {
+            let listen = self.listen.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = listen.as_ref() {
+                self.send(stream_notification("notifications/resources/updated", &l.id, Some(&members)));
+            }
+        } else if self.initialized.load(Ordering::Acquire) {
+            let mut params = Vec::with_capacity(members.len() + 2);
+            params.push(b'{');
+            params.extend_from_slice(&members);
+            params.push(b'}');
+            self.send(crate::protocol::notification_frame("notifications/resources/updated", Some(&params)));
+        }
+    }
+}
+
+/// A notification on a modern listen stream: `_meta.subscriptionId` names the stream, then `members`.
+pub fn stream_notification(method: &str, listen_id: &RawValue, members: Option<&[u8]>) -> Bytes {
+    let mut params = Vec::with_capacity(96);
+    params.extend_from_slice(b"{\"_meta\":{");
+    crate::protocol::write_json_str(&mut params, crate::protocol::meta::SUBSCRIPTION_ID);
+    params.push(b':');
+    params.extend_from_slice(listen_id.get().as_bytes());
+    params.push(b'}');
+    if let Some(m) = members {
+        params.push(b',');
+        params.extend_from_slice(m);
+    }
+    params.push(b'}');
+    crate::protocol::notification_frame(method, Some(&params))
 }
 
 /// Every live session.
@@ -94,6 +187,8 @@ pub struct Clients {
     next_session: AtomicU64,
     /// Ids of requests the gateway sends to clients (forwarded server requests); unique across sessions.
     next_request: AtomicU64,
+    /// Calls of modern clients waiting for their answers to a server's questions.
+    pub parking: crate::mrtr::Parking,
 }
 
 impl Clients {
@@ -113,15 +208,20 @@ impl Clients {
         self.next_request.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Every session.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
     /// Every initialized session.
     pub fn initialized(&self) -> Vec<Arc<ClientHandle>> {
         let map = self.sessions.read().unwrap_or_else(|p| p.into_inner());
         map.values().filter(|c| c.initialized.load(Ordering::Acquire)).cloned().collect()
     }
 
-    /// The one initialized session, when there is exactly one (the stdio front).
+    /// The one session, when there is exactly one (the stdio front).
     pub fn only(&self) -> Option<Arc<ClientHandle>> {
-        let all = self.initialized();
+        let all = self.all();
         (all.len() == 1).then(|| all.into_iter().next().expect("one"))
     }
 }

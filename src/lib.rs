@@ -24,6 +24,8 @@ pub mod catalog;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod era;
+pub mod mrtr;
 pub mod naming;
 pub mod policy;
 pub mod protocol;

@@ -18,6 +18,19 @@ pub const LATEST_LEGACY_VERSION: &str = "2025-11-25";
 /// Legacy-era revisions a client may ask for and get back unchanged in `initialize`.
 pub const SUPPORTED_LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
+/// The protocol revision of the modern era (stateless requests, `server/discover`, per-request `_meta`).
+pub const MODERN_VERSION: &str = "2026-07-28";
+
+/// `_meta` keys of the modern era.
+pub mod meta {
+    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+    pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+    pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+}
+
 /// JSON-RPC and gateway error codes. The gateway's own codes live in the implementation-defined server-error
 /// range (-32000 to -32099) so clients can tell them from a downstream's errors by `data.gateway`.
 pub mod code {
@@ -32,6 +45,12 @@ pub mod code {
     pub const SERVER_UNAVAILABLE: i64 = -32002;
     /// The gateway is overloaded for that server (too many calls in flight).
     pub const OVERLOADED: i64 = -32003;
+    /// 2026-07-28: an HTTP header does not match the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the server needs a client capability the request did not declare.
+    pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+    /// 2026-07-28: the protocol version is not served (`data: {supported, requested}`).
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
 }
 
 /// One JSON-RPC message, borrowed from the bytes it was parsed from.

@@ -24,6 +24,7 @@ use crate::routing::{Page, RoutingTable, ServerRoute};
 use crate::transport::framing::Frame;
 use crate::transport::pending::ClientReply;
 use crate::transport::{ClientTx, DownstreamError};
+use crate::{era, mrtr};
 
 /// What every session of one gateway shares.
 pub struct Shared {
@@ -37,6 +38,9 @@ pub struct Shared {
     pub router: ractor::ActorRef<RouterMsg>,
     /// Items per page of a merged list (0: everything in one page).
     pub page_size: usize,
+    /// `"resultType":"complete","ttlMs":0,"cacheScope":"private","_meta":{serverInfo}`: the members every
+    /// gateway-made modern list (and discover) result ends with.
+    pub modern_list_members: String,
     /// The capabilities of the first client to initialize: what servers are initialized with, so that they
     /// offer what this client can do (stdio has exactly one client).
     pub client_caps: watch::Sender<Option<Arc<str>>>,
@@ -110,16 +114,33 @@ impl Session {
     fn on_request(&mut self, env: &Envelope<'_>) {
         let id = env.id.expect("a request has an id");
         let method = env.method.as_deref().expect("a request has a method");
+        let modern = match era::classify(method, env.params) {
+            Ok(Some(envelope)) => {
+                self.adopt_client_caps(envelope.client_caps.get());
+                true
+            }
+            Ok(None) => false,
+            Err(e) => return self.send(protocol::error_frame(id, e.code, &e.message, e.data)),
+        };
+        if modern {
+            self.client.modern.store(true, Ordering::Release);
+            if era::removed_in_modern(method) {
+                let msg = format!("Method not found: {method} (not part of protocol {})", protocol::MODERN_VERSION);
+                return self.send(protocol::error_frame(id, code::METHOD_NOT_FOUND, &msg, None));
+            }
+        }
         match method {
             "tools/call"
             | "prompts/get"
             | "resources/read"
             | "resources/subscribe"
             | "resources/unsubscribe"
-            | "completion/complete" => self.on_routed(id, method, env.params),
+            | "completion/complete" => self.on_routed(id, method, env.params, modern),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                self.on_list(id, method, env.params)
+                self.on_list(id, method, env.params, modern)
             }
+            "server/discover" => self.on_discover(id),
+            "subscriptions/listen" if modern => self.on_listen(id, env.params),
             "ping" => self.send(protocol::response_frame(id, empty_object())),
             "initialize" => self.on_initialize(id, env.params),
             "logging/setLevel" => self.on_set_level(id, env.params),
@@ -182,15 +203,7 @@ impl Session {
             .filter(|v| protocol::SUPPORTED_LEGACY_VERSIONS.contains(v))
             .unwrap_or(protocol::LATEST_LEGACY_VERSION)
             .to_owned();
-        let caps: Arc<str> = init.as_ref().and_then(|i| i.capabilities).map_or("{}", |c| c.get()).into();
-        // The first client decides what servers are told the client side can do.
-        self.shared.client_caps.send_if_modified(|current| match current {
-            None => {
-                *current = Some(caps.clone());
-                true
-            }
-            Some(_) => false,
-        });
+        self.adopt_client_caps(init.as_ref().and_then(|i| i.capabilities).map_or("{}", |c| c.get()));
         self.client_name = init.and_then(|i| i.client_info).and_then(|c| c.name);
         let result = serde_json::json!({
             "protocolVersion": version,
@@ -208,7 +221,19 @@ impl Session {
         self.send(protocol::response_frame(id, &result));
     }
 
-    fn on_list(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>) {
+    /// The first client decides what servers are told the client side can do (from `initialize`, or from the
+    /// envelope of its first modern request).
+    fn adopt_client_caps(&self, caps: &str) {
+        self.shared.client_caps.send_if_modified(|current| match current {
+            None => {
+                *current = Some(caps.into());
+                true
+            }
+            Some(_) => false,
+        });
+    }
+
+    fn on_list(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
         #[derive(Deserialize, Default)]
         struct ListParams {
             cursor: Option<String>,
@@ -219,14 +244,16 @@ impl Session {
                 (self.shared.clone(), self.client.clone(), method.to_owned(), id.to_owned());
             move || {
                 let table = shared.table.load();
+                let extra = if modern { shared.modern_list_members.as_str() } else { "" };
+                let (cursor, size) = (cursor.as_deref(), shared.page_size);
                 let page = match method.as_str() {
                     "tools/list" => {
                         client.listed.store(true, Ordering::Release);
-                        table.tools.page(cursor.as_deref(), shared.page_size)
+                        table.tools.page(cursor, size, extra)
                     }
-                    "prompts/list" => table.prompts.page(cursor.as_deref(), shared.page_size),
-                    "resources/list" => table.resources.page(cursor.as_deref(), shared.page_size),
-                    _ => table.templates.page(cursor.as_deref(), shared.page_size),
+                    "prompts/list" => table.prompts.page(cursor, size, extra),
+                    "resources/list" => table.resources.page(cursor, size, extra),
+                    _ => table.templates.page(cursor, size, extra),
                 };
                 client.send(match page {
                     Ok(page) => protocol::response_frame_bytes(&id, &page),
@@ -249,8 +276,8 @@ impl Session {
         });
     }
 
-    fn on_routed(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>) {
-        match route(&self.shared, &self.client, id, method, params) {
+    fn on_routed(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
+        match route(&self.shared, &self.client, id, method, params, modern) {
             Ok(()) => {}
             // Before start-up has settled, an unknown name may belong to a server still starting: wait for it.
             Err(Unrouted::Unknown(..)) if !*self.shared.ready.borrow() => {
@@ -258,13 +285,70 @@ impl Session {
                 let (id, method, params) = (id.to_owned(), method.to_owned(), params.map(|p| p.to_owned()));
                 tokio::spawn(async move {
                     shared.wait_ready().await;
-                    if let Err(e) = route(&shared, &client, &id, &method, params.as_deref()) {
+                    if let Err(e) = route(&shared, &client, &id, &method, params.as_deref(), modern) {
                         client.send(e.to_frame(&id));
                     }
                 });
             }
             Err(e) => self.send(e.to_frame(id)),
         }
+    }
+
+    /// `server/discover` (2026-07-28): what the gateway offers, with the modern result members.
+    fn on_discover(&mut self, id: &RawValue) {
+        let mut result = format!(
+            r#"{{"supportedVersions":["{}"],"capabilities":{{"tools":{{"listChanged":true}},"prompts":{{"listChanged":true}},"resources":{{"subscribe":true,"listChanged":true}},"completions":{{}}}},"instructions":"dfs-gateway federates several MCP servers; names look like <namespace>__<server>__<name>."#,
+            protocol::MODERN_VERSION
+        );
+        result.push_str("\",");
+        result.push_str(&self.shared.modern_list_members);
+        result.push('}');
+        self.send(protocol::response_frame_bytes(id, result.as_bytes()));
+    }
+
+    /// `subscriptions/listen` (2026-07-28): list changes and resource updates for this client, tagged with the
+    /// listen request's id, until the client cancels it.
+    fn on_listen(&mut self, id: &RawValue, params: Option<&RawValue>) {
+        #[derive(Deserialize, Default)]
+        struct Filter {
+            #[serde(default, rename = "toolsListChanged")]
+            tools: bool,
+            #[serde(default, rename = "promptsListChanged")]
+            prompts: bool,
+            #[serde(default, rename = "resourcesListChanged")]
+            resources: bool,
+            #[serde(default, rename = "resourceSubscriptions")]
+            uris: Vec<String>,
+        }
+        #[derive(Deserialize, Default)]
+        struct Params {
+            #[serde(default)]
+            notifications: Filter,
+        }
+        let p: Params = params.and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+        let f = p.notifications;
+        let table = self.shared.table.load();
+        let mut honoured = Vec::new();
+        for uri in &f.uris {
+            if let Some((server, original)) = table.resolve_uri(uri) {
+                self.client.subscribe(&server.name, &original, true);
+                let _ = server.actor.cast(ServerMsg::SubscribeResource(original));
+                honoured.push(uri.clone());
+            }
+        }
+        self.client.set_listen(Some(crate::clients::Listen {
+            id: id.to_owned(),
+            tools: f.tools,
+            prompts: f.prompts,
+            resources: f.resources,
+        }));
+        let filter = serde_json::json!({
+            "toolsListChanged": f.tools, "promptsListChanged": f.prompts,
+            "resourcesListChanged": f.resources, "resourceSubscriptions": honoured,
+        });
+        let mut members = b"\"notifications\":".to_vec();
+        members.extend_from_slice(filter.to_string().as_bytes());
+        self.send(crate::clients::stream_notification("notifications/subscriptions/acknowledged", id, Some(&members)));
     }
 
     fn on_set_level(&mut self, id: &RawValue, params: Option<&RawValue>) {
@@ -300,6 +384,9 @@ impl Session {
         }
         let Some(c) = params.and_then(|p| serde_json::from_str::<Cancelled<'_>>(p.get()).ok()) else { return };
         let client_id = protocol::raw_key(c.request_id).to_owned();
+        if self.client.cancel_listen(&client_id) {
+            return;
+        }
         // Rare: ask every server; the one that has the request forwards the cancellation with its own id.
         for server in &self.shared.table.load().servers {
             let _ = server.actor.cast(ServerMsg::Cancel { session: self.client.session, client_id: client_id.clone() });
@@ -319,6 +406,8 @@ enum Unrouted {
     /// (what, name): nothing of that kind by that name.
     Unknown(&'static str, String),
     Unavailable(DownstreamError),
+    /// A `requestState` the gateway did not issue to this session, or that was used already.
+    InvalidState,
 }
 
 impl Unrouted {
@@ -335,6 +424,12 @@ impl Unrouted {
                 protocol::error_frame(id, code::INVALID_PARAMS, &format!("Unknown {what}: {name}"), None)
             }
             Unrouted::Unavailable(e) => e.to_frame(id),
+            Unrouted::InvalidState => protocol::error_frame(
+                id,
+                code::INVALID_PARAMS,
+                "Invalid or expired requestState",
+                Some(serde_json::json!({ "reason": "invalid_request_state" })),
+            ),
         }
     }
 }
@@ -347,10 +442,17 @@ fn route(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
+    modern: bool,
 ) -> Result<(), Unrouted> {
     let invalid = |m: &str| Unrouted::Invalid(format!("{method}: {m}"));
     let params = params.ok_or_else(|| invalid("params are missing"))?;
     let obj = RawObject::parse(params).map_err(|_| invalid("params must be an object"))?;
+    let complete_for_modern = modern.then(|| era::is_cacheable(method));
+    if let Some(state) = obj.get_str("requestState").filter(|s| s.starts_with(mrtr::STATE_PREFIX)) {
+        let reply =
+            ClientReply { client: client.clone(), id: id.to_owned(), progress_token: None, complete_for_modern };
+        return resume(shared, reply, &obj, &state);
+    }
     let table = shared.table.load();
     let mut rewritten = Vec::with_capacity(params.get().len() + 32);
     let (server, method): (&Arc<ServerRoute>, &'static str) = match method {
@@ -415,8 +517,8 @@ fn route(
             (server, "completion/complete")
         }
     };
-    let reply =
-        ClientReply { client: client.clone(), id: id.to_owned(), progress_token: protocol::progress_token(&obj) };
+    let progress_token = protocol::progress_token(&obj);
+    let reply = ClientReply { client: client.clone(), id: id.to_owned(), progress_token, complete_for_modern };
     let call = Call { method, params: Bytes::from(rewritten), reply };
     server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
         Unrouted::Unavailable(DownstreamError::Unavailable {
@@ -424,6 +526,42 @@ fn route(
             reason: "its actor is restarting; retry".into(),
         })
     })
+}
+
+/// A modern client's retry of a call the gateway parked: its answers go to the server's questions and the new
+/// request id takes over the waiting call (see [`crate::mrtr`]).
+fn resume(shared: &Shared, reply: ClientReply, obj: &RawObject<'_>, state: &str) -> Result<(), Unrouted> {
+    let invalid_state = || Unrouted::InvalidState;
+    let parked = shared.clients.parking.take(state).ok_or_else(invalid_state)?;
+    if parked.session != reply.client.session {
+        return Err(invalid_state());
+    }
+    let responses = obj.get("inputResponses").and_then(|r| RawObject::parse(r).ok()).unwrap_or_default();
+    let requester = parked.requester.clone();
+    // Bind first: the server may answer the call as soon as it has its answers.
+    if requester.pending().rebind(parked.call_id, reply, parked.timeout).is_err() {
+        return Err(Unrouted::Unavailable(DownstreamError::Unavailable {
+            server: requester.server().to_owned(),
+            reason: "the call this requestState belongs to has ended (timed out, or the server restarted); call again"
+                .into(),
+        }));
+    }
+    let mut unanswered = Vec::new();
+    for input in parked.inputs {
+        match responses.get(&input.key) {
+            Some(answer) => requester.send_raw(protocol::response_frame(&input.downstream_id, answer)),
+            None => unanswered.push(input),
+        }
+    }
+    if !unanswered.is_empty() {
+        // Ask again, at once, for what is still missing.
+        if let Some(again) = requester.pending().park(parked.call_id, mrtr::HOLD) {
+            let call = mrtr::ParkedCall { inputs: unanswered, ..parked };
+            let state = shared.clients.parking.park_with(call, mrtr::input_required);
+            again.client.send(protocol::response_frame_bytes(&again.id, &state));
+        }
+    }
+    Ok(())
 }
 
 fn empty_object() -> &'static RawValue {

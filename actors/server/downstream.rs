@@ -8,9 +8,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
+use bytes::Bytes;
+
+use crate::era::{self, Era};
 use crate::protocol::{self, Envelope, RawObject};
 use crate::routing::ServerLists;
 use crate::transport::child::Requester;
+use crate::transport::pending::Responder;
 use crate::transport::DownstreamError;
 
 /// What a server said it can do (from its `initialize` result).
@@ -92,9 +96,12 @@ impl ListKind {
     }
 }
 
-/// What `initialize` and the first lists told us.
+/// What the start-up handshake told us.
 #[derive(Debug)]
 pub struct Handshake {
+    pub era: Era,
+    /// For a modern server: the `_meta` members every request to it carries.
+    pub envelope: Option<Arc<[u8]>>,
     pub protocol_version: String,
     pub server_info: Option<Box<RawValue>>,
     pub capabilities: Option<Box<RawValue>>,
@@ -102,13 +109,111 @@ pub struct Handshake {
     pub lists: ServerLists,
 }
 
-/// Waits for the client's capabilities (servers are initialized with what the client can do), then runs
-/// `initialize`, `notifications/initialized`, the log level, and fetches every list the server offers.
+/// The downstream as the gateway's client sees it: requests to a modern server carry the envelope.
+pub struct Link<'a> {
+    pub req: &'a Requester,
+    pub envelope: Option<&'a [u8]>,
+}
+
+impl Link<'_> {
+    async fn request(&self, method: &str, params: Option<&[u8]>, timeout: Duration) -> Result<Bytes, DownstreamError> {
+        match self.envelope {
+            Some(env) => self.req.request(method, Some(&era::with_envelope(params, env)), timeout).await,
+            None => self.req.request(method, params, timeout).await,
+        }
+    }
+}
+
+/// Waits for the client's capabilities (servers are told what the client can do), finds the server's era unless
+/// known (`server/discover` first; any error or silence means legacy), then runs that era's handshake and fetches
+/// every list the server offers.
 pub async fn handshake(
     req: &Requester,
     timeout: Duration,
     mut client_caps: watch::Receiver<Option<Arc<str>>>,
     log_level: Option<Arc<str>>,
+    known_era: Option<Era>,
+) -> Result<Handshake, DownstreamError> {
+    let caps = client_caps.wait_for(Option::is_some).await.map(|c| c.clone()).ok().flatten();
+    let caps = caps.as_deref().unwrap_or("{}");
+    let envelope: Arc<[u8]> = era::envelope_members(caps, log_level.as_deref()).into();
+    let discovered = match known_era {
+        Some(Era::Legacy) => None,
+        // Legacy servers answer an unknown method with an error at once, or not at all: wait half the start-up
+        // time (a slow starter still gets its answer in; a silent one costs this once, as the era is then kept).
+        _ => probe(req, &envelope, timeout / 2).await,
+    };
+    match discovered {
+        Some(frame) => modern_handshake(req, envelope, &frame, timeout).await,
+        None if known_era == Some(Era::Modern) => Err(DownstreamError::BadResponse {
+            server: req.server().to_owned(),
+            detail: "it spoke 2026-07-28 before but did not answer server/discover now".into(),
+        }),
+        None => legacy_handshake(req, caps, log_level, timeout).await,
+    }
+}
+
+/// The discover response frame of a modern server; `None` for a legacy one.
+async fn probe(req: &Requester, envelope: &[u8], timeout: Duration) -> Option<Bytes> {
+    let frame = req.request("server/discover", Some(&era::with_envelope(None, envelope)), timeout).await.ok()?;
+    let env = Envelope::parse(&frame).ok()?;
+    env.result.is_some().then(|| frame.clone())
+}
+
+async fn modern_handshake(
+    req: &Requester,
+    envelope: Arc<[u8]>,
+    discover: &[u8],
+    timeout: Duration,
+) -> Result<Handshake, DownstreamError> {
+    #[derive(Deserialize)]
+    struct Discover {
+        #[serde(default)]
+        capabilities: Option<Box<RawValue>>,
+        #[serde(default, rename = "serverInfo")]
+        server_info: Option<Box<RawValue>>,
+        #[serde(default, rename = "_meta")]
+        meta: Option<std::collections::HashMap<String, Box<RawValue>>>,
+    }
+    let d: Discover = result_of(req, "server/discover", discover)?;
+    let server_info = d.meta.and_then(|mut m| m.remove(protocol::meta::SERVER_INFO)).or(d.server_info);
+    let server_caps = Caps::parse(d.capabilities.as_deref());
+    let link = Link { req, envelope: Some(&envelope) };
+    let lists = fetch_lists(&link, server_caps, timeout).await?;
+    if server_caps.tools || server_caps.prompts || server_caps.resources {
+        // Modern servers announce list changes only on a listen stream; it stays open for the process's life
+        // (a server without listen support refuses it, which is fine).
+        let filter = serde_json::json!({ "notifications": {
+            "toolsListChanged": server_caps.tools, "promptsListChanged": server_caps.prompts,
+            "resourcesListChanged": server_caps.resources,
+        }})
+        .to_string();
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        let params = era::with_envelope(Some(filter.as_bytes()), &envelope);
+        req.send(
+            "subscriptions/listen",
+            Some(&params),
+            Responder::Internal(tx),
+            Duration::from_secs(u32::MAX as u64),
+            false,
+        );
+    }
+    Ok(Handshake {
+        era: Era::Modern,
+        envelope: Some(envelope),
+        protocol_version: protocol::MODERN_VERSION.to_owned(),
+        server_info,
+        capabilities: d.capabilities,
+        caps: server_caps,
+        lists,
+    })
+}
+
+async fn legacy_handshake(
+    req: &Requester,
+    caps: &str,
+    log_level: Option<Arc<str>>,
+    timeout: Duration,
 ) -> Result<Handshake, DownstreamError> {
     #[derive(Deserialize)]
     struct InitResult {
@@ -119,8 +224,6 @@ pub async fn handshake(
         #[serde(default, rename = "serverInfo")]
         server_info: Option<Box<RawValue>>,
     }
-    let caps = client_caps.wait_for(Option::is_some).await.map(|c| c.clone()).ok().flatten();
-    let caps = caps.as_deref().unwrap_or("{}");
     let mut params = Vec::with_capacity(160 + caps.len());
     params.extend_from_slice(b"{\"protocolVersion\":\"");
     params.extend_from_slice(protocol::LATEST_LEGACY_VERSION.as_bytes());
@@ -136,19 +239,26 @@ pub async fn handshake(
     if let (true, Some(level)) = (server_caps.logging, log_level) {
         set_level(req, &level, timeout).await;
     }
-    let mut lists = ServerLists::default();
-    for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates] {
-        if kind.offered_by(server_caps) {
-            *kind.slot(&mut lists) = list_all(req, kind, timeout).await?;
-        }
-    }
+    let lists = fetch_lists(&Link { req, envelope: None }, server_caps, timeout).await?;
     Ok(Handshake {
+        era: Era::Legacy,
+        envelope: None,
         protocol_version: init.protocol_version,
         server_info: init.server_info,
         capabilities: init.capabilities,
         caps: server_caps,
         lists,
     })
+}
+
+async fn fetch_lists(link: &Link<'_>, caps: Caps, timeout: Duration) -> Result<ServerLists, DownstreamError> {
+    let mut lists = ServerLists::default();
+    for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates] {
+        if kind.offered_by(caps) {
+            *kind.slot(&mut lists) = list_all(link, kind, timeout).await?;
+        }
+    }
+    Ok(lists)
 }
 
 /// `logging/setLevel`; a server that refuses it is logged, not failed.
@@ -161,10 +271,11 @@ pub async fn set_level(req: &Requester, level: &str, timeout: Duration) {
 
 /// Every page of one list.
 pub async fn list_all(
-    req: &Requester,
+    link: &Link<'_>,
     kind: ListKind,
     timeout: Duration,
 ) -> Result<Vec<Box<RawValue>>, DownstreamError> {
+    let req = link.req;
     let (method, key) = kind.method();
     let bad = |detail: String| DownstreamError::BadResponse { server: req.server().to_owned(), detail };
     let mut items = Vec::new();
@@ -172,7 +283,7 @@ pub async fn list_all(
     // Bounded, against a server whose cursors never end.
     for _ in 0..1000 {
         let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }).to_string());
-        let frame = req.request(method, params.as_deref().map(str::as_bytes), timeout).await?;
+        let frame = link.request(method, params.as_deref().map(str::as_bytes), timeout).await?;
         let page: Box<RawValue> = result_of(req, method, &frame)?;
         let page = RawObject::parse(&page).map_err(|e| bad(format!("{method} result: {e}")))?;
         if let Some(list) = page.get(key) {

@@ -13,8 +13,9 @@ pub trait Page {
     fn key(&self) -> &'static str;
     fn items(&self) -> &[Bytes];
 
-    /// The result object of one page: `{"<key>":[...],"nextCursor":"..."}`.
-    fn page(&self, cursor: Option<&str>, page_size: usize) -> Result<Vec<u8>, PageError> {
+    /// The result object of one page: `{"<key>":[...],"nextCursor":"...",<extra>}`; `extra` holds further members
+    /// (the modern era's `resultType` and cache hints), or is empty.
+    fn page(&self, cursor: Option<&str>, page_size: usize, extra: &str) -> Result<Vec<u8>, PageError> {
         let items = self.items();
         let start = match cursor {
             None => 0,
@@ -37,6 +38,10 @@ pub trait Page {
             out.extend_from_slice(b",\"nextCursor\":\"");
             out.extend_from_slice(encode(self.key(), end).as_bytes());
             out.push(b'"');
+        }
+        if !extra.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(extra.as_bytes());
         }
         out.push(b'}');
         Ok(out)
@@ -106,7 +111,8 @@ mod tests {
         let mut cursor: Option<String> = None;
         let mut seen = Vec::new();
         loop {
-            let page: serde_json::Value = serde_json::from_slice(&list.page(cursor.as_deref(), 2).unwrap()).unwrap();
+            let page: serde_json::Value =
+                serde_json::from_slice(&list.page(cursor.as_deref(), 2, "").unwrap()).unwrap();
             seen.extend(page["tools"].as_array().unwrap().iter().map(|t| t["n"].as_u64().unwrap()));
             match page.get("nextCursor") {
                 Some(c) => cursor = Some(c.as_str().unwrap().to_owned()),
@@ -114,9 +120,11 @@ mod tests {
             }
         }
         assert_eq!(seen, [0, 1, 2, 3, 4]);
-        assert_eq!(list.page(Some("nope"), 2), Err(PageError));
-        assert_eq!(list.page(Some(&encode("prompts", 2)), 2), Err(PageError), "a cursor of another list");
-        let all: serde_json::Value = serde_json::from_slice(&list.page(None, 0).unwrap()).unwrap();
+        assert_eq!(list.page(Some("nope"), 2, ""), Err(PageError));
+        assert_eq!(list.page(Some(&encode("prompts", 2)), 2, ""), Err(PageError), "a cursor of another list");
+        let all: serde_json::Value =
+            serde_json::from_slice(&list.page(None, 0, r#""resultType":"complete""#).unwrap()).unwrap();
+        assert_eq!(all["resultType"], "complete");
         assert_eq!(all["tools"].as_array().unwrap().len(), 5);
         assert!(all.get("nextCursor").is_none());
     }

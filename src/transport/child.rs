@@ -333,7 +333,13 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             match entry.responder {
                 Responder::Client(c) => {
                     let frame = match (env.result, env.error) {
-                        (Some(result), _) => protocol::response_frame(&c.id, result),
+                        (Some(result), _) => match c.complete_for_modern {
+                            Some(cacheable) => protocol::response_frame_bytes(
+                                &c.id,
+                                &crate::era::complete_result(result.get().as_bytes(), cacheable),
+                            ),
+                            None => protocol::response_frame(&c.id, result),
+                        },
                         (None, Some(error)) => protocol::raw_error_frame(&c.id, error),
                         (None, None) => unreachable!("kind() checked it"),
                     };
@@ -342,6 +348,9 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                 Responder::Internal(tx) => {
                     drop(env);
                     let _ = tx.send(Ok(line));
+                }
+                Responder::Parked => {
+                    tracing::warn!(server = %requester.server, id, "the server finished a call while its client was asked for input; the answer is dropped");
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -19,8 +19,11 @@ pub struct ClientReply {
     pub client: Arc<ClientHandle>,
     /// The id exactly as the client wrote it.
     pub id: Box<RawValue>,
-    /// `_meta.progressToken` of the request, if any: progress with this token goes to `tx`.
+    /// `_meta.progressToken` of the request, if any: progress with this token goes to this client.
     pub progress_token: Option<Box<RawValue>>,
+    /// `Some(cacheable)` when a modern client waits for a legacy server's result: the result then gets the
+    /// modern `resultType` (and cache hints when `cacheable`).
+    pub complete_for_modern: Option<bool>,
 }
 
 /// Who waits for an answer.
@@ -28,6 +31,9 @@ pub enum Responder {
     Client(ClientReply),
     /// The gateway's own request (initialize, tools/list): gets the whole response frame.
     Internal(oneshot::Sender<Result<Bytes, DownstreamError>>),
+    /// A modern client's call whose server asked for input: the client was answered `input_required` and will
+    /// retry with a new id, which is then bound here again.
+    Parked,
 }
 
 impl Responder {
@@ -38,6 +44,7 @@ impl Responder {
             Responder::Internal(tx) => {
                 let _ = tx.send(Err(err.clone()));
             }
+            Responder::Parked => {}
         }
     }
 }
@@ -99,7 +106,45 @@ impl Pending {
         let id = inner.progress.get(token)?;
         match &inner.entries.get(id)?.responder {
             Responder::Client(c) => Some(c.client.clone()),
-            Responder::Internal(_) => None,
+            Responder::Internal(_) | Responder::Parked => None,
+        }
+    }
+
+    /// The most recent call of `session` still waiting here (ids grow, so the largest is the latest).
+    pub fn latest_client_call(&self, session: u64) -> Option<u64> {
+        let inner = self.lock();
+        inner
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(&e.responder, Responder::Client(c) if c.client.session == session))
+            .map(|(id, _)| *id)
+            .max()
+    }
+
+    /// Detaches the client of call `id` (answered elsewhere for now), keeping the call waiting `hold` longer.
+    pub fn park(&self, id: u64, hold: Duration) -> Option<ClientReply> {
+        let mut inner = self.lock();
+        let entry = inner.entries.get_mut(&id)?;
+        if !matches!(entry.responder, Responder::Client(_)) {
+            return None;
+        }
+        entry.deadline = Instant::now() + hold;
+        match std::mem::replace(&mut entry.responder, Responder::Parked) {
+            Responder::Client(c) => Some(c),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// Attaches a client again to parked call `id`; gives the reply back when the call is gone.
+    pub fn rebind(&self, id: u64, reply: ClientReply, timeout: Duration) -> Result<(), ClientReply> {
+        let mut inner = self.lock();
+        match inner.entries.get_mut(&id) {
+            Some(entry) if matches!(entry.responder, Responder::Parked) => {
+                entry.deadline = Instant::now() + timeout;
+                entry.responder = Responder::Client(reply);
+                Ok(())
+            }
+            _ => Err(reply),
         }
     }
 
