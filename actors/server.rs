@@ -9,7 +9,8 @@
 
 mod downstream;
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
 use crate::transport::child::{ChildProcess, SpawnSpec};
-use crate::transport::pending::{ClientReply, Responder};
+use crate::transport::pending::{ClientReply, Resend, Responder};
 use crate::transport::{ChildEvent, DownstreamError};
 use downstream::{Caps, Handshake, ListKind};
 
@@ -81,6 +82,13 @@ pub enum ServerMsg {
     Notify(&'static str),
     /// A modern client listens for updates of this resource (URI as the server knows it).
     SubscribeResource(String),
+    /// A legacy client answered one input request of a modern server's `input_required` (round, key; the
+    /// client's result, or its error object).
+    InputResponse {
+        round: u64,
+        key: String,
+        answer: Result<Box<RawValue>, Box<RawValue>>,
+    },
     /// The backoff after a crash of child `generation` is over.
     Restart(u64),
     /// Periodic: timeouts, idle stop.
@@ -125,6 +133,16 @@ pub struct ServerStatus {
     pub protocol_version: Option<String>,
 }
 
+/// A legacy client's call that a modern server answered `input_required`: the server's requests went to the
+/// client as ordinary requests; once every answer is in, the call is sent again with them.
+struct Round {
+    reply: ClientReply,
+    /// `requestState` to echo, as the server sent it.
+    state: Option<Box<RawValue>>,
+    waiting: Vec<String>,
+    answers: Vec<(String, Box<RawValue>)>,
+}
+
 enum Phase {
     /// Not running: lazy and never started, or stopped after idling.
     Idle {
@@ -167,6 +185,9 @@ pub struct ServerState {
     era: Option<Era>,
     /// For a modern server: the `_meta` members its requests carry.
     envelope: Option<Arc<[u8]>>,
+    /// Legacy clients' calls whose modern server asked for input, waiting for the client's answers, by round.
+    rounds: HashMap<u64, Round>,
+    next_round: u64,
     /// Lists the server announced as changed while its handshake was still fetching them: fetched again once
     /// it is ready, so no change is lost and no partial list is published.
     stale: Vec<ListKind>,
@@ -206,6 +227,8 @@ impl Actor for ServerActor {
             stale: Vec::new(),
             era: None,
             envelope: None,
+            rounds: HashMap::new(),
+            next_round: 0,
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
@@ -266,6 +289,7 @@ impl Actor for ServerActor {
             ServerMsg::ListRefreshed(..) => {}
             ServerMsg::SetLogLevel(level) => state.on_set_level(level),
             ServerMsg::SubscribeResource(uri) => state.subscribe_resource(uri),
+            ServerMsg::InputResponse { round, key, answer } => state.on_input_response(round, key, answer),
             ServerMsg::Notify(method) => {
                 if let (Phase::Ready, Some(child)) = (&state.phase, &state.child) {
                     child.requester.notify(method, None);
@@ -360,8 +384,12 @@ impl ServerState {
             (None, true) => era::without_envelope(&call.params),
             _ => None,
         };
+        let mut reply = call.reply;
+        if let (Some(params), Some(_)) = (&converted, &self.envelope) {
+            reply.resend = Some(Resend { method: call.method, params: Bytes::copy_from_slice(params) });
+        }
         let params = converted.as_deref().unwrap_or(&call.params);
-        requester.send(call.method, Some(params), Responder::Client(call.reply), self.cfg.timeout, true);
+        requester.send(call.method, Some(params), Responder::Client(reply), self.cfg.timeout, true);
     }
 
     fn on_cancel(&mut self, session: u64, client_id: &str) {
@@ -470,6 +498,7 @@ impl ServerState {
             }
             ChildEvent::Notification(frame) => self.on_notification(myself, frame),
             ChildEvent::Request(frame) => self.on_server_request(frame),
+            ChildEvent::InputRequired { reply, frame } => self.on_input_required(myself, reply, &frame),
             ChildEvent::Garbage(line) => {
                 tracing::warn!(server = %self.label, line = %line, "the server wrote a line that is not JSON-RPC to stdout; skipped");
             }
@@ -588,7 +617,9 @@ impl ServerState {
             return self.ask_modern_client(&client, id, method, env.params);
         }
         let gid = self.ctx.clients.next_request_id();
-        if !client.park_server_request(gid, ReturnPath { requester: child.requester.clone(), id: id.to_owned() }) {
+        if !client
+            .park_server_request(gid, ReturnPath::Server { requester: child.requester.clone(), id: id.to_owned() })
+        {
             let msg = "the client has too many requests from servers outstanding";
             child.requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, msg, None));
             return;
@@ -652,6 +683,114 @@ impl ServerState {
         };
         let result = parking.park_with(call, crate::mrtr::input_required);
         reply.client.send(protocol::response_frame_bytes(&reply.id, &result));
+    }
+
+    /// A modern server needs input for a legacy client's call: ask the client with ordinary requests.
+    fn on_input_required(&mut self, myself: &ActorRef<ServerMsg>, reply: ClientReply, frame: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Input<'a> {
+            method: Cow<'a, str>,
+            #[serde(borrow, default)]
+            params: Option<&'a RawValue>,
+        }
+        let parsed = Envelope::parse(frame).ok().and_then(|env| {
+            let result = protocol::RawObject::parse(env.result?).ok()?;
+            let inputs: Vec<(String, Input<'_>)> = match result.get("inputRequests") {
+                Some(raw) => protocol::RawObject::parse(raw)
+                    .ok()?
+                    .members
+                    .iter()
+                    .map(|(k, v)| Some((k.to_string(), serde_json::from_str::<Input<'_>>(v.get()).ok()?)))
+                    .collect::<Option<_>>()?,
+                None => Vec::new(),
+            };
+            let inputs: Vec<(String, String, Option<Box<RawValue>>)> =
+                inputs.into_iter().map(|(k, i)| (k, i.method.into_owned(), i.params.map(|p| p.to_owned()))).collect();
+            Some((inputs, result.get("requestState").map(|s| s.to_owned())))
+        });
+        let Some((inputs, state)) = parsed else {
+            let err = DownstreamError::BadResponse {
+                server: self.label.to_string(),
+                detail: "an input_required result the gateway cannot read".into(),
+            };
+            return Responder::Client(reply).fail(&err);
+        };
+        self.next_round += 1;
+        let round = self.next_round;
+        let client = reply.client.clone();
+        let waiting = inputs.iter().map(|(k, _, _)| k.clone()).collect();
+        self.rounds.insert(round, Round { reply, state, waiting, answers: Vec::new() });
+        for (key, method, params) in inputs {
+            let gid = self.ctx.clients.next_request_id();
+            let path = ReturnPath::Gather { actor: myself.clone(), round, key };
+            if !client.park_server_request(gid, path) {
+                tracing::warn!(server = %self.label, "the client has too many requests outstanding; input request dropped");
+                continue;
+            }
+            client.send(protocol::request_frame(gid, &method, params.as_ref().map(|p| p.get().as_bytes())));
+        }
+        // A state-only answer (the server shed load) is retried at once.
+        self.retry_if_complete(round);
+    }
+
+    fn on_input_response(&mut self, round: u64, key: String, answer: Result<Box<RawValue>, Box<RawValue>>) {
+        let Some(r) = self.rounds.get_mut(&round) else { return };
+        match answer {
+            Ok(result) => {
+                r.waiting.retain(|k| *k != key);
+                r.answers.push((key, result));
+                self.retry_if_complete(round);
+            }
+            Err(error) => {
+                let r = self.rounds.remove(&round).expect("found above");
+                let err = DownstreamError::BadResponse {
+                    server: self.label.to_string(),
+                    detail: format!("the client refused the server's request for input: {}", error.get()),
+                };
+                Responder::Client(r.reply).fail(&err);
+            }
+        }
+    }
+
+    /// Sends the call again with every answer, once all are in.
+    fn retry_if_complete(&mut self, round: u64) {
+        if !self.rounds.get(&round).is_some_and(|r| r.waiting.is_empty()) {
+            return;
+        }
+        let r = self.rounds.remove(&round).expect("checked above");
+        let (Some(child), Some(resend)) = (&self.child, &r.reply.resend) else {
+            return Responder::Client(r.reply).fail(&self.unavailable("it restarted while the client was answering"));
+        };
+        let mut answers = Vec::with_capacity(256);
+        answers.push(b'{');
+        for (i, (k, v)) in r.answers.iter().enumerate() {
+            if i > 0 {
+                answers.push(b',');
+            }
+            protocol::write_json_str(&mut answers, k);
+            answers.push(b':');
+            answers.extend_from_slice(v.get().as_bytes());
+        }
+        answers.push(b'}');
+        let original: &RawValue = match serde_json::from_slice(&resend.params) {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        let Ok(obj) = protocol::RawObject::parse(original) else { return };
+        let mut with_answers = Vec::with_capacity(resend.params.len() + answers.len() + 64);
+        obj.write_with_raw("inputResponses", &answers, &mut with_answers);
+        let params = match &r.state {
+            Some(state) => {
+                let raw: &RawValue = serde_json::from_slice(&with_answers).expect("written as JSON");
+                let obj = protocol::RawObject::parse(raw).expect("an object");
+                let mut out = Vec::with_capacity(with_answers.len() + state.get().len() + 16);
+                obj.write_with_raw("requestState", state.get().as_bytes(), &mut out);
+                out
+            }
+            None => with_answers,
+        };
+        let method = resend.method;
+        child.requester.send(method, Some(&params), Responder::Client(r.reply), self.cfg.timeout, true);
     }
 
     fn on_set_level(&mut self, level: Arc<str>) {

@@ -14,11 +14,17 @@ use crate::transport::ClientTx;
 /// Server→client requests a client may have outstanding before new ones are refused.
 const MAX_SERVER_REQUESTS: usize = 1024;
 
-/// Where a client's answer to a server's request goes back to.
-pub struct ReturnPath {
-    pub requester: Requester,
-    /// The server's own id for its request.
-    pub id: Box<RawValue>,
+/// Where a client's answer to a request the gateway sent it goes back to.
+pub enum ReturnPath {
+    /// A legacy server's own request: the answer goes to it under its own id.
+    Server {
+        requester: Requester,
+        /// The server's own id for its request.
+        id: Box<RawValue>,
+    },
+    /// One of the input requests of a modern server's `input_required` result: the answer is gathered by the
+    /// server's actor, which retries the call once every answer is in.
+    Gather { actor: ractor::ActorRef<crate::actors::server::ServerMsg>, round: u64, key: String },
 }
 
 /// A modern client's `subscriptions/listen` stream: what it asked to hear, tagged with the listen request's id.
@@ -83,7 +89,12 @@ impl ClientHandle {
     pub fn find_server_request(&self, server: &str, id: &str) -> Option<u64> {
         let map = self.server_requests.lock().unwrap_or_else(|p| p.into_inner());
         map.iter()
-            .find(|(_, p)| p.requester.server() == server && crate::protocol::raw_key(&p.id) == id)
+            .find(|(_, p)| match p {
+                ReturnPath::Server { requester, id: own } => {
+                    requester.server() == server && crate::protocol::raw_key(own) == id
+                }
+                ReturnPath::Gather { .. } => false,
+            })
             .map(|(gid, _)| *gid)
     }
 

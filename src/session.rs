@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::actors::router::RouterMsg;
 use crate::actors::server::{Call, ServerMsg};
-use crate::clients::{ClientHandle, Clients};
+use crate::clients::{ClientHandle, Clients, ReturnPath};
 use crate::protocol::{self, code, Envelope, Kind, RawObject};
 use crate::routing::{Page, RoutingTable, ServerRoute};
 use crate::transport::framing::Frame;
@@ -175,12 +175,24 @@ impl Session {
             tracing::debug!(session = self.client.session, "a response from the client that nothing waits for");
             return;
         };
-        let frame = match (env.result, env.error) {
-            (Some(result), _) => protocol::response_frame(&path.id, result),
-            (None, Some(error)) => protocol::raw_error_frame(&path.id, error),
-            (None, None) => return,
-        };
-        path.requester.send_raw(frame);
+        match path {
+            ReturnPath::Server { requester, id } => {
+                let frame = match (env.result, env.error) {
+                    (Some(result), _) => protocol::response_frame(&id, result),
+                    (None, Some(error)) => protocol::raw_error_frame(&id, error),
+                    (None, None) => return,
+                };
+                requester.send_raw(frame);
+            }
+            ReturnPath::Gather { actor, round, key } => {
+                let answer = match (env.result, env.error) {
+                    (Some(result), _) => Ok(result.to_owned()),
+                    (None, Some(error)) => Err(error.to_owned()),
+                    (None, None) => return,
+                };
+                let _ = actor.cast(ServerMsg::InputResponse { round, key, answer });
+            }
+        }
     }
 
     fn on_initialize(&mut self, id: &RawValue, params: Option<&RawValue>) {
@@ -449,8 +461,13 @@ fn route(
     let obj = RawObject::parse(params).map_err(|_| invalid("params must be an object"))?;
     let complete_for_modern = modern.then(|| era::is_cacheable(method));
     if let Some(state) = obj.get_str("requestState").filter(|s| s.starts_with(mrtr::STATE_PREFIX)) {
-        let reply =
-            ClientReply { client: client.clone(), id: id.to_owned(), progress_token: None, complete_for_modern };
+        let reply = ClientReply {
+            client: client.clone(),
+            id: id.to_owned(),
+            progress_token: None,
+            complete_for_modern,
+            resend: None,
+        };
         return resume(shared, reply, &obj, &state);
     }
     let table = shared.table.load();
@@ -518,7 +535,8 @@ fn route(
         }
     };
     let progress_token = protocol::progress_token(&obj);
-    let reply = ClientReply { client: client.clone(), id: id.to_owned(), progress_token, complete_for_modern };
+    let reply =
+        ClientReply { client: client.clone(), id: id.to_owned(), progress_token, complete_for_modern, resend: None };
     let call = Call { method, params: Bytes::from(rewritten), reply };
     server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
         Unrouted::Unavailable(DownstreamError::Unavailable {

@@ -21,7 +21,6 @@ use crate::protocol::{code, error_frame};
 pub type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
 
 /// What a downstream sent that is not a response to a pending request.
-#[derive(Debug)]
 pub enum ChildEvent {
     /// A notification (the whole frame).
     Notification(Bytes),
@@ -29,6 +28,8 @@ pub enum ChildEvent {
     Request(Bytes),
     /// A line on stdout that is not JSON-RPC; the stream goes on.
     Garbage(String),
+    /// A modern server answered a legacy client's call with `input_required` (the whole response frame).
+    InputRequired { reply: pending::ClientReply, frame: Bytes },
     /// The process ended. Pending requests are still in the map for the actor to fail.
     Exited { status: String, stderr_tail: String },
 }

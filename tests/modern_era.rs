@@ -206,3 +206,42 @@ async fn python_sdk_in_both_eras_through_the_gateway_to_modern_capable_and_legac
         assert_eq!(catalog["era"], era, "{server}");
     }
 }
+
+#[path = "support/rmcp_client.rs"]
+mod rmcp_client;
+
+#[tokio::test]
+async fn a_modern_server_asking_a_legacy_client_gets_its_answers_through_ordinary_requests() {
+    let Some(python) = venv_bin("python") else { return };
+    let ws = Workspace::new();
+    let server = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/mrtr_server.py");
+    let body = format!(
+        "[servers.mrtr]\nnamespace = \"app\"\ncommand = \"{}\"\nargs = [\"{}\"]\n",
+        python.display(),
+        server.display()
+    );
+    let cfg = ws.config(&body);
+    let options = rmcp_client::ClientOptions {
+        elicitation: Some("accept".into()),
+        elicitation_content: Some(json!({"name": "octocat"})),
+        sampling_reply: Some("a protocol for tools".into()),
+        quiet_stderr: true,
+        ..Default::default()
+    };
+    let args = vec!["serve".to_owned(), "--config".to_owned(), cfg.display().to_string()];
+    let client = rmcp_client::connect_stdio_with(gateway_bin(), &args, &[("LOG_LEVEL".into(), "warn".into())], options)
+        .await
+        .expect("connect");
+    assert_eq!(client.protocol_version().as_deref(), Some("2025-11-25"));
+    let out = client.call("app__mrtr__ask", json!({"topic": "MCP"})).await.unwrap();
+    assert!(!out.is_error, "{}", out.text);
+    assert!(out.text.contains("octocat"), "{}", out.text);
+    assert!(out.text.contains("a protocol for tools"), "{}", out.text);
+    assert!(out.text.contains("state=round-1"), "the server's own requestState is echoed: {}", out.text);
+    let methods: Vec<String> = client.server_requests().into_iter().map(|r| r.method).collect();
+    assert!(
+        methods.contains(&"elicitation/create".to_owned()) && methods.contains(&"sampling/createMessage".to_owned()),
+        "{methods:?}"
+    );
+    client.close().await.unwrap();
+}

@@ -332,6 +332,10 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             };
             match entry.responder {
                 Responder::Client(c) => {
+                    if c.resend.is_some() && env.result.is_some_and(is_input_required) {
+                        drop(env);
+                        return events(ChildEvent::InputRequired { reply: c, frame: line });
+                    }
                     let frame = match (env.result, env.error) {
                         (Some(result), _) => match c.complete_for_modern {
                             Some(cacheable) => protocol::response_frame_bytes(
@@ -371,6 +375,13 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             events(ChildEvent::Garbage(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()))
         }
     }
+}
+
+/// A modern `input_required` result (checked cheaply first: legacy results never carry the member).
+fn is_input_required(result: &serde_json::value::RawValue) -> bool {
+    memchr::memmem::find(result.get().as_bytes(), b"input_required").is_some()
+        && protocol::RawObject::parse(result)
+            .is_ok_and(|o| o.get_str("resultType").as_deref() == Some("input_required"))
 }
 
 fn progress_target(env: &Envelope<'_>, pending: &Pending) -> Option<Arc<crate::clients::ClientHandle>> {

@@ -24,6 +24,15 @@ pub struct ClientReply {
     /// `Some(cacheable)` when a modern client waits for a legacy server's result: the result then gets the
     /// modern `resultType` (and cache hints when `cacheable`).
     pub complete_for_modern: Option<bool>,
+    /// For a legacy client's call to a modern server: the request as sent, so that an `input_required` answer can
+    /// be turned into requests to the client and the call retried with their answers.
+    pub resend: Option<Resend>,
+}
+
+/// A request as it went to the server.
+pub struct Resend {
+    pub method: &'static str,
+    pub params: Bytes,
 }
 
 /// Who waits for an answer.
