@@ -51,6 +51,8 @@ pub struct ClientHandle {
     server_requests: Mutex<HashMap<u64, ReturnPath>>,
     /// Resources this client subscribed to: (server, URI as the server knows it).
     subscriptions: Mutex<HashSet<(String, String)>>,
+    /// Tasks this client created (2025-11-25 experimental tasks): task id → server label, for routing `tasks/*`.
+    tasks: Mutex<HashMap<String, String>>,
 }
 
 impl ClientHandle {
@@ -64,6 +66,7 @@ impl ClientHandle {
             listen: Mutex::new(None),
             server_requests: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -109,6 +112,27 @@ impl ClientHandle {
 
     pub fn is_subscribed(&self, server: &str, uri: &str) -> bool {
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).contains(&(server.to_owned(), uri.to_owned()))
+    }
+
+    /// Bounded: a client that creates tasks forever forgets the oldest routes first (by arbitrary eviction).
+    pub fn remember_task(&self, task_id: String, server: &str) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if tasks.len() >= 4096 {
+            if let Some(k) = tasks.keys().next().cloned() {
+                tasks.remove(&k);
+            }
+        }
+        tasks.insert(task_id, server.to_owned());
+    }
+
+    /// The server label of a task this client created.
+    pub fn task_server(&self, task_id: &str) -> Option<String> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(task_id).cloned()
+    }
+
+    /// The servers holding this client's tasks.
+    pub fn task_servers(&self) -> HashSet<String> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     pub fn is_modern(&self) -> bool {

@@ -135,7 +135,11 @@ impl Session {
             | "resources/read"
             | "resources/subscribe"
             | "resources/unsubscribe"
-            | "completion/complete" => self.on_routed(id, method, env.params, modern),
+            | "completion/complete"
+            | "tasks/get"
+            | "tasks/result"
+            | "tasks/cancel"
+            | "tasks/list" => self.on_routed(id, method, env.params, modern),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 self.on_list(id, method, env.params, modern)
             }
@@ -467,6 +471,7 @@ fn route(
             progress_token: None,
             complete_for_modern,
             resend: None,
+            record_task: false,
         };
         return resume(shared, reply, &obj, &state);
     }
@@ -483,6 +488,39 @@ fn route(
             let entry = list.lookup(&name).ok_or_else(|| Unrouted::Unknown(what, name.clone().into_owned()))?;
             obj.write_with_str("name", &entry.name, &mut rewritten);
             (&entry.server, method)
+        }
+        "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/list" => {
+            // Experimental tasks (2025-11-25): routed to the server that created the task; a list goes to the one
+            // server holding this client's tasks.
+            let label = if method == "tasks/list" {
+                let servers = client.task_servers();
+                let mut it = servers.into_iter();
+                match (it.next(), it.next()) {
+                    (Some(only), None) => only,
+                    (None, _) => return Err(Unrouted::Unknown("task", "(none created through this session)".into())),
+                    _ => {
+                        return Err(Unrouted::Invalid(
+                            "tasks/list: tasks of several servers cannot be merged; use tasks/get".into(),
+                        ))
+                    }
+                }
+            } else {
+                let task = obj.get_str("taskId").ok_or_else(|| invalid("params.taskId must be a string"))?;
+                client.task_server(&task).ok_or_else(|| Unrouted::Unknown("task", task.clone().into_owned()))?
+            };
+            let server = table
+                .servers
+                .iter()
+                .find(|s| *s.label == *label)
+                .ok_or_else(|| Unrouted::Unknown("task server", label.clone()))?;
+            rewritten.extend_from_slice(params.get().as_bytes());
+            let method = match method {
+                "tasks/get" => "tasks/get",
+                "tasks/result" => "tasks/result",
+                "tasks/cancel" => "tasks/cancel",
+                _ => "tasks/list",
+            };
+            (server, method)
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let uri = obj.get_str("uri").ok_or_else(|| invalid("params.uri must be a string"))?;
@@ -535,8 +573,16 @@ fn route(
         }
     };
     let progress_token = protocol::progress_token(&obj);
-    let reply =
-        ClientReply { client: client.clone(), id: id.to_owned(), progress_token, complete_for_modern, resend: None };
+    // A task-creating call: its result names the task, and tasks/* for it must reach this server.
+    let record_task = method == "tools/call" && obj.get("task").is_some();
+    let reply = ClientReply {
+        client: client.clone(),
+        id: id.to_owned(),
+        progress_token,
+        complete_for_modern,
+        resend: None,
+        record_task,
+    };
     let call = Call { method, params: Bytes::from(rewritten), reply };
     server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
         Unrouted::Unavailable(DownstreamError::Unavailable {

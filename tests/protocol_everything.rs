@@ -181,3 +181,27 @@ async fn sampling_elicitation_roots_and_progress_for_two_servers_through_one_gat
         .expect("a log message from e1");
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn experimental_tasks_pass_through_to_the_server_that_created_them() {
+    let Some(everything) = npm_server("server-everything") else { return };
+    let ws = Workspace::new();
+    let mut gw = Gateway::start(&ws.config(&everything_server("everything", "app", &everything))).await;
+    gw.initialize().await;
+    let created = gw
+        .request(
+            "tools/call",
+            json!({"name": "app__everything__simulate-research-query", "arguments": {"topic": "lineups"}, "task": {"ttl": 60000}}),
+        )
+        .await;
+    let task_id =
+        created["result"]["task"]["taskId"].as_str().unwrap_or_else(|| panic!("a task: {created}")).to_owned();
+    let got = gw.request("tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(got["result"]["taskId"], task_id.as_str(), "{got}");
+    let listed = gw.request("tasks/list", json!({})).await;
+    assert!(listed["result"]["tasks"].to_string().contains(&task_id), "{listed}");
+    let unknown = gw.request("tasks/get", json!({"taskId": "no-such-task"})).await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    let cancelled = gw.request("tasks/cancel", json!({"taskId": task_id})).await;
+    assert!(cancelled.get("result").is_some() || cancelled["error"]["code"] == -32602, "{cancelled}");
+}

@@ -336,6 +336,11 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                         drop(env);
                         return events(ChildEvent::InputRequired { reply: c, frame: line });
                     }
+                    if let (true, Some(result)) = (c.record_task, env.result) {
+                        if let Some(task_id) = task_id(result) {
+                            c.client.remember_task(task_id, &requester.server);
+                        }
+                    }
                     let frame = match (env.result, env.error) {
                         (Some(result), _) => match c.complete_for_modern {
                             Some(cacheable) => protocol::response_frame_bytes(
@@ -375,6 +380,12 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             events(ChildEvent::Garbage(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()))
         }
     }
+}
+
+/// `result.task.taskId` of a task-creating call.
+fn task_id(result: &serde_json::value::RawValue) -> Option<String> {
+    let task = protocol::RawObject::parse(result).ok()?.get("task")?;
+    protocol::RawObject::parse(task).ok()?.get_str("taskId").map(|t| t.into_owned())
 }
 
 /// A modern `input_required` result (checked cheaply first: legacy results never carry the member).

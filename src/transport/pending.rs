@@ -27,6 +27,9 @@ pub struct ClientReply {
     /// For a legacy client's call to a modern server: the request as sent, so that an `input_required` answer can
     /// be turned into requests to the client and the call retried with their answers.
     pub resend: Option<Resend>,
+    /// The call asked for a task (2025-11-25 `params.task`): the task id in the result is remembered, so that
+    /// `tasks/*` requests for it reach this server.
+    pub record_task: bool,
 }
 
 /// A request as it went to the server.
