@@ -12,6 +12,7 @@
 //! id, park the client's reply in the pending map, queue the frame) → the child; the child's answer is matched
 //! in the transport's reader task and written to the client's channel without passing through an actor.
 
+pub mod evidence;
 pub mod gateway;
 pub mod router;
 pub mod server;

@@ -20,15 +20,21 @@
 
 #[path = "../actors/mod.rs"]
 pub mod actors;
+pub mod breaker;
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod era;
+pub mod evidence;
+pub mod kv;
 pub mod mrtr;
 pub mod naming;
+pub mod ops;
 pub mod policy;
 pub mod protocol;
+pub mod ratelimit;
 pub mod routing;
 pub mod session;
 pub mod telemetry;

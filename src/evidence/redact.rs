@@ -1,0 +1,158 @@
+//! Redaction of what goes into evidence: arguments under secret-looking keys, and any occurrence of the value of
+//! a configured secret environment variable anywhere in a string.
+//!
+//! Redaction runs in the evidence writer, never on the call path: the caller hands over the raw argument bytes
+//! and the writer parses, redacts and re-serializes them.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+/// What replaces a redacted value (or the secret inside a string).
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Secret values shorter than this are not searched for: a variable set to `1` or `yes` would otherwise turn
+/// every such character sequence in every record into `[REDACTED]`, hiding evidence without protecting anything.
+pub const MIN_SECRET_LEN: usize = 6;
+
+/// The default key patterns (case-insensitive substrings of an object key).
+pub const DEFAULT_KEYS: &[&str] =
+    &["token", "password", "passwd", "secret", "authorization", "api_key", "apikey", "cookie", "credential"];
+
+/// Redacts JSON values and strings. Built once at start-up; secret values are read from the environment then
+/// and never printed (its `Debug` shows only how many there are).
+#[derive(Clone, Default)]
+pub struct Redactor {
+    /// Lower-cased key patterns; a key containing any of them has its whole value replaced.
+    keys: Vec<String>,
+    /// Secret values to blank out of every string, longest first so that a secret containing another is
+    /// replaced whole.
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").field("keys", &self.keys).field("secrets", &self.secrets.len()).finish()
+    }
+}
+
+impl Redactor {
+    pub fn new<K: AsRef<str>, S: AsRef<str>>(keys: &[K], secrets: &[S]) -> Redactor {
+        let keys = keys.iter().map(|k| k.as_ref().to_lowercase()).filter(|k| !k.is_empty()).collect();
+        let mut secrets: Vec<String> =
+            secrets.iter().map(|s| s.as_ref().to_owned()).filter(|s| s.chars().count() >= MIN_SECRET_LEN).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Redactor { keys, secrets }
+    }
+
+    /// True when `key` looks like it holds a secret.
+    pub fn is_secret_key(&self, key: &str) -> bool {
+        if self.keys.is_empty() {
+            return false;
+        }
+        let key = key.to_lowercase();
+        self.keys.iter().any(|p| key.contains(p.as_str()))
+    }
+
+    /// Replaces every occurrence of a secret value in `s`.
+    pub fn scrub<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(s);
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    /// Redacts `value` in place, at any depth. Returns whether anything was changed.
+    pub fn redact(&self, value: &mut Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let mut changed = false;
+                for (key, v) in map.iter_mut() {
+                    if self.is_secret_key(key) {
+                        if v.as_str() != Some(REDACTED) {
+                            *v = Value::String(REDACTED.to_owned());
+                            changed = true;
+                        }
+                    } else {
+                        changed |= self.redact(v);
+                    }
+                }
+                changed
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |changed, v| self.redact(v) | changed),
+            Value::String(s) => match self.scrub(s) {
+                Cow::Owned(clean) => {
+                    *s = clean;
+                    true
+                }
+                Cow::Borrowed(_) => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn default() -> Redactor {
+        Redactor::new(DEFAULT_KEYS, &["sk-live-0123456789"])
+    }
+
+    #[test]
+    fn secret_keys_are_redacted_at_any_depth_and_case() {
+        let mut v = json!({
+            "query": "rust",
+            "Authorization": "Bearer abc",
+            "nested": {"GITHUB_TOKEN": {"deep": 1}, "list": [{"password": "p"}, {"ok": "x"}]},
+            "x_Api_Key": 42,
+            "Cookie": null,
+        });
+        assert!(default().redact(&mut v));
+        assert_eq!(
+            v,
+            json!({
+                "query": "rust",
+                "Authorization": REDACTED,
+                "nested": {"GITHUB_TOKEN": REDACTED, "list": [{"password": REDACTED}, {"ok": "x"}]},
+                "x_Api_Key": REDACTED,
+                "Cookie": REDACTED,
+            })
+        );
+    }
+
+    #[test]
+    fn secret_values_are_replaced_wherever_they_occur() {
+        let mut v = json!({"q": "sk-live-0123456789", "note": ["use sk-live-0123456789 here"], "n": 5});
+        assert!(default().redact(&mut v));
+        assert_eq!(v, json!({"q": REDACTED, "note": ["use [REDACTED] here"], "n": 5}));
+        assert_eq!(default().scrub("401 for key sk-live-0123456789"), "401 for key [REDACTED]");
+        assert!(matches!(default().scrub("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn clean_values_are_untouched_and_short_secrets_ignored() {
+        let r = Redactor::new(DEFAULT_KEYS, &["1", "", "abc"]);
+        let mut v = json!({"query": "1 abc", "tokens_used": 1});
+        let before = v.clone();
+        // `tokens_used` contains `token`: a substring pattern errs on the side of hiding.
+        assert!(r.redact(&mut v));
+        assert_eq!(v["query"], before["query"]);
+        assert_eq!(v["tokens_used"], REDACTED);
+        assert!(!Redactor::new::<&str, &str>(&[], &[]).redact(&mut json!({"password": "x"})));
+    }
+
+    #[test]
+    fn longer_secret_wins_over_its_prefix() {
+        let r = Redactor::new::<&str, _>(&[], &["secret-1", "secret-1-and-more"]);
+        assert_eq!(r.scrub("x secret-1-and-more y"), "x [REDACTED] y");
+        assert!(!format!("{r:?}").contains("secret-1"));
+    }
+}

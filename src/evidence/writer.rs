@@ -1,0 +1,771 @@
+//! The file writer: the one owner of the evidence files. Synchronous on purpose: it runs on its own thread (see
+//! `actors::evidence`), so its blocking file I/O never occupies an async worker, and tests drive it directly with
+//! chosen clocks.
+//!
+//! Each record is encoded, hashed and written with a single `write` of the whole line (no user-space buffer, so
+//! "flushed per record" holds and a crash leaves at most the one line being written torn). `fsync` happens at
+//! rotation, on [`Writer::sync`] (flush requests, shutdown) and after a repair.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::chain::{self, check_line, list_files, FileName, TornRef, GENESIS_PREV};
+use super::{EvidenceConfig, EvidenceError, Record, RecordKind, Redactor};
+
+/// Room for `seq`, `time`, `prev` and `hash` around a record's body, used to decide rotation before the line is
+/// built (building it needs the head, which rotation changes).
+const LINE_OVERHEAD: u64 = 200;
+
+/// Torn lines a single repair vouches for at most. More than a couple means the file end is not a crash's doing
+/// but damage, which `verify` should report rather than the writer paper over.
+const MAX_TORN: usize = 16;
+
+/// The last record of the chain: what the next record links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The next record's `seq` is this plus one.
+    pub seq: u64,
+    /// The next record's `prev`.
+    pub hash: String,
+}
+
+impl Head {
+    fn genesis() -> Head {
+        Head { seq: 0, hash: GENESIS_PREV.to_owned() }
+    }
+}
+
+/// Counters and the chain head, for flush replies, logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Lines written since start, writer-made ones (genesis, dropped, repair) included.
+    pub written: u64,
+    /// Writes that failed (each lost its record; the next write resumes through the crash-repair path).
+    pub write_errors: u64,
+    /// Repair records written (torn lines found at start-up or after a failed write).
+    pub repairs: u64,
+    /// `seq` of the chain head.
+    pub seq: u64,
+    /// `hash` of the chain head.
+    pub head: String,
+    /// The file being appended to, if one is open.
+    pub file: Option<PathBuf>,
+}
+
+/// The file being appended to.
+struct Current {
+    /// Its name, to compare days and number the next rotation.
+    name: FileName,
+    /// Its path, for errors and stats.
+    path: PathBuf,
+    /// Opened for append: every write lands at the end whatever else happened to the file.
+    file: File,
+    /// Bytes in the file, for the size limit.
+    size: u64,
+    /// An empty file (created by a rotation cut short, or just now) gets its genesis before the first record.
+    needs_genesis: bool,
+}
+
+/// Appends records to the evidence files of one directory. See the module docs of [`crate::evidence`] for the
+/// format and the chain.
+pub struct Writer {
+    /// The evidence directory; every file in it named `evidence-*.jsonl` is ours.
+    dir: PathBuf,
+    /// Rotate before a file would grow past this.
+    max_file_bytes: u64,
+    /// Applied to arguments and error texts before they are written.
+    redactor: Redactor,
+    /// The file being appended to; `None` until the first write, after a failed write, or after `close`.
+    current: Option<Current>,
+    /// The last record written or found: what the next record links to.
+    head: Head,
+    /// The newest file that exists, open or not: new files must sort after it to keep the chain order.
+    newest: Option<FileName>,
+    /// A write failed, so the file may end in a partial line: the next write goes through [`Writer::resume`]
+    /// first, exactly like a start after a crash.
+    needs_resume: bool,
+    stats: WriterStats,
+    /// An exclusive `flock` on `<dir>/.lock`, held for the writer's life: two writers interleaving lines would
+    /// break the chain. The kernel releases it when the process dies, kill -9 included, so no stale lock.
+    _lock: File,
+}
+
+/// The lock file's name; not an evidence file name, so `verify` and rotation ignore it.
+pub const LOCK_FILE: &str = ".lock";
+
+impl Writer {
+    /// Opens the directory (creating it), finds the chain head in the newest file and repairs a torn end.
+    pub fn open(config: &EvidenceConfig, now: SystemTime) -> Result<Writer, EvidenceError> {
+        std::fs::create_dir_all(&config.dir).map_err(EvidenceError::io(&config.dir))?;
+        let lock = lock_dir(&config.dir)?;
+        let mut writer = Writer {
+            dir: config.dir.clone(),
+            max_file_bytes: config.max_file_bytes,
+            redactor: config.redactor(),
+            current: None,
+            head: Head::genesis(),
+            newest: None,
+            needs_resume: false,
+            stats: WriterStats::default(),
+            _lock: lock,
+        };
+        writer.resume(now)?;
+        Ok(writer)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            seq: self.head.seq,
+            head: self.head.hash.clone(),
+            file: self.current.as_ref().map(|c| c.path.clone()),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Appends one caller record (redacted here, off the call path).
+    pub fn append(&mut self, rec: &Record, now: SystemTime) -> Result<(), EvidenceError> {
+        let body = self.encode(rec);
+        self.append_body(&body, rec.time, now)
+    }
+
+    /// Appends a `dropped` record: `count` records since the last such record never reached the file
+    /// (`total` since start), so the gap shows in the trail itself.
+    pub fn append_dropped(&mut self, count: u64, total: u64, now: SystemTime) -> Result<(), EvidenceError> {
+        #[derive(Serialize)]
+        struct Dropped {
+            kind: &'static str,
+            count: u64,
+            total: u64,
+        }
+        let body = to_json(&Dropped { kind: "dropped", count, total });
+        self.append_body(&body, now, now)
+    }
+
+    /// Flushes the open file to disk (`fsync`).
+    pub fn sync(&mut self) -> Result<(), EvidenceError> {
+        if let Some(c) = &self.current {
+            c.file.sync_all().map_err(EvidenceError::io(&c.path))?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open file after an `fsync` and logs the chain head, so it can be anchored outside the files.
+    pub fn close(&mut self) -> Result<(), EvidenceError> {
+        let result = self.sync();
+        if let Some(c) = self.current.take() {
+            tracing::info!(file = %c.path.display(), seq = self.head.seq, hash = %self.head.hash, "evidence chain head");
+        }
+        result
+    }
+
+    /// Finds the chain head and repairs a torn end of the newest file: the partial line is terminated and a
+    /// `repair` record naming it continues the chain from the last complete record. Never appends after a
+    /// partial line.
+    pub fn resume(&mut self, now: SystemTime) -> Result<(), EvidenceError> {
+        self.current = None;
+        // Recreated if someone removed it under a running gateway: the trail goes on rather than stop.
+        std::fs::create_dir_all(&self.dir).map_err(EvidenceError::io(&self.dir))?;
+        let files = list_files(&self.dir).map_err(EvidenceError::io(&self.dir))?;
+        let Some((newest, path)) = files.last() else {
+            // Keep the head we know (genesis at start-up): a trail whose files were removed continues the chain,
+            // and `verify` will say that its start links to records that are not there.
+            self.newest = None;
+            return Ok(());
+        };
+        self.newest = Some(newest.clone());
+        let tail = scan_tail(path)?;
+        let mut head = tail.head.clone();
+        // The newest file holds no complete record (its genesis was cut off): the chain ends in an older file.
+        for (_, older) in files.iter().rev().skip(1) {
+            if head.is_some() {
+                break;
+            }
+            head = scan_tail(older)?.head;
+        }
+        self.head = head.unwrap_or_else(|| {
+            tracing::error!(dir = %self.dir.display(), "no intact evidence record found; the chain restarts here");
+            Head::genesis()
+        });
+
+        let mut file = OpenOptions::new().append(true).open(path).map_err(EvidenceError::io(path))?;
+        let mut size = tail.len;
+        let mut torn = tail.torn;
+        match tail.fragment {
+            // Only the newline was lost: the record is whole, complete the line and link to it.
+            Some(Fragment { head: Some(h), .. }) => self.head = h,
+            Some(Fragment { torn: t, .. }) => torn.push(t),
+            None => {}
+        }
+        if !tail.ends_with_newline && tail.len > 0 {
+            file.write_all(b"\n").map_err(EvidenceError::io(path))?;
+            size += 1;
+        }
+        let needs_genesis = size == 0;
+        self.current = Some(Current { name: newest.clone(), path: path.clone(), file, size, needs_genesis });
+        if !torn.is_empty() {
+            tracing::warn!(file = %path.display(), lines = torn.len(), "evidence file ends in a torn record (a write cut off by a crash); repairing");
+            #[derive(Serialize)]
+            struct Repair<'a> {
+                kind: &'static str,
+                torn: &'a [TornRef],
+            }
+            let body = to_json(&Repair { kind: "repair", torn: &torn });
+            let line = self.line(&body, now);
+            self.write_line(line)?;
+            if let Some(c) = &mut self.current {
+                c.needs_genesis = false;
+            }
+            self.stats.repairs += 1;
+        }
+        if torn.is_empty() && tail.ends_with_newline {
+            return Ok(());
+        }
+        self.sync()
+    }
+
+    fn append_body(&mut self, body: &[u8], time: SystemTime, now: SystemTime) -> Result<(), EvidenceError> {
+        if self.needs_resume {
+            self.resume(now)?;
+            self.needs_resume = false;
+        }
+        let written = self.ensure_file(body.len() as u64 + LINE_OVERHEAD, now).and_then(|()| {
+            let line = self.line(body, time);
+            self.write_line(line)
+        });
+        if written.is_err() {
+            // Whatever failed (a rotation into a vanished directory, a full disk), start over from the files.
+            self.needs_resume = true;
+        }
+        written
+    }
+
+    /// Builds the sealed line for `body` (a JSON object starting with `kind`) as the next link of the chain.
+    fn line(&self, body: &[u8], time: SystemTime) -> (Vec<u8>, u64, String) {
+        let seq = self.head.seq + 1;
+        let time = humantime::format_rfc3339_micros(time).to_string();
+        let mut out = Vec::with_capacity(body.len() + LINE_OVERHEAD as usize);
+        out.extend_from_slice(format!("{{\"seq\":{seq},\"time\":\"{time}\",").as_bytes());
+        out.extend_from_slice(&body[1..body.len() - 1]);
+        out.extend_from_slice(format!(",\"prev\":\"{}\"}}", self.head.hash).as_bytes());
+        let (line, hash) = chain::seal(out);
+        (line, seq, hash)
+    }
+
+    fn write_line(&mut self, (line, seq, hash): (Vec<u8>, u64, String)) -> Result<(), EvidenceError> {
+        let Some(c) = &mut self.current else {
+            return Err(EvidenceError::Closed);
+        };
+        if let Err(e) = c.file.write_all(&line) {
+            // The line may be half there: never append after it; the next write repairs first.
+            let path = c.path.clone();
+            self.current = None;
+            self.needs_resume = true;
+            self.stats.write_errors += 1;
+            return Err(EvidenceError::Io { path, source: e });
+        }
+        c.size += line.len() as u64;
+        self.head = Head { seq, hash };
+        self.stats.written += 1;
+        Ok(())
+    }
+
+    /// Makes sure a file of the right day with room for `estimate` bytes is open and has its genesis.
+    fn ensure_file(&mut self, estimate: u64, now: SystemTime) -> Result<(), EvidenceError> {
+        // The day never goes backwards, whatever the clock does: file order is chain order.
+        let mut day = day_of(now);
+        if let Some(newest) = &self.newest {
+            if newest.day > day {
+                day.clone_from(&newest.day);
+            }
+        }
+        let keep = match &self.current {
+            Some(c) => c.name.day == day && (c.needs_genesis || c.size + estimate <= self.max_file_bytes),
+            None => false,
+        };
+        if !keep {
+            self.rotate(day)?;
+        }
+        if self.current.as_ref().is_some_and(|c| c.needs_genesis) {
+            self.write_genesis(now)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the current file and creates the next one (empty; its genesis follows).
+    fn rotate(&mut self, day: String) -> Result<(), EvidenceError> {
+        if self.current.is_some() {
+            // The old file's fsync failing must not stop the trail: what it holds was written already.
+            if let Err(e) = self.close() {
+                tracing::warn!(error = %e, "evidence: fsync at rotation failed");
+            }
+        }
+        let mut name = match &self.newest {
+            Some(n) if n.day == day => FileName { day, index: n.index + 1 },
+            _ => FileName { day, index: 0 },
+        };
+        loop {
+            let path = self.dir.join(name.to_string());
+            match OpenOptions::new().append(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    self.newest = Some(name.clone());
+                    self.current = Some(Current { name, path, file, size: 0, needs_genesis: true });
+                    return Ok(());
+                }
+                // Someone made it meanwhile (a copy restored by hand?): never write into a file we did not scan.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => name.index += 1,
+                Err(e) => return Err(EvidenceError::Io { path, source: e }),
+            }
+        }
+    }
+
+    fn write_genesis(&mut self, now: SystemTime) -> Result<(), EvidenceError> {
+        #[derive(Serialize)]
+        struct Genesis {
+            kind: &'static str,
+            file: String,
+        }
+        let Some(c) = &self.current else { return Err(EvidenceError::Closed) };
+        let body = to_json(&Genesis { kind: "genesis", file: c.name.to_string() });
+        let line = self.line(&body, now);
+        self.write_line(line)?;
+        if let Some(c) = &mut self.current {
+            c.needs_genesis = false;
+        }
+        Ok(())
+    }
+
+    /// The record's body as JSON, `kind` first, redacted.
+    fn encode(&self, rec: &Record) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            kind: RecordKind,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            correlation_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client: Option<std::borrow::Cow<'a, str>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tool: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rule: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            decision: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cache_hit: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            server: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            attempts: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            duration_ms: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            outcome: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<std::borrow::Cow<'a, str>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            arguments: Option<Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            arguments_omitted_bytes: Option<usize>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            result_digest: Option<std::borrow::Cow<'a, str>>,
+        }
+        // Raw arguments are re-serialized even when nothing is redacted: they may contain newlines between
+        // tokens, and a line must stay one line.
+        let arguments = rec.arguments.as_ref().map(|raw| match serde_json::from_str::<Value>(raw.get()) {
+            Ok(mut v) => {
+                self.redactor.redact(&mut v);
+                v
+            }
+            Err(_) => Value::String(format!("[unparseable arguments: {} bytes]", raw.get().len())),
+        });
+        to_json(&Body {
+            kind: rec.kind,
+            correlation_id: rec.correlation_id.as_deref(),
+            client: rec.client.as_deref().map(|c| self.redactor.scrub(c)),
+            tool: rec.tool.as_deref(),
+            rule: rec.rule.as_deref(),
+            decision: rec.decision.as_deref(),
+            cache_hit: rec.cache_hit,
+            server: rec.server.as_deref(),
+            attempts: rec.attempts,
+            duration_ms: rec.duration_ms.filter(|d| d.is_finite()),
+            outcome: rec.outcome.as_deref(),
+            error: rec.error.as_deref().map(|e| self.redactor.scrub(e)),
+            arguments,
+            arguments_omitted_bytes: rec.arguments_omitted_bytes,
+            result_digest: match (&rec.result_digest, &rec.result) {
+                (Some(d), _) => Some(d.as_str().into()),
+                (None, Some(bytes)) => Some(chain::sha256_hex(bytes).into()),
+                (None, None) => None,
+            },
+        })
+    }
+}
+
+/// Takes the directory's writer lock and notes our pid in it (for the message another process gets).
+fn lock_dir(dir: &Path) -> Result<File, EvidenceError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(EvidenceError::io(&path))?;
+    // Through fs4's trait on purpose: `File::try_lock` of std is newer than the crate's rust-version.
+    if let Err(e) = fs4::FileExt::try_lock(&file) {
+        if let fs4::TryLockError::Error(e) = e {
+            return Err(EvidenceError::Io { path, source: e });
+        }
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim().to_owned();
+        return Err(EvidenceError::Locked {
+            dir: dir.to_path_buf(),
+            holder: if holder.is_empty() { "unknown".into() } else { holder },
+        });
+    }
+    let _ = file.set_len(0).and_then(|()| file.write_all(std::process::id().to_string().as_bytes()));
+    Ok(file)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    // Plain structs of strings and numbers: serialization cannot fail.
+    serde_json::to_vec(value).expect("evidence bodies serialize")
+}
+
+/// `YYYY-MM-DD` (UTC) of `t`.
+pub fn day_of(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()[..10].to_owned()
+}
+
+/// A final line without its newline.
+struct Fragment {
+    /// Where and what it is, for a repair record.
+    torn: TornRef,
+    /// It is an intact record that only lost its newline.
+    head: Option<Head>,
+}
+
+/// What the end of one file says about the chain.
+struct TailScan {
+    /// File size: where appending continues.
+    len: u64,
+    /// A file that does not end in a newline must get one before anything is appended.
+    ends_with_newline: bool,
+    /// The unterminated final line, if any.
+    fragment: Option<Fragment>,
+    /// Terminated lines after the last intact record that are not records (torn lines whose repair was itself
+    /// cut off), in file order.
+    torn: Vec<TornRef>,
+    /// The last intact record.
+    head: Option<Head>,
+}
+
+/// Reads a file backwards, in growing windows, until the last intact record is found: a 64 MiB file costs a
+/// read of its last lines, not of the whole file.
+fn scan_tail(path: &Path) -> Result<TailScan, EvidenceError> {
+    let io = EvidenceError::io;
+    let mut file = File::open(path).map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    let mut window: u64 = 64 * 1024;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start)).map_err(io(path))?;
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        Read::by_ref(&mut file).take(len - start).read_to_end(&mut buf).map_err(io(path))?;
+        let ends_with_newline = buf.last() == Some(&b'\n');
+        let mut scan = TailScan { len, ends_with_newline, fragment: None, torn: Vec::new(), head: None };
+        let mut end = buf.len();
+        if !ends_with_newline && !buf.is_empty() {
+            let from = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+            if from == 0 && start > 0 {
+                // The fragment is longer than the window: look further back.
+                window = window.saturating_mul(4);
+                continue;
+            }
+            let bytes = &buf[from..];
+            let head = check_line(bytes).ok().map(|p| Head { seq: p.seq, hash: p.hash });
+            scan.head.clone_from(&head);
+            scan.fragment = Some(Fragment { torn: torn_ref(start + from as u64, bytes), head });
+            if scan.head.is_some() {
+                return Ok(scan);
+            }
+            end = from;
+        }
+        // Walk complete lines backwards; the first line of a window that does not start the file may be cut.
+        while end > 0 {
+            let line_end = end - 1;
+            let from = memchr::memrchr(b'\n', &buf[..line_end]).map_or(0, |i| i + 1);
+            if from == 0 && start > 0 {
+                break;
+            }
+            let bytes = &buf[from..line_end];
+            match check_line(bytes) {
+                Ok(p) => {
+                    scan.head = Some(Head { seq: p.seq, hash: p.hash });
+                    break;
+                }
+                Err(_) => scan.torn.insert(0, torn_ref(start + from as u64, bytes)),
+            }
+            end = from;
+        }
+        if scan.head.is_some() || start == 0 || scan.torn.len() > MAX_TORN {
+            scan.torn.truncate(MAX_TORN);
+            return Ok(scan);
+        }
+        window = window.saturating_mul(4);
+    }
+}
+
+fn torn_ref(offset: u64, bytes: &[u8]) -> TornRef {
+    TornRef { offset, bytes: bytes.len() as u64, sha256: chain::sha256_hex(bytes) }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    /// 2026-11-25T10:00:00Z plus `secs`.
+    pub fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_600_800 + secs)
+    }
+
+    pub fn config(dir: &Path) -> EvidenceConfig {
+        EvidenceConfig { dir: dir.to_path_buf(), max_file_bytes: 4096, ..EvidenceConfig::default() }
+    }
+
+    pub fn record(i: u64) -> Record {
+        let args = serde_json::value::RawValue::from_string(format!(r#"{{"q":"query {i}","api_key":"k{i}"}}"#));
+        Record {
+            correlation_id: Some(format!("c-{i}")),
+            server: Some("brave".into()),
+            outcome: Some("ok".into()),
+            duration_ms: Some(1.5),
+            attempts: Some(1),
+            cache_hit: Some(false),
+            arguments: args.ok(),
+            ..Record::call("ext.brave.search")
+        }
+    }
+
+    /// Writes `n` records starting at `at(0)`, one second apart, and closes the writer.
+    pub fn write_n(dir: &Path, n: u64) -> WriterStats {
+        let mut w = Writer::open(&config(dir), at(0)).unwrap();
+        for i in 0..n {
+            w.append(&record(i), at(i)).unwrap();
+        }
+        w.close().unwrap();
+        w.stats()
+    }
+
+    pub fn files(dir: &Path) -> Vec<PathBuf> {
+        list_files(dir).unwrap().into_iter().map(|(_, p)| p).collect()
+    }
+
+    pub fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use crate::evidence::verify;
+
+    #[test]
+    fn records_chain_across_size_rotations_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = write_n(dir.path(), 100);
+        let files = files(dir.path());
+        assert!(files.len() > 3, "4 KiB files must rotate: {files:?}");
+        assert!(files[1].ends_with("evidence-2026-11-25-1.jsonl"), "{files:?}");
+        for f in &files {
+            assert!(std::fs::metadata(f).unwrap().len() <= 4096);
+            assert!(lines(f)[0].contains("\"kind\":\"genesis\""));
+        }
+        let all: Vec<String> = files.iter().flat_map(|f| lines(f)).collect();
+        assert_eq!(all.len() as u64, 100 + files.len() as u64);
+        assert!(!all.iter().any(|l| l.contains("\"k7\"")), "api_key values are redacted");
+        assert!(all.iter().any(|l| l.contains(r#""arguments":{"api_key":"[REDACTED]","q":"query 7"}"#)));
+
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.records, 100 + files.len() as u64);
+        assert_eq!(report.head.as_ref().map(|h| (h.seq, h.hash.clone())), Some((stats.seq, stats.head)));
+    }
+
+    #[test]
+    fn a_new_day_starts_a_new_file_linked_to_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::open(&config(dir.path()), at(0)).unwrap();
+        w.append(&record(1), at(0)).unwrap();
+        w.append(&record(2), at(86_400)).unwrap();
+        // A clock that steps back does not reorder files.
+        w.append(&record(3), at(0)).unwrap();
+        w.close().unwrap();
+        let names: Vec<String> =
+            files(dir.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["evidence-2026-11-25.jsonl", "evidence-2026-11-26.jsonl"]);
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.records, 5);
+    }
+
+    #[test]
+    fn reopening_continues_the_chain_in_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_n(dir.path(), 3);
+        let mut w = Writer::open(&config(dir.path()), at(10)).unwrap();
+        assert_eq!((w.stats().seq, w.stats().head), (first.seq, first.head));
+        w.append(&record(9), at(10)).unwrap();
+        w.close().unwrap();
+        assert_eq!(files(dir.path()).len(), 1);
+        assert!(verify(dir.path()).unwrap().is_ok());
+    }
+
+    #[test]
+    fn resume_after_a_torn_tail_repairs_and_keeps_the_chain_verifiable() {
+        let dir = tempfile::tempdir().unwrap();
+        write_n(dir.path(), 5);
+        let path = files(dir.path()).pop().unwrap();
+        let full = std::fs::read(&path).unwrap();
+        // kill -9 in the middle of the last write.
+        std::fs::write(&path, &full[..full.len() - 40]).unwrap();
+        let torn_report = verify(dir.path()).unwrap();
+        assert!(torn_report.is_ok(), "{torn_report}");
+        assert!(torn_report.torn_tail.is_some());
+
+        let mut w = Writer::open(&config(dir.path()), at(20)).unwrap();
+        assert_eq!(w.stats().repairs, 1);
+        // Genesis + 4 intact records, then the repair linking to the 4th.
+        assert_eq!(w.stats().seq, 6);
+        w.append(&record(6), at(20)).unwrap();
+        w.close().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'));
+        let lines = lines(&path);
+        assert!(lines[lines.len() - 2].contains("\"kind\":\"repair\""), "{text}");
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.repairs.len(), 1);
+        assert!(report.torn_tail.is_none());
+    }
+
+    #[test]
+    fn a_record_that_only_lost_its_newline_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write_n(dir.path(), 2);
+        let path = files(dir.path()).pop().unwrap();
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() - 1]).unwrap();
+        let mut w = Writer::open(&config(dir.path()), at(5)).unwrap();
+        assert_eq!((w.stats().repairs, w.stats().seq), (0, 3));
+        w.append(&record(3), at(5)).unwrap();
+        w.close().unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok() && report.records == 4, "{report}");
+    }
+
+    #[test]
+    fn a_torn_genesis_links_the_repair_to_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_n(dir.path(), 1);
+        // A rotation cut off while writing the new file's genesis.
+        std::fs::write(dir.path().join("evidence-2026-11-25-1.jsonl"), br#"{"seq":3,"time":"2026-11"#).unwrap();
+        assert!(verify(dir.path()).unwrap().is_ok());
+        let mut w = Writer::open(&config(dir.path()), at(5)).unwrap();
+        w.append(&record(2), at(5)).unwrap();
+        w.close().unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.repairs.len(), 1);
+        drop(w);
+
+        // An empty newest file (cut before its genesis) simply receives it.
+        std::fs::write(dir.path().join("evidence-2026-11-25-2.jsonl"), b"").unwrap();
+        let mut w = Writer::open(&config(dir.path()), at(6)).unwrap();
+        w.append(&record(3), at(6)).unwrap();
+        w.close().unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(lines(&dir.path().join("evidence-2026-11-25-2.jsonl")).len(), 2);
+    }
+
+    #[test]
+    fn a_repair_cut_off_by_a_second_crash_is_repaired_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        write_n(dir.path(), 3);
+        let path = files(dir.path()).pop().unwrap();
+        let full = std::fs::read(&path).unwrap();
+        // Torn record, its newline written by the repair, then the repair record itself torn.
+        let mut damaged = full[..full.len() - 30].to_vec();
+        damaged.extend_from_slice(b"\n{\"seq\":4,\"time\":\"2026-11-25T");
+        std::fs::write(&path, &damaged).unwrap();
+        let mut w = Writer::open(&config(dir.path()), at(9)).unwrap();
+        w.append(&record(4), at(9)).unwrap();
+        w.close().unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.repairs.len(), 2, "one repair record vouches for both torn lines");
+        assert_eq!(w.stats().repairs, 1);
+    }
+
+    #[test]
+    fn a_removed_directory_is_recreated_and_the_gap_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let evidence = dir.path().join("evidence");
+        let mut w = Writer::open(&config(&evidence), at(0)).unwrap();
+        w.append(&record(1), at(0)).unwrap();
+        std::fs::remove_dir_all(&evidence).unwrap();
+        // The write goes to the unlinked file; the failure is noticed when a new file is needed.
+        let _ = w.append(&record(2), at(86_400));
+        w.append(&record(3), at(86_400)).unwrap();
+        w.close().unwrap();
+        let report = verify(&evidence).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert!(report.notes.iter().any(|n| n.contains("pruned")), "{report}");
+    }
+
+    #[test]
+    fn one_writer_per_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Writer::open(&config(dir.path()), at(0)).unwrap();
+        let Err(err) = Writer::open(&config(dir.path()), at(0)) else { panic!("a second writer must be refused") };
+        assert!(matches!(err, EvidenceError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        drop(first);
+        assert!(Writer::open(&config(dir.path()), at(0)).is_ok(), "the lock goes with its writer");
+    }
+
+    #[test]
+    fn secret_values_are_scrubbed_from_errors_and_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = EvidenceConfig { secret_values: vec!["ghp_abcdefghijkl".into()], ..config(dir.path()) };
+        let mut w = Writer::open(&cfg, at(0)).unwrap();
+        let args = serde_json::value::RawValue::from_string(
+            r#"{"repo":"x",
+            "note":"token ghp_abcdefghijkl"}"#
+                .to_owned(),
+        )
+        .unwrap();
+        let rec = Record { error: Some("401 with ghp_abcdefghijkl".into()), arguments: Some(args), ..record(0) };
+        w.append(&rec, at(0)).unwrap();
+        w.close().unwrap();
+        let text = std::fs::read_to_string(&files(dir.path())[0]).unwrap();
+        assert!(!text.contains("ghp_abcdefghijkl"), "{text}");
+        assert!(text.contains(r#""error":"401 with [REDACTED]""#), "{text}");
+        assert_eq!(text.lines().count(), 2, "multi-line raw arguments still make one line");
+    }
+}
