@@ -1,4 +1,17 @@
-//! Logging: `tracing` JSON lines on stderr (stdout belongs to the protocol).
+//! Telemetry: logging (`tracing` JSON lines on stderr; stdout belongs to the protocol) and the Prometheus
+//! metrics registry.
+//!
+//! - [`labels`]: the label sets and their closed value sets ([`Outcome`], [`ErrorKind`], [`CircuitState`]).
+//! - [`metrics`]: the registry ([`Metrics`]) and the recording handles the call path keeps
+//!   ([`ToolMetrics`], [`ServerMetrics`], [`CallTimer`]).
+//!
+//! Serving `/metrics` and `/healthz` is [`crate::ops`]'s job.
+
+pub mod labels;
+pub mod metrics;
+
+pub use labels::{CircuitState, ErrorKind, Outcome, ServerLabels, ToolLabels};
+pub use metrics::{CallTimer, Format, InflightGuard, Metrics, MetricsError, ServerMetrics, ToolMetrics};
 
 use tracing_subscriber::EnvFilter;
 

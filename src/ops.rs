@@ -1,0 +1,432 @@
+//! The operations HTTP endpoints (warp): `GET /healthz` (JSON, 200 while serving, 503 when not) and
+//! `GET /metrics` (OpenMetrics text). Everything else is 404.
+//!
+//! The two endpoints may share a listener or have one each (`HEALTH_PORT` 8080 and `METRICS_PORT` 9090 by
+//! default): [`serve`] runs one listener with whichever endpoints it is given, and [`start`] runs the one or two
+//! listeners a [`OpsPlan`] asks for. Callers pass loopback addresses unless configured otherwise.
+//!
+//! Nothing here touches the call path: `/metrics` encodes the registry on the ops listener's task, and
+//! `/healthz` asks a [`HealthSource`] with a deadline.
+//!
+//! - [`health`]: the `/healthz` document and its sources.
+
+pub mod health;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use warp::http::{header, Method, StatusCode};
+use warp::reply::{Reply, Response};
+use warp::Filter;
+
+use crate::telemetry::{Format, Metrics};
+pub use health::{
+    AsyncHealth, CacheHealth, CacheState, Health, HealthBoard, HealthSource, NamespaceHealth, ServerHealth,
+    ServerState, Status,
+};
+
+/// How long `/healthz` waits for its source before answering 503 (a stuck actor must not hang probes, which
+/// typically give up after a few seconds themselves).
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Errors of the ops server.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr} for {what}: {source} (is the port in use? set HEALTH_PORT / METRICS_PORT)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Which endpoints the listener was for (`/healthz`, `/metrics`, or both).
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Which endpoints one listener serves. An endpoint left `None` answers 404 on that listener.
+#[derive(Clone)]
+pub struct OpsEndpoints {
+    /// `/healthz`'s source.
+    pub health: Option<Arc<dyn HealthSource>>,
+    /// `/metrics`' registry.
+    pub metrics: Option<Arc<Metrics>>,
+    /// How long `/healthz` waits for `health`.
+    pub health_timeout: Duration,
+}
+
+impl Default for OpsEndpoints {
+    fn default() -> Self {
+        OpsEndpoints { health: None, metrics: None, health_timeout: DEFAULT_HEALTH_TIMEOUT }
+    }
+}
+
+impl std::fmt::Debug for OpsEndpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsEndpoints")
+            .field("health", &self.health.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .field("health_timeout", &self.health_timeout)
+            .finish()
+    }
+}
+
+impl OpsEndpoints {
+    /// No endpoints (everything 404) until added.
+    pub fn new() -> OpsEndpoints {
+        OpsEndpoints::default()
+    }
+
+    /// Serves `/healthz` from `source`.
+    pub fn with_health(mut self, source: Arc<dyn HealthSource>) -> OpsEndpoints {
+        self.health = Some(source);
+        self
+    }
+
+    /// Serves `/metrics` from `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> OpsEndpoints {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn describe(&self) -> &'static str {
+        match (self.health.is_some(), self.metrics.is_some()) {
+            (true, true) => "/healthz and /metrics",
+            (true, false) => "/healthz",
+            (false, true) => "/metrics",
+            (false, false) => "nothing",
+        }
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves `what` until `shutdown` completes; then stops accepting,
+/// lets in-flight responses finish, and the task ends. Returns the bound address and the server task.
+///
+/// A bind failure is returned here, before anything runs, so `main` can report it with the port's name.
+pub async fn serve<S>(
+    addr: SocketAddr,
+    what: OpsEndpoints,
+    shutdown: S,
+) -> Result<(SocketAddr, JoinHandle<()>), OpsError>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    let bind_err = |source| OpsError::Bind { addr, what: what.describe(), source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    let endpoints = Arc::new(what);
+    let routes = warp::method().and(warp::path::full()).and(warp::header::optional::<String>("accept")).then(
+        move |method: Method, path: warp::path::FullPath, accept: Option<String>| {
+            let endpoints = endpoints.clone();
+            async move { respond(&endpoints, &method, path.as_str(), accept.as_deref()).await }
+        },
+    );
+    let server = warp::serve(routes).incoming(listener).graceful(shutdown);
+    let task = tokio::spawn(async move {
+        server.run().await;
+        tracing::debug!(%bound, "ops listener stopped");
+    });
+    tracing::info!(%bound, "ops endpoints listening");
+    Ok((bound, task))
+}
+
+async fn respond(ep: &OpsEndpoints, method: &Method, path: &str, accept: Option<&str>) -> Response {
+    let wants = match path {
+        "/healthz" if ep.health.is_some() => Endpoint::Health,
+        "/metrics" if ep.metrics.is_some() => Endpoint::Metrics,
+        _ => return text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    // HEAD shares GET's headers; hyper drops the body.
+    if method != Method::GET && method != Method::HEAD {
+        let reply =
+            warp::reply::with_header(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), header::ALLOW, "GET, HEAD");
+        return reply.into_response();
+    }
+    match (wants, &ep.health, &ep.metrics) {
+        (Endpoint::Health, Some(source), _) => health_response(source.as_ref(), ep.health_timeout).await,
+        (Endpoint::Metrics, _, Some(metrics)) => metrics_response(metrics, accept),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// Which endpoint a request is for.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Health,
+    Metrics,
+}
+
+async fn health_response(source: &dyn HealthSource, timeout: Duration) -> Response {
+    let health = tokio::time::timeout(timeout, source.health()).await.unwrap_or_else(|_| {
+        Health::failed(format!("health check timed out after {}", humantime::format_duration(timeout)))
+    });
+    let status = if health.status.is_serving() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::to_vec(&health).unwrap_or_else(|_| br#"{"status":"unavailable"}"#.to_vec());
+    let reply = warp::reply::with_header(body, header::CONTENT_TYPE, "application/json");
+    // Probes must see the current state, never a cached one.
+    let reply = warp::reply::with_header(reply, header::CACHE_CONTROL, "no-store");
+    warp::reply::with_status(reply, status).into_response()
+}
+
+fn metrics_response(metrics: &Metrics, accept: Option<&str>) -> Response {
+    let format = negotiate(accept);
+    match metrics.encode_as(format) {
+        Ok(body) => warp::reply::with_header(body, header::CONTENT_TYPE, format.content_type()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding metrics failed");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed\n")
+        }
+    }
+}
+
+/// OpenMetrics unless the client accepts only the classic text format (old scrapers send `text/plain` alone;
+/// Prometheus lists OpenMetrics first; curl's `*/*` gets OpenMetrics).
+fn negotiate(accept: Option<&str>) -> Format {
+    match accept {
+        Some(a) if !a.contains("application/openmetrics-text") && a.contains("text/plain") => Format::PrometheusText,
+        _ => Format::OpenMetrics,
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    warp::reply::with_status(warp::reply::with_header(body, header::CONTENT_TYPE, "text/plain; charset=utf-8"), status)
+        .into_response()
+}
+
+/// Where each endpoint listens; `None` turns it off (`ENABLE_HEALTH=false`, `ENABLE_METRICS=false`). Equal
+/// addresses share one listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpsPlan {
+    /// `/healthz`'s address (default `127.0.0.1:8080`).
+    pub health: Option<SocketAddr>,
+    /// `/metrics`' address (default `127.0.0.1:9090`).
+    pub metrics: Option<SocketAddr>,
+}
+
+/// The running listeners of an [`OpsPlan`].
+#[derive(Debug)]
+pub struct OpsServers {
+    /// Where `/healthz` is served (the bound address: port 0 resolved).
+    pub health_addr: Option<SocketAddr>,
+    /// Where `/metrics` is served.
+    pub metrics_addr: Option<SocketAddr>,
+    /// One task per listener.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl OpsServers {
+    /// Waits until every listener has stopped (after the shutdown token fired).
+    pub async fn join(self) {
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "ops listener task failed");
+            }
+        }
+    }
+}
+
+/// Starts the listeners `plan` asks for, all stopping when `shutdown` is cancelled. If the second listener
+/// cannot bind, the first is stopped before the error is returned.
+pub async fn start(
+    plan: OpsPlan,
+    health: Arc<dyn HealthSource>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<OpsServers, OpsError> {
+    let mut servers = OpsServers { health_addr: None, metrics_addr: None, tasks: Vec::new() };
+    match (plan.health, plan.metrics) {
+        (Some(h), Some(m)) if h == m => {
+            let both = OpsEndpoints::new().with_health(health).with_metrics(metrics);
+            let (bound, task) = serve(h, both, shutdown.clone().cancelled_owned()).await?;
+            servers = OpsServers { health_addr: Some(bound), metrics_addr: Some(bound), tasks: vec![task] };
+        }
+        (h, m) => {
+            // A child token, so a failure below can stop the first listener without cancelling the gateway.
+            let local = shutdown.child_token();
+            if let Some(addr) = h {
+                let (bound, task) =
+                    serve(addr, OpsEndpoints::new().with_health(health), local.clone().cancelled_owned()).await?;
+                servers.health_addr = Some(bound);
+                servers.tasks.push(task);
+            }
+            if let Some(addr) = m {
+                match serve(addr, OpsEndpoints::new().with_metrics(metrics), local.clone().cancelled_owned()).await {
+                    Ok((bound, task)) => {
+                        servers.metrics_addr = Some(bound);
+                        servers.tasks.push(task);
+                    }
+                    Err(e) => {
+                        local.cancel();
+                        servers.join().await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    Ok(servers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::{Outcome, ServerLabels, ToolLabels};
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+
+    /// One request on a fresh connection: (status, content type, body).
+    async fn request(addr: SocketAddr, method: Method, path: &str, accept: Option<&str>) -> (u16, String, String) {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        let mut req = hyper::Request::builder().method(method).uri(path).header("host", addr.to_string());
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let resp = send.send_request(req.body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
+        let status = resp.status().as_u16();
+        let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, ctype, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+        request(addr, Method::GET, path, None).await
+    }
+
+    fn localhost() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    fn sources() -> (Arc<HealthBoard>, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        let board = Arc::new(HealthBoard::new(Some(metrics.clone())));
+        let fs = ServerLabels::new("app", "fs");
+        board.set_state(&fs, ServerState::Ready);
+        board.set_serving(true);
+        metrics.tool(ToolLabels::new(&fs, "read_file")).record_request(Outcome::Ok, Duration::from_millis(2));
+        (board, metrics)
+    }
+
+    #[tokio::test]
+    async fn one_listener_serves_both_endpoints_and_404s_the_rest() {
+        let (board, metrics) = sources();
+        let token = CancellationToken::new();
+        let what = OpsEndpoints::new().with_health(board.clone()).with_metrics(metrics);
+        let (addr, task) = serve(localhost(), what, token.clone().cancelled_owned()).await.unwrap();
+
+        let (status, ctype, body) = get(addr, "/healthz").await;
+        assert_eq!((status, ctype.as_str()), (200, "application/json"));
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["status"], "ok");
+        assert_eq!(json["namespaces"]["app"]["servers"]["fs"]["state"], "ready");
+
+        let (status, ctype, body) = get(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        assert_eq!(ctype, Format::OpenMetrics.content_type());
+        assert!(body.contains(r#"gateway_requests_total{namespace="app",server="fs",tool="read_file",outcome="ok"} 1"#));
+        assert!(body.ends_with("# EOF\n"));
+
+        let (status, ctype, body) = request(addr, Method::GET, "/metrics", Some("text/plain;version=0.0.4")).await;
+        assert_eq!((status, ctype.as_str()), (200, Format::PrometheusText.content_type()));
+        assert!(!body.contains("# EOF"));
+
+        assert_eq!(get(addr, "/").await.0, 404);
+        assert_eq!(get(addr, "/healthz/extra").await.0, 404);
+        assert_eq!(get(addr, "/metricsx").await.0, 404);
+        assert_eq!(request(addr, Method::POST, "/metrics", None).await.0, 405);
+        assert_eq!(request(addr, Method::HEAD, "/healthz", None).await.0, 200);
+
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("listener stops on shutdown").unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is closed after shutdown");
+    }
+
+    #[tokio::test]
+    async fn healthz_is_503_when_not_serving_or_when_the_source_hangs() {
+        let (board, _) = sources();
+        board.set_serving(false);
+        let token = CancellationToken::new();
+        let (addr, _) =
+            serve(localhost(), OpsEndpoints::new().with_health(board), token.clone().cancelled_owned()).await.unwrap();
+        let (status, _, body) = get(addr, "/healthz").await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(get(addr, "/metrics").await.0, 404, "metrics are not on this listener");
+
+        let stuck = AsyncHealth(std::future::pending::<Health>);
+        let mut what = OpsEndpoints::new().with_health(Arc::new(stuck));
+        what.health_timeout = Duration::from_millis(50);
+        let (addr, _) = serve(localhost(), what, token.clone().cancelled_owned()).await.unwrap();
+        let (status, _, body) = get(addr, "/healthz").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("timed out after 50ms"), "{body}");
+        token.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_plan_with_two_ports_runs_two_listeners() {
+        let (board, metrics) = sources();
+        let token = CancellationToken::new();
+        // The metrics port is taken: the error names the endpoint, and the health listener started first is
+        // stopped again.
+        let taken = TcpListener::bind(localhost()).await.unwrap();
+        let plan = OpsPlan { health: Some(localhost()), metrics: Some(taken.local_addr().unwrap()) };
+        let e = start(plan, board.clone(), metrics.clone(), token.clone()).await.unwrap_err();
+        assert!(e.to_string().contains("for /metrics"), "{e}");
+        assert!(!token.is_cancelled(), "a failed start does not cancel the gateway's token");
+
+        let plan = OpsPlan { health: Some(localhost()), metrics: Some(localhost()) };
+        // Equal addresses (both port 0) share one listener.
+        let shared = start(plan, board.clone(), metrics.clone(), token.clone()).await.unwrap();
+        assert_eq!(shared.health_addr, shared.metrics_addr);
+
+        let split = start(OpsPlan { health: Some(localhost()), metrics: None }, board, metrics.clone(), token.clone())
+            .await
+            .unwrap();
+        let health = split.health_addr.unwrap();
+        assert_eq!(split.metrics_addr, None);
+        assert_eq!(get(health, "/healthz").await.0, 200);
+        assert_eq!(get(health, "/metrics").await.0, 404);
+
+        let (m_addr, _) =
+            serve(localhost(), OpsEndpoints::new().with_metrics(metrics), token.clone().cancelled_owned())
+                .await
+                .unwrap();
+        assert_ne!(m_addr, health);
+        assert_eq!(get(m_addr, "/metrics").await.0, 200);
+        assert_eq!(get(m_addr, "/healthz").await.0, 404);
+
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            shared.join().await;
+            split.join().await;
+        })
+        .await
+        .expect("every listener stops");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_a_bind_error() {
+        let taken = TcpListener::bind(localhost()).await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = serve(addr, OpsEndpoints::new(), std::future::pending()).await.unwrap_err();
+        assert!(matches!(err, OpsError::Bind { addr: a, .. } if a == addr), "{err}");
+    }
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(negotiate(None), Format::OpenMetrics);
+        assert_eq!(negotiate(Some("*/*")), Format::OpenMetrics);
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")),
+            Format::OpenMetrics
+        );
+        assert_eq!(negotiate(Some("text/plain;version=0.0.4")), Format::PrometheusText);
+    }
+}
