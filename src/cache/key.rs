@@ -1,0 +1,191 @@
+//! Cache keys: a digest of what was asked, in a form where equal requests are equal bytes.
+
+use std::fmt;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of (kind, target, canonical arguments, scope); fixed size, so keys of huge argument lists cost the
+/// same to store and compare, and nothing of the arguments (which may be secret) is readable in Redis.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hex, the form used in Redis key names and logs.
+    pub fn to_hex(&self) -> String {
+        use fmt::Write;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// The key of a cacheable request.
+///
+/// - `kind`: what sort of request, e.g. `"tools/call"` or `"tools/list"`, so a tool result and a list result
+///   never share a key.
+/// - `target`: the canonical tool name (`app.optimize.lineup`), or the server for a list.
+/// - `args`: the arguments as the client sent them; hashed in [canonical form](canonical_json), so key order and
+///   whitespace do not matter. `None` (no `arguments` at all) is kept distinct from `{}`: a server may treat them
+///   differently, and the cost of keeping them apart is only a miss.
+/// - `scope`: who may share the entry, e.g. `"public"` or `"client:<identity>"`.
+///
+/// Each part is length-prefixed before hashing, so no choice of strings can make two different tuples hash the
+/// same input (`("a.b", "c")` vs `("a", "b.c")`).
+pub fn cache_key(kind: &str, target: &str, args: Option<&RawValue>, scope: &str) -> CacheKey {
+    let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(kind.as_bytes());
+    part(target.as_bytes());
+    part(scope.as_bytes());
+    match args {
+        None => part(b""),
+        // A leading tag byte keeps `None` apart from any canonical text (which is never empty anyway).
+        Some(raw) => part(format!("={}", canonical_json(raw)).as_bytes()),
+    }
+    CacheKey(hasher.finalize().into())
+}
+
+/// `raw` re-printed compactly with the keys of every object sorted (by their UTF-8 bytes), recursively.
+///
+/// Strings are printed by serde_json after decoding, so `"\u00e9"` and `"é"` are the same; numbers are printed
+/// as serde_json prints them after parsing, so `1e2` and `100.0` are the same but `1` and `1.0` are not (a
+/// server may well distinguish an integer from a float). Of duplicate keys in one object the last wins, as in
+/// every JSON parser a downstream is likely to use.
+pub fn canonical_json(raw: &RawValue) -> String {
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(value) => {
+            let mut out = String::with_capacity(raw.get().len());
+            write_canonical(&value, &mut out);
+            out
+        }
+        // Unreachable for a `RawValue`, which is valid JSON by construction; the raw text is a safe key anyway.
+        Err(_) => raw.get().trim().to_string(),
+    }
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            // Sorted here rather than relying on serde_json's map order, which a `preserve_order` feature
+            // enabled anywhere in the dependency graph would silently change.
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push_str(&Value::String(s.to_string()).to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).expect("valid JSON")
+    }
+
+    fn key(args: &str, scope: &str) -> CacheKey {
+        cache_key("tools/call", "app.optimize.lineup", Some(&raw(args)), scope)
+    }
+
+    #[test]
+    fn key_order_and_whitespace_do_not_matter() {
+        assert_eq!(key(r#"{"a":1,"b":2}"#, "public"), key(r#"{"b":2,"a":1}"#, "public"));
+        assert_eq!(
+            key(r#"{"outer":{"z":[1,{"y":true,"x":null}],"a":"s"}}"#, "public"),
+            key("{ \"outer\" : { \"a\" : \"s\", \"z\" : [ 1 , { \"x\":null, \"y\":true } ] } }", "public"),
+        );
+    }
+
+    #[test]
+    fn different_values_scopes_and_targets_differ() {
+        let base = key(r#"{"a":1,"b":2}"#, "public");
+        assert_ne!(base, key(r#"{"a":1,"b":3}"#, "public"));
+        assert_ne!(base, key(r#"{"a":1,"b":"2"}"#, "public"));
+        assert_ne!(base, key(r#"{"a":1,"b":2}"#, "client:alice"));
+        assert_ne!(key(r#"{}"#, "client:alice"), key(r#"{}"#, "client:bob"));
+        let args = raw(r#"{"a":1,"b":2}"#);
+        assert_ne!(base, cache_key("tools/call", "app.optimize.other", Some(&args), "public"));
+        assert_ne!(base, cache_key("resources/read", "app.optimize.lineup", Some(&args), "public"));
+    }
+
+    #[test]
+    fn array_order_matters() {
+        assert_ne!(key("[1,2]", "public"), key("[2,1]", "public"));
+    }
+
+    #[test]
+    fn absent_arguments_differ_from_empty_ones() {
+        let none = cache_key("tools/call", "t", None, "public");
+        assert_eq!(none, cache_key("tools/call", "t", None, "public"));
+        assert_ne!(none, cache_key("tools/call", "t", Some(&raw("{}")), "public"));
+        assert_ne!(none, cache_key("tools/call", "t", Some(&raw("null")), "public"));
+    }
+
+    #[test]
+    fn parts_cannot_run_into_each_other() {
+        let args = raw("{}");
+        assert_ne!(cache_key("k", "a.b", Some(&args), "c"), cache_key("k", "a", Some(&args), ".bc"));
+    }
+
+    #[test]
+    fn canonical_form_decodes_escapes_and_normalises_numbers() {
+        assert_eq!(canonical_json(&raw(r#"{"b":"\u00e9","a":1e2}"#)), r#"{"a":100.0,"b":"é"}"#);
+        assert_ne!(canonical_json(&raw("1")), canonical_json(&raw("1.0")));
+        assert_eq!(canonical_json(&raw(r#"{"a":1,"a":2}"#)), r#"{"a":2}"#);
+        assert_eq!(canonical_json(&raw(r#"{"q\"k":"line\nbreak"}"#)), r#"{"q\"k":"line\nbreak"}"#);
+    }
+
+    #[test]
+    fn hex_is_stable() {
+        let k = cache_key("tools/call", "t", None, "public");
+        assert_eq!(k.to_hex().len(), 64);
+        assert_eq!(k.to_string(), k.to_hex());
+        assert!(format!("{k:?}").contains(&k.to_hex()));
+    }
+}

@@ -1,0 +1,302 @@
+//! The embedded cache: a bounded LRU in this process, the default backend.
+//!
+//! Why not moka: moka bounds one weight (entries *or* bytes, not both) and invalidates by predicate with a scan
+//! of every entry, while this cache must hold both bounds and drop a tag's entries by index. A map with a
+//! recency list (the `lru` crate, used unbounded so eviction happens here, where the byte count and the tag
+//! index are kept in step) and one mutex is small enough to read in full, and a lookup holds the lock for a hash
+//! probe and a pointer move, so two cores do not queue on it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use lru::LruCache;
+
+use super::{CacheBackend, CacheError, CacheKey};
+use crate::kv::{BackendHealth, Clock, SystemClock};
+
+/// What an entry costs beyond its value and tags (key, expiry, list links, map slot), so a flood of tiny
+/// entries still meets `max_bytes` roughly where it would in real memory.
+pub const ENTRY_OVERHEAD: usize = 96;
+
+/// The bounds of the embedded cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Most entries held; the least recently used go first. 10 000 by default.
+    pub max_entries: usize,
+    /// Most bytes held (values + tags + [`ENTRY_OVERHEAD`] each). 64 MiB by default.
+    pub max_bytes: usize,
+    /// Largest value stored; bigger results are not cached, so one huge answer cannot flush everything else.
+    /// 1 MiB by default.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        MemoryLimits { max_entries: 10_000, max_bytes: 64 << 20, max_entry_bytes: 1 << 20 }
+    }
+}
+
+/// The embedded cache; cheap to clone (clones share the store).
+#[derive(Clone)]
+pub struct MemoryCache {
+    /// The entries, their recency and the tag index, under one lock so they never disagree.
+    store: Arc<Mutex<Store>>,
+    /// The configured bounds.
+    limits: MemoryLimits,
+    /// Time source for expiry; a manual one in tests.
+    clock: Arc<dyn Clock>,
+}
+
+struct Store {
+    /// Entries by key, most recently used first.
+    lru: LruCache<CacheKey, Entry>,
+    /// Sum of the entries' charges, kept at or below `max_bytes`.
+    bytes: usize,
+    /// Keys holding each tag, so invalidating a tag touches only its entries.
+    by_tag: HashMap<Arc<str>, HashSet<CacheKey>>,
+}
+
+struct Entry {
+    /// The downstream's result bytes, shared with every reader without copying.
+    value: Bytes,
+    /// Clock time at which the entry stops being served.
+    expires_at: Duration,
+    /// The entry's tags, shared with `by_tag`'s keys, to unlink it from the index on removal.
+    tags: Box<[Arc<str>]>,
+    /// What it counts against `max_bytes`.
+    charge: usize,
+}
+
+impl MemoryCache {
+    pub fn new(limits: MemoryLimits) -> Self {
+        Self::with_clock(limits, Arc::new(SystemClock::default()))
+    }
+
+    pub fn with_clock(limits: MemoryLimits, clock: Arc<dyn Clock>) -> Self {
+        let store = Store { lru: LruCache::unbounded(), bytes: 0, by_tag: HashMap::new() };
+        MemoryCache { store: Arc::new(Mutex::new(store)), limits, clock }
+    }
+
+    pub fn limits(&self) -> MemoryLimits {
+        self.limits
+    }
+
+    /// Entries held, expired ones not yet dropped included.
+    pub fn len(&self) -> usize {
+        self.lock().lru.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes charged against `max_bytes`.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// The lookup itself, synchronous: what the bench times as an embedded hit.
+    pub fn get_now(&self, key: &CacheKey) -> Option<Bytes> {
+        let now = self.clock.now();
+        let mut store = self.lock();
+        let expired = match store.lru.get(key) {
+            None => return None,
+            Some(entry) if entry.expires_at > now => return Some(entry.value.clone()),
+            Some(_) => true,
+        };
+        if expired {
+            store.remove(key);
+        }
+        None
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic elsewhere while holding the lock leaves the store consistent (every mutation completes before
+        // anything can panic), so the poison flag carries no information here.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Store {
+    fn remove(&mut self, key: &CacheKey) -> bool {
+        match self.lru.pop(key) {
+            Some(entry) => {
+                self.unlink(key, entry);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn unlink(&mut self, key: &CacheKey, entry: Entry) {
+        self.bytes -= entry.charge;
+        for tag in entry.tags.iter() {
+            if let Some(keys) = self.by_tag.get_mut(tag) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_tag.remove(tag);
+                }
+            }
+        }
+    }
+
+    /// The index's own `Arc` for `tag`, so all entries with a tag share one allocation.
+    fn intern(&self, tag: &str) -> Arc<str> {
+        match self.by_tag.get_key_value(tag) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(tag),
+        }
+    }
+}
+
+impl CacheBackend for MemoryCache {
+    async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, CacheError> {
+        Ok(self.get_now(key))
+    }
+
+    async fn put(&self, key: &CacheKey, value: Bytes, ttl: Duration, tags: &[String]) -> Result<(), CacheError> {
+        let tag_bytes: usize = tags.iter().map(String::len).sum();
+        let charge = value.len() + tag_bytes + ENTRY_OVERHEAD;
+        if value.len() > self.limits.max_entry_bytes || charge > self.limits.max_bytes {
+            return Err(CacheError::TooLarge { size: value.len(), max: self.limits.max_entry_bytes });
+        }
+        let expires_at = self.clock.now().saturating_add(ttl);
+        let mut store = self.lock();
+        store.remove(key);
+        let mut interned: Vec<Arc<str>> = tags.iter().map(|t| store.intern(t)).collect();
+        interned.sort_unstable();
+        interned.dedup();
+        for tag in &interned {
+            store.by_tag.entry(tag.clone()).or_default().insert(*key);
+        }
+        store.bytes += charge;
+        store.lru.put(*key, Entry { value, expires_at, tags: interned.into_boxed_slice(), charge });
+        while store.lru.len() > self.limits.max_entries || store.bytes > self.limits.max_bytes {
+            match store.lru.pop_lru() {
+                Some((old_key, old)) => store.unlink(&old_key, old),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, key: &CacheKey) -> Result<bool, CacheError> {
+        Ok(self.lock().remove(key))
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64, CacheError> {
+        let mut store = self.lock();
+        let keys = store.by_tag.remove(tag).unwrap_or_default();
+        Ok(keys.iter().filter(|k| store.remove(k)).count() as u64)
+    }
+
+    async fn invalidate_all(&self) -> Result<u64, CacheError> {
+        let mut store = self.lock();
+        let n = store.lru.len() as u64;
+        store.lru.clear();
+        store.by_tag.clear();
+        store.bytes = 0;
+        Ok(n)
+    }
+
+    fn health(&self) -> BackendHealth {
+        BackendHealth::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::cache_key;
+    use crate::kv::ManualClock;
+
+    fn k(n: u32) -> CacheKey {
+        cache_key("tools/call", "t", None, &n.to_string())
+    }
+
+    fn cache(max_entries: usize, max_bytes: usize) -> (MemoryCache, Arc<ManualClock>) {
+        let clock = ManualClock::new();
+        let limits = MemoryLimits { max_entries, max_bytes, max_entry_bytes: 1 << 20 };
+        (MemoryCache::with_clock(limits, clock.clone()), clock)
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn evicts_least_recently_used_by_count() {
+        let (c, _) = cache(3, usize::MAX);
+        for n in 0..3 {
+            c.put(&k(n), Bytes::from(vec![b'x'; 10]), HOUR, &[]).await.unwrap();
+        }
+        // Reading 0 makes 1 the least recently used.
+        assert!(c.get_now(&k(0)).is_some());
+        c.put(&k(3), Bytes::from_static(b"new"), HOUR, &[]).await.unwrap();
+        assert_eq!(c.len(), 3);
+        assert!(c.get_now(&k(1)).is_none(), "1 was least recently used");
+        for n in [0, 2, 3] {
+            assert!(c.get_now(&k(n)).is_some(), "{n} kept");
+        }
+    }
+
+    #[tokio::test]
+    async fn evicts_by_bytes_and_keeps_the_count_exact() {
+        let entry = 100 + ENTRY_OVERHEAD;
+        let (c, _) = cache(1000, 3 * entry);
+        for n in 0..3 {
+            c.put(&k(n), Bytes::from(vec![0u8; 100]), HOUR, &[]).await.unwrap();
+        }
+        assert_eq!(c.bytes(), 3 * entry);
+        // A value twice the size pushes out the two oldest.
+        c.put(&k(3), Bytes::from(vec![0u8; 100 + entry]), HOUR, &[]).await.unwrap();
+        assert_eq!((c.len(), c.bytes()), (2, 3 * entry));
+        assert!(c.get_now(&k(0)).is_none() && c.get_now(&k(1)).is_none());
+        assert!(c.get_now(&k(2)).is_some() && c.get_now(&k(3)).is_some());
+        // Overwriting replaces the charge rather than adding to it.
+        c.put(&k(3), Bytes::from(vec![0u8; 100]), HOUR, &[]).await.unwrap();
+        assert_eq!((c.len(), c.bytes()), (2, 2 * entry));
+    }
+
+    #[tokio::test]
+    async fn refuses_values_over_the_entry_limit() {
+        let clock = ManualClock::new();
+        let limits = MemoryLimits { max_entries: 10, max_bytes: 1 << 20, max_entry_bytes: 8 };
+        let c = MemoryCache::with_clock(limits, clock);
+        c.put(&k(0), Bytes::from_static(b"12345678"), HOUR, &[]).await.unwrap();
+        let err = c.put(&k(1), Bytes::from_static(b"123456789"), HOUR, &[]).await.unwrap_err();
+        assert!(matches!(err, CacheError::TooLarge { size: 9, max: 8 }), "{err}");
+        assert_eq!(c.len(), 1, "the cache is left as it was");
+    }
+
+    #[tokio::test]
+    async fn expires_exactly_at_the_ttl() {
+        let (c, clock) = cache(10, usize::MAX);
+        c.put(&k(0), Bytes::from_static(b"v"), Duration::from_secs(60), &["t".into()]).await.unwrap();
+        clock.advance(Duration::from_secs(60) - Duration::from_nanos(1));
+        assert!(c.get_now(&k(0)).is_some(), "one nanosecond before expiry");
+        clock.advance(Duration::from_nanos(1));
+        assert!(c.get_now(&k(0)).is_none(), "at expiry");
+        assert_eq!((c.len(), c.bytes()), (0, 0), "an expired entry is dropped when found");
+        assert!(c.lock().by_tag.is_empty(), "and unlinked from its tags");
+    }
+
+    #[tokio::test]
+    async fn the_tag_index_follows_evictions_and_overwrites() {
+        let (c, _) = cache(2, usize::MAX);
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        c.put(&k(0), Bytes::from_static(b"a"), HOUR, &tags(&["x", "y", "x"])).await.unwrap();
+        c.put(&k(1), Bytes::from_static(b"b"), HOUR, &tags(&["x"])).await.unwrap();
+        c.put(&k(0), Bytes::from_static(b"a2"), HOUR, &tags(&["z"])).await.unwrap();
+        {
+            let store = c.lock();
+            assert_eq!(store.by_tag.get("x").map(HashSet::len), Some(1), "overwrite dropped 0 from x");
+            assert!(!store.by_tag.contains_key("y"));
+        }
+        c.put(&k(2), Bytes::from_static(b"c"), HOUR, &[]).await.unwrap(); // evicts 1, the only x
+        assert!(!c.lock().by_tag.contains_key("x"), "eviction unlinked the tag");
+        assert_eq!(c.invalidate_tag("z").await.unwrap(), 1);
+        assert_eq!(c.invalidate_tag("z").await.unwrap(), 0);
+        assert_eq!(c.len(), 1);
+    }
+}
