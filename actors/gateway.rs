@@ -28,6 +28,8 @@ pub struct GatewayArgs {
     pub shutdown: CancellationToken,
     /// Reads the gateway's environment for `${VAR}` in server env.
     pub lookup_env: crate::config::EnvLookup,
+    /// The policy rules loaded from `[policy] files`.
+    pub policy: crate::policy::PolicySet,
 }
 
 pub enum GatewayMsg {
@@ -55,7 +57,7 @@ impl Actor for Gateway {
         args: GatewayArgs,
     ) -> Result<GatewayState, ActorProcessingErr> {
         let cfg = args.config;
-        let table = Arc::new(ArcSwap::from_pointee(RoutingTable::default()));
+        let table = Arc::new(ArcSwap::from_pointee(RoutingTable::build(&cfg.gateway.naming, &Default::default())));
         let (ready_tx, ready_rx) = watch::channel(false);
         let clients = Arc::new(Clients::default());
         let (caps_tx, caps_rx) = watch::channel(if args.stdio { None } else { Some(Arc::from("{}")) });
@@ -96,6 +98,7 @@ impl Actor for Gateway {
                 env!("CARGO_PKG_VERSION")
             ),
             client_caps: caps_tx,
+            policy: ArcSwap::from_pointee(crate::session::ActivePolicy::new(args.policy)),
         });
         let front = if args.stdio {
             let front_args = StdioFrontArgs {

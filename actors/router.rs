@@ -39,6 +39,9 @@ pub struct RouterState {
     lists: HashMap<String, Arc<ServerLists>>,
     ready: watch::Sender<bool>,
     awaited: Vec<String>,
+    /// How many servers are configured: readiness also waits for every route, since a server may report its
+    /// lists before the supervisor has announced its route.
+    expected_routes: usize,
     clients: Arc<Clients>,
 }
 
@@ -55,6 +58,7 @@ impl Actor for Router {
         args: RouterArgs,
     ) -> Result<RouterState, ActorProcessingErr> {
         let state = RouterState {
+            expected_routes: args.awaited.len(),
             naming: args.naming,
             table: args.table,
             routes: BTreeMap::new(),
@@ -83,6 +87,7 @@ impl Actor for Router {
             RouterMsg::SetRoute(route) => {
                 state.routes.insert(route.name.clone(), route);
                 state.rebuild();
+                state.check_ready();
             }
         }
         Ok(())
@@ -116,7 +121,7 @@ impl RouterState {
     }
 
     fn check_ready(&self) {
-        if self.awaited.is_empty() {
+        if self.awaited.is_empty() && self.routes.len() >= self.expected_routes {
             self.ready.send_replace(true);
         }
     }

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use super::router::RouterMsg;
+use crate::breaker::{Breaker, CircuitState, Permit};
 use crate::catalog::{self, Catalog};
 use crate::clients::{ClientHandle, Clients, ReturnPath};
 use crate::config::{Namespace, ServerConfig};
@@ -30,7 +31,7 @@ use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
 use crate::transport::child::{ChildProcess, SpawnSpec};
-use crate::transport::pending::{ClientReply, Resend, Responder};
+use crate::transport::pending::{ClientReply, Fallback, Resend, Responder};
 use crate::transport::{ChildEvent, DownstreamError};
 use downstream::{Caps, Handshake, ListKind};
 
@@ -63,6 +64,11 @@ pub struct Call {
     /// The params to send, already rewritten to the downstream's names.
     pub params: Bytes,
     pub reply: ClientReply,
+    /// A policy rule's timeout for this call, instead of the server's.
+    pub timeout: Option<Duration>,
+    /// Starts of the server that failed while this call waited for it (it never reached the server, so it may
+    /// wait for another start, up to the server's `retries`).
+    pub start_failures: u32,
 }
 
 pub enum ServerMsg {
@@ -131,6 +137,18 @@ pub struct ServerStatus {
     pub pending: usize,
     pub last_error: Option<String>,
     pub protocol_version: Option<String>,
+    pub circuit: CircuitState,
+}
+
+impl ServerStatus {
+    /// What operators read: the circuit state when it is not closed, else the process state.
+    pub fn display_state(&self) -> &'static str {
+        match self.circuit {
+            CircuitState::Open => "circuit open",
+            CircuitState::HalfOpen => "circuit half-open",
+            CircuitState::Closed => self.state.as_str(),
+        }
+    }
 }
 
 /// A legacy client's call that a modern server answered `input_required`: the server's requests went to the
@@ -185,6 +203,8 @@ pub struct ServerState {
     era: Option<Era>,
     /// For a modern server: the `_meta` members its requests carry.
     envelope: Option<Arc<[u8]>>,
+    /// Fails calls fast after repeated failures (shared with the reader task, which records answers).
+    breaker: Arc<Breaker>,
     /// Legacy clients' calls whose modern server asked for input, waiting for the client's answers, by round.
     rounds: HashMap<u64, Round>,
     next_round: u64,
@@ -209,6 +229,7 @@ impl Actor for ServerActor {
         let cfg = args.config;
         let mut state = ServerState {
             label: cfg.qualified().into(),
+            breaker: Arc::new(Breaker::new(cfg.circuit_failures, cfg.circuit_cooldown)),
             cfg,
             ctx: args.ctx,
             phase: Phase::Idle { ever_started: false },
@@ -300,7 +321,7 @@ impl Actor for ServerActor {
                     state.start(&myself);
                 }
             }
-            ServerMsg::Tick => state.on_tick(),
+            ServerMsg::Tick => state.on_tick(&myself),
             ServerMsg::Ensure => {
                 if matches!(state.phase, Phase::Idle { .. }) {
                     state.start(&myself);
@@ -336,11 +357,16 @@ impl ServerState {
             pending: self.child.as_ref().map_or(0, |c| c.requester.pending().len()) + self.queue.len(),
             last_error: self.last_error.clone(),
             protocol_version: self.protocol_version.clone(),
+            circuit: self.breaker.state(),
         }
     }
 
     fn on_call(&mut self, myself: &ActorRef<ServerMsg>, call: Call) {
         self.last_activity = Instant::now();
+        if let Permit::Rejected { retry_in } = self.breaker.allow() {
+            let err = DownstreamError::CircuitOpen { server: self.label.to_string(), retry_in };
+            return self.recover_or_fail(myself, call.reply, err, false);
+        }
         match self.phase {
             Phase::Ready => self.dispatch(call),
             Phase::Stopping => call.reply_fail(&self.unavailable("the gateway is shutting down")),
@@ -348,13 +374,13 @@ impl ServerState {
                 server: self.label.to_string(),
                 limit: self.cfg.max_pending,
             }),
-            Phase::Starting => self.queue.push_back((Instant::now() + self.cfg.timeout, call)),
+            Phase::Starting => self.queue.push_back((Instant::now() + call.timeout.unwrap_or(self.cfg.timeout), call)),
             Phase::Idle { .. } => {
-                self.queue.push_back((Instant::now() + self.cfg.timeout, call));
+                self.queue.push_back((Instant::now() + call.timeout.unwrap_or(self.cfg.timeout), call));
                 self.start(myself);
             }
             Phase::Backoff { until } => {
-                self.queue.push_back((Instant::now() + self.cfg.timeout, call));
+                self.queue.push_back((Instant::now() + call.timeout.unwrap_or(self.cfg.timeout), call));
                 if Instant::now() >= until {
                     self.start(myself);
                 } else if self.cfg.lazy {
@@ -385,11 +411,13 @@ impl ServerState {
             _ => None,
         };
         let mut reply = call.reply;
-        if let (Some(params), Some(_)) = (&converted, &self.envelope) {
-            reply.resend = Some(Resend { method: call.method, params: Bytes::copy_from_slice(params) });
+        reply.bridge_input = self.envelope.is_some() && !client_modern;
+        if reply.retries_left > 0 || reply.fallback.is_some() || reply.bridge_input {
+            reply.resend = Some(Resend { method: call.method, params: call.params.clone(), timeout: call.timeout });
         }
         let params = converted.as_deref().unwrap_or(&call.params);
-        requester.send(call.method, Some(params), Responder::Client(reply), self.cfg.timeout, true);
+        let timeout = call.timeout.unwrap_or(self.cfg.timeout);
+        requester.send(call.method, Some(params), Responder::Client(reply), timeout, true);
     }
 
     fn on_cancel(&mut self, session: u64, client_id: &str) {
@@ -419,6 +447,7 @@ impl ServerState {
             config: &self.cfg,
             label: self.label.clone(),
             max_frame_bytes: self.ctx.max_frame_bytes,
+            breaker: Some(self.breaker.clone()),
             events: Arc::new(move |ev| {
                 let _ = events_to.cast(ServerMsg::Child(generation, ev));
             }),
@@ -487,14 +516,29 @@ impl ServerState {
                 let err =
                     DownstreamError::Exited { server: self.label.to_string(), status: status.clone(), stderr_tail };
                 tracing::warn!(server = %self.label, %status, "server process exited");
-                for entry in child.requester.pending().drain() {
-                    entry.responder.fail(&err);
-                }
+                let in_flight = child.requester.pending().drain();
                 // Long healthy runs do not count toward the backoff of the next crash.
                 if self.ready_since.is_some_and(|t| t.elapsed() > self.cfg.restart_backoff_max) {
                     self.crashes = 0;
                 }
                 self.on_failure(myself, format!("exited ({status})"), &err);
+                // After the backoff is set: calls safe to repeat wait for the restart, the rest fail at once.
+                for entry in in_flight {
+                    match entry.responder {
+                        Responder::Client(reply) => self.recover_or_fail(myself, reply, err.clone(), true),
+                        other => other.fail(&err),
+                    }
+                }
+            }
+            ChildEvent::ToolError { mut reply } => {
+                let err = DownstreamError::BadResponse {
+                    server: self.label.to_string(),
+                    detail: "the tool returned isError and its fallback could not be reached".into(),
+                };
+                match reply.fallback.take() {
+                    Some(fb) => self.fall_back(reply, fb, err),
+                    None => Responder::Client(reply).fail(&err),
+                }
             }
             ChildEvent::Notification(frame) => self.on_notification(myself, frame),
             ChildEvent::Request(frame) => self.on_server_request(frame),
@@ -508,8 +552,10 @@ impl ServerState {
     /// A failure to start or a crash: fail what waits, back off, and restart (app servers) or wait for the next
     /// call (lazy servers).
     fn on_failure(&mut self, myself: &ActorRef<ServerMsg>, summary: String, err: &DownstreamError) {
-        self.record_failure(summary, err);
-        if !self.cfg.lazy {
+        self.breaker.failure();
+        self.record_failure(myself, summary, err);
+        // App servers restart by themselves; lazy ones when calls wait for them.
+        if !self.cfg.lazy || !self.queue.is_empty() {
             if let Phase::Backoff { until } = self.phase {
                 let generation = self.generation;
                 myself.send_after(until.saturating_duration_since(Instant::now()), move || {
@@ -519,8 +565,17 @@ impl ServerState {
         }
     }
 
-    fn record_failure(&mut self, summary: String, err: &DownstreamError) {
-        self.fail_queue(err);
+    fn record_failure(&mut self, myself: &ActorRef<ServerMsg>, summary: String, err: &DownstreamError) {
+        // Queued calls never reached the server: they may wait for the next start, up to `retries` starts.
+        let queued = std::mem::take(&mut self.queue);
+        for (deadline, mut call) in queued {
+            call.start_failures += 1;
+            if call.start_failures > self.cfg.retries {
+                self.recover_or_fail(myself, call.reply, err.clone(), false);
+            } else {
+                self.queue.push_back((deadline, call));
+            }
+        }
         self.crashes += 1;
         self.restarts += 1;
         self.last_error = Some(summary);
@@ -531,6 +586,61 @@ impl ServerState {
         // Start-up readiness must not wait for a server that cannot start.
         let _ = self.ctx.router.cast(RouterMsg::ServerSettled { server: self.cfg.name.clone() });
         self.phase = Phase::Backoff { until: Instant::now() + delay };
+    }
+
+    /// A call that failed here: repeated when that is safe (`retryable` failures of calls with retries left),
+    /// sent to its policy fallback, or answered with the error.
+    fn recover_or_fail(
+        &mut self,
+        myself: &ActorRef<ServerMsg>,
+        mut reply: ClientReply,
+        err: DownstreamError,
+        retryable: bool,
+    ) {
+        if retryable && reply.retries_left > 0 {
+            if let Some(resend) = reply.resend.clone() {
+                reply.retries_left -= 1;
+                tracing::info!(server = %self.label, error = %err, left = reply.retries_left, "retrying a call that is safe to repeat");
+                let call = Call {
+                    method: resend.method,
+                    params: resend.params,
+                    reply,
+                    timeout: resend.timeout,
+                    start_failures: 0,
+                };
+                return self.on_call(myself, call);
+            }
+        }
+        match reply.fallback.take() {
+            Some(fb) => self.fall_back(reply, fb, err),
+            None => Responder::Client(reply).fail(&err),
+        }
+    }
+
+    /// Sends a failed call to its fallback tool; the answer's `_meta` says which tool answered.
+    fn fall_back(&self, mut reply: ClientReply, fb: Fallback, err: DownstreamError) {
+        let table = self.ctx.table.load();
+        let target = table.tools.lookup(&fb.target);
+        let params = reply.resend.take().and_then(|resend| {
+            let raw: &RawValue = serde_json::from_slice(&resend.params).ok()?;
+            let obj = protocol::RawObject::parse(raw).ok()?;
+            let mut out = Vec::with_capacity(resend.params.len() + 16);
+            obj.write_with_str("name", &target?.name, &mut out);
+            Some((Bytes::from(out), resend.timeout))
+        });
+        let (Some(entry), Some((params, timeout))) = (target, params) else {
+            tracing::warn!(server = %self.label, target = %fb.target, "fallback target is not available");
+            return Responder::Client(reply).fail(&err);
+        };
+        tracing::info!(from = %fb.from, to = %fb.target, error = %err, "falling back");
+        reply.answered_by = Some((fb.target.clone(), fb.from.clone()));
+        reply.retries_left = 0;
+        let call = Call { method: "tools/call", params, reply, timeout, start_failures: 0 };
+        if let Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) =
+            entry.server.actor.cast(ServerMsg::Call(call))
+        {
+            Responder::Client(call.reply).fail(&err);
+        }
     }
 
     fn fail_queue(&mut self, err: &DownstreamError) {
@@ -790,6 +900,10 @@ impl ServerState {
             None => with_answers,
         };
         let method = resend.method;
+        let params = match &self.envelope {
+            Some(envelope) => era::with_envelope(Some(&params), envelope),
+            None => params,
+        };
         child.requester.send(method, Some(&params), Responder::Client(r.reply), self.cfg.timeout, true);
     }
 
@@ -801,21 +915,33 @@ impl ServerState {
         }
     }
 
-    fn on_tick(&mut self) {
+    fn on_tick(&mut self, myself: &ActorRef<ServerMsg>) {
         let now = Instant::now();
         while self.queue.front().is_some_and(|(deadline, _)| *deadline <= now) {
             if let Some((_, call)) = self.queue.pop_front() {
-                call.reply_fail(&DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout });
+                let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
+                self.recover_or_fail(myself, call.reply, err, false);
             }
         }
         let Some(child) = &self.child else { return };
-        for (id, entry) in child.requester.pending().expire(now) {
+        let expired = child.requester.pending().expire(now);
+        for (id, entry) in expired {
             if entry.cancel_on_timeout {
-                let params = format!(r#"{{"requestId":{id},"reason":"timed out in dfs-gateway"}}"#);
-                child.requester.notify("notifications/cancelled", Some(params.as_bytes()));
+                if let Some(child) = &self.child {
+                    let params = format!(r#"{{"requestId":{id},"reason":"timed out in dfs-gateway"}}"#);
+                    child.requester.notify("notifications/cancelled", Some(params.as_bytes()));
+                }
             }
-            entry.responder.fail(&DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout });
+            let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
+            match entry.responder {
+                Responder::Client(reply) => {
+                    self.breaker.failure();
+                    self.recover_or_fail(myself, reply, err, true);
+                }
+                other => other.fail(&err),
+            }
         }
+        let Some(child) = &self.child else { return };
         let idle = self.cfg.lazy
             && matches!(self.phase, Phase::Ready)
             && child.requester.pending().is_empty()

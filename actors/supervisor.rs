@@ -41,6 +41,7 @@ impl ServerSupervisor {
             namespace: config.namespace,
             label: config.qualified().into(),
             actor,
+            retries: config.retries,
         };
         state.ctx.router.cast(RouterMsg::SetRoute(Arc::new(route)))?;
         Ok(())

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::gateway::{self, GatewayArgs, GatewayHandle};
 use crate::config::Config;
+use crate::policy::PolicySet;
 use crate::session::Session;
 
 /// Exit code for a configuration that does not validate (EX_USAGE).
@@ -38,6 +39,13 @@ pub enum Command {
     Check,
     /// Start the servers and print every federated tool: wire name, canonical name, server, state.
     Tools,
+    /// Print which policy rule decides a call of TOOL (a canonical name such as app.optimize.lineup) and why.
+    Explain {
+        tool: String,
+        /// The client identity to decide for (`clientInfo.name`).
+        #[arg(long)]
+        client: Option<String>,
+    },
     /// Call one tool through the full gateway and print its result (for debugging).
     Call {
         /// Wire name (app__server__tool) or canonical name (app.server.tool).
@@ -62,9 +70,26 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Command::Check = command {
-        println!("{}: ok ({} servers)", config.source, config.servers.len());
-        return ExitCode::SUCCESS;
+    let policy = match config.load_policy() {
+        Ok(p) => p,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("dfs-gateway: the policy has {} problem(s)", errors.0.len());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match &command {
+        Command::Check => {
+            println!("{}: ok ({} servers, {} policy rules)", config.source, config.servers.len(), policy.rules().len());
+            return ExitCode::SUCCESS;
+        }
+        Command::Explain { tool, client } => {
+            let canonical = to_canonical(tool, &config.gateway.naming.separator);
+            let subject = crate::policy::Subject::new(&canonical, client.as_deref(), chrono::Utc::now());
+            println!("{}", policy.explain(&subject));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let level = match command {
         Command::Serve => config.gateway.log_level.clone(),
@@ -80,10 +105,10 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match command {
-            Command::Serve => serve(config).await,
-            Command::Tools => tools(config).await,
-            Command::Call { tool, arguments, timeout } => call(config, &tool, &arguments, timeout).await,
-            Command::Check => unreachable!("handled above"),
+            Command::Serve => serve(config, policy).await,
+            Command::Tools => tools(config, policy).await,
+            Command::Call { tool, arguments, timeout } => call(config, policy, &tool, &arguments, timeout).await,
+            Command::Check | Command::Explain { .. } => unreachable!("handled above"),
         }
     });
     match result {
@@ -95,15 +120,29 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn start(config: Arc<Config>, stdio: bool, shutdown: CancellationToken) -> anyhow::Result<GatewayHandle> {
-    gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env: Arc::new(|k| std::env::var(k).ok()) })
-        .await
-        .context("starting the gateway")
+/// A wire name (`app__optimize__lineup`) as the canonical name it was built from; canonical names pass unchanged.
+fn to_canonical(tool: &str, separator: &str) -> String {
+    let parts: Vec<&str> = tool.splitn(3, separator).collect();
+    if separator != "." && parts.len() == 3 && !tool.starts_with("app.") && !tool.starts_with("ext.") {
+        parts.join(".")
+    } else {
+        tool.to_owned()
+    }
 }
 
-async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+async fn start(
+    config: Arc<Config>,
+    policy: PolicySet,
+    stdio: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<GatewayHandle> {
+    let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
+    gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env, policy }).await.context("starting the gateway")
+}
+
+async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    let handle = start(config.clone(), config.stdio.enabled, shutdown.clone()).await?;
+    let handle = start(config.clone(), policy, config.stdio.enabled, shutdown.clone()).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
@@ -117,13 +156,13 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn tools(config: Arc<Config>) -> anyhow::Result<ExitCode> {
-    let handle = start(config, false, CancellationToken::new()).await?;
+async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
+    let handle = start(config, policy, false, CancellationToken::new()).await?;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
     let table = handle.shared.table.load_full();
     let state_of = |server: &str| {
-        statuses.iter().find(|s| s.name == server).map_or("unknown".to_owned(), |s| s.state.as_str().to_owned())
+        statuses.iter().find(|s| s.name == server).map_or("unknown".to_owned(), |s| s.display_state().to_owned())
     };
     let mut rows = vec![["WIRE NAME".to_owned(), "CANONICAL NAME".to_owned(), "SERVER".to_owned(), "STATE".to_owned()]];
     for t in table.tools.entries() {
@@ -136,7 +175,7 @@ async fn tools(config: Arc<Config>) -> anyhow::Result<ExitCode> {
                 "-".into(),
                 "-".into(),
                 format!("{}.{}", s.namespace, s.name),
-                format!("{}{err}", s.state.as_str()),
+                format!("{}{err}", s.display_state()),
             ]);
         }
     }
@@ -152,10 +191,16 @@ fn print_table(rows: &[[String; 4]]) {
     }
 }
 
-async fn call(config: Arc<Config>, tool: &str, arguments: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn call(
+    config: Arc<Config>,
+    policy: PolicySet,
+    tool: &str,
+    arguments: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let handle = start(config, false, CancellationToken::new()).await?;
+    let handle = start(config, policy, false, CancellationToken::new()).await?;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut session = Session::new(handle.shared.clone(), tx);

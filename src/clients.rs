@@ -51,6 +51,9 @@ pub struct ClientHandle {
     server_requests: Mutex<HashMap<u64, ReturnPath>>,
     /// Resources this client subscribed to: (server, URI as the server knows it).
     subscriptions: Mutex<HashSet<(String, String)>>,
+    /// `clientInfo.name`, the client's identity for policy `when.clients` rules (set once, at its first
+    /// `initialize` or modern request).
+    pub identity: std::sync::OnceLock<String>,
     /// Tasks this client created (2025-11-25 experimental tasks): task id → server label, for routing `tasks/*`.
     tasks: Mutex<HashMap<String, String>>,
 }
@@ -67,6 +70,7 @@ impl ClientHandle {
             server_requests: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
             tasks: Mutex::new(HashMap::new()),
+            identity: std::sync::OnceLock::new(),
         }
     }
 

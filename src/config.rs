@@ -106,6 +106,15 @@ pub struct Config {
     pub stdio: StdioFrontConfig,
     /// Servers in name order.
     pub servers: Vec<Arc<ServerConfig>>,
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`: where the rules are and what happens when none matches.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// Rule files, absolute.
+    pub files: Vec<PathBuf>,
+    pub default_action: crate::policy::Action,
 }
 
 /// `[gateway]`: what the whole gateway shares.
@@ -157,6 +166,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Calls in flight (and queued while starting) at most; more are refused as overloaded.
     pub max_pending: usize,
+    /// Consecutive failures (timeouts, crashes, failed starts) that open the circuit breaker.
+    pub circuit_failures: u32,
+    /// How long an open circuit fails calls fast before one probe call may try again.
+    pub circuit_cooldown: Duration,
     /// First restart delay after a crash; doubles per consecutive crash up to `restart_backoff_max`.
     pub restart_backoff: Duration,
     pub restart_backoff_max: Duration,
@@ -211,6 +224,36 @@ impl Config {
 
     pub fn server(&self, name: &str) -> Option<&Arc<ServerConfig>> {
         self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// Loads the policy rules, and checks that every fallback target names a configured server.
+    pub fn load_policy(&self) -> Result<crate::policy::PolicySet, ConfigErrors> {
+        let set = crate::policy::PolicySet::load(&self.policy.files, self.policy.default_action)?;
+        let mut errors = Vec::new();
+        for rule in set.rules() {
+            let Some(target) = rule.fallback.as_deref() else { continue };
+            let mut parts = target.splitn(3, '.');
+            let (ns, server) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            if !self.servers.iter().any(|s| s.namespace.as_str() == ns && s.name == server) {
+                let (origin, line) = match rule.origin.rsplit_once(':') {
+                    Some((file, line)) => (file.to_owned(), line.parse().ok().map(|l| (l, 1))),
+                    None => (rule.origin.clone(), None),
+                };
+                errors.push(ConfigError {
+                    origin,
+                    line,
+                    message: format!(
+                        "rule `{}`: fallback `{target}` names no configured server `{ns}.{server}`",
+                        rule.name
+                    ),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 }
 

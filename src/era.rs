@@ -29,6 +29,8 @@ pub struct Envelope<'a> {
     pub client_caps: &'a RawValue,
     /// `io.modelcontextprotocol/logLevel`, when the client wants log messages for this request.
     pub log_level: Option<Cow<'a, str>>,
+    /// `io.modelcontextprotocol/clientInfo.name`: the client's identity for policy.
+    pub client_name: Option<String>,
 }
 
 /// Why a modern request was refused, as a JSON-RPC error.
@@ -47,6 +49,13 @@ struct MetaKeys<'a> {
     caps: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "io.modelcontextprotocol/logLevel")]
     log_level: Option<Cow<'a, str>>,
+    #[serde(default, rename = "io.modelcontextprotocol/clientInfo")]
+    client_info: Option<ClientInfo>,
+}
+
+#[derive(Deserialize)]
+struct ClientInfo {
+    name: Option<String>,
 }
 
 /// `Ok(None)`: a legacy request. `Ok(Some(..))`: a valid modern request. `Err`: a modern request whose envelope is
@@ -65,7 +74,11 @@ pub fn classify<'a>(method: &str, params: Option<&'a RawValue>) -> Result<Option
     let version = keys.version.expect("checked above");
     let requested: Option<Cow<'_, str>> = serde_json::from_str(version.get()).ok();
     match requested.as_deref() {
-        Some(MODERN_VERSION) => Ok(Some(Envelope { client_caps: caps, log_level: keys.log_level })),
+        Some(MODERN_VERSION) => Ok(Some(Envelope {
+            client_caps: caps,
+            log_level: keys.log_level,
+            client_name: keys.client_info.and_then(|c| c.name),
+        })),
         Some(other) => Err(EnvelopeError {
             code: code::UNSUPPORTED_VERSION,
             message: "Unsupported protocol version".into(),
@@ -164,26 +177,7 @@ pub fn envelope_members(client_caps: &str, log_level: Option<&str>) -> Vec<u8> {
 /// Params with the envelope members merged into `_meta` (kept: everything else, and `_meta` members such as a
 /// progress token, unless the envelope replaces them).
 pub fn with_envelope(params: Option<&[u8]>, envelope: &[u8]) -> Vec<u8> {
-    let raw: Option<&RawValue> = params.and_then(|p| serde_json::from_slice(p).ok());
-    let obj = raw.and_then(|r| RawObject::parse(r).ok()).unwrap_or_default();
-    let mut new_meta = Vec::with_capacity(envelope.len() + 64);
-    new_meta.push(b'{');
-    new_meta.extend_from_slice(envelope);
-    if let Some(old) = obj.get("_meta").and_then(|m| RawObject::parse(m).ok()) {
-        for (k, v) in &old.members {
-            if k.starts_with("io.modelcontextprotocol/") {
-                continue;
-            }
-            new_meta.push(b',');
-            write_json_str(&mut new_meta, k);
-            new_meta.push(b':');
-            new_meta.extend_from_slice(v.get().as_bytes());
-        }
-    }
-    new_meta.push(b'}');
-    let mut out = Vec::with_capacity(new_meta.len() + params.map_or(2, <[u8]>::len));
-    obj.write_with_raw("_meta", &new_meta, &mut out);
-    out
+    crate::protocol::merge_meta(params, envelope, Some("io.modelcontextprotocol/"))
 }
 
 /// Params with the modern envelope keys taken out of `_meta` (for a legacy server, which may refuse them); `None`

@@ -45,6 +45,10 @@ pub mod code {
     pub const SERVER_UNAVAILABLE: i64 = -32002;
     /// The gateway is overloaded for that server (too many calls in flight).
     pub const OVERLOADED: i64 = -32003;
+    /// A policy rule denies the call.
+    pub const DENIED: i64 = -32004;
+    /// The server's circuit breaker is open: calls fail fast until a probe succeeds.
+    pub const CIRCUIT_OPEN: i64 = -32005;
     /// 2026-07-28: an HTTP header does not match the body.
     pub const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28: the server needs a client capability the request did not declare.
@@ -180,6 +184,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
         }
         deserializer.deserialize_map(V(std::marker::PhantomData))
     }
+}
+
+/// An object (params or a result) with `members` (JSON object members, without braces) merged into its `_meta`:
+/// the new members first, then the old ones except those named with `drop_prefix`. Everything else is kept.
+pub fn merge_meta(object: Option<&[u8]>, members: &[u8], drop_prefix: Option<&str>) -> Vec<u8> {
+    let raw: Option<&RawValue> = object.and_then(|p| serde_json::from_slice(p).ok());
+    let obj = raw.and_then(|r| RawObject::parse(r).ok()).unwrap_or_default();
+    let mut new_meta = Vec::with_capacity(members.len() + 64);
+    new_meta.push(b'{');
+    new_meta.extend_from_slice(members);
+    if let Some(old) = obj.get("_meta").and_then(|m| RawObject::parse(m).ok()) {
+        for (k, v) in &old.members {
+            if drop_prefix.is_some_and(|p| k.starts_with(p)) || k.is_empty() {
+                continue;
+            }
+            new_meta.push(b',');
+            write_json_str(&mut new_meta, k);
+            new_meta.push(b':');
+            new_meta.extend_from_slice(v.get().as_bytes());
+        }
+    }
+    new_meta.push(b'}');
+    let mut out = Vec::with_capacity(new_meta.len() + object.map_or(2, <[u8]>::len));
+    obj.write_with_raw("_meta", &new_meta, &mut out);
+    out
 }
 
 /// Writes `s` as a JSON string literal.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub use named::{NamedEntry, NamedList};
-pub use pages::{Page, PageError};
+pub use pages::{page_of, Page, PageError};
 pub use uris::{UriEntry, UriList};
 
 use crate::actors::server::ServerMsg;
@@ -32,6 +32,8 @@ pub struct ServerRoute {
     /// `<namespace>.<server>`.
     pub label: Arc<str>,
     pub actor: ActorRef<ServerMsg>,
+    /// How often a call that is safe to repeat is retried (`retries` in the server's config).
+    pub retries: u32,
 }
 
 /// Everything a server lists, each item exactly as the server sent it.

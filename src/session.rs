@@ -19,12 +19,14 @@ use tokio::sync::watch;
 use crate::actors::router::RouterMsg;
 use crate::actors::server::{Call, ServerMsg};
 use crate::clients::{ClientHandle, Clients, ReturnPath};
+use crate::policy::{Action, PolicySet, Subject};
 use crate::protocol::{self, code, Envelope, Kind, RawObject};
 use crate::routing::{Page, RoutingTable, ServerRoute};
 use crate::transport::framing::Frame;
-use crate::transport::pending::ClientReply;
+use crate::transport::pending::{ClientReply, Fallback};
 use crate::transport::{ClientTx, DownstreamError};
 use crate::{era, mrtr};
+use chrono::Utc;
 
 /// What every session of one gateway shares.
 pub struct Shared {
@@ -41,9 +43,25 @@ pub struct Shared {
     /// `"resultType":"complete","ttlMs":0,"cacheScope":"private","_meta":{serverInfo}`: the members every
     /// gateway-made modern list (and discover) result ends with.
     pub modern_list_members: String,
+    /// The policy in force (replaced whole on reload).
+    pub policy: ArcSwap<ActivePolicy>,
     /// The capabilities of the first client to initialize: what servers are initialized with, so that they
     /// offer what this client can do (stdio has exactly one client).
     pub client_caps: watch::Sender<Option<Arc<str>>>,
+}
+
+/// A policy set and what it implies for lists.
+pub struct ActivePolicy {
+    pub set: PolicySet,
+    /// Whether any rule can deny (and so hide) a tool: without one, lists need no per-client filtering.
+    pub hides: bool,
+}
+
+impl ActivePolicy {
+    pub fn new(set: PolicySet) -> Self {
+        let hides = set.default_action() == Action::Deny || set.rules().iter().any(|r| r.action == Action::Deny);
+        ActivePolicy { set, hides }
+    }
 }
 
 impl Shared {
@@ -117,6 +135,9 @@ impl Session {
         let modern = match era::classify(method, env.params) {
             Ok(Some(envelope)) => {
                 self.adopt_client_caps(envelope.client_caps.get());
+                if let Some(name) = envelope.client_name {
+                    let _ = self.client.identity.set(name);
+                }
                 true
             }
             Ok(None) => false,
@@ -221,6 +242,9 @@ impl Session {
             .to_owned();
         self.adopt_client_caps(init.as_ref().and_then(|i| i.capabilities).map_or("{}", |c| c.get()));
         self.client_name = init.and_then(|i| i.client_info).and_then(|c| c.name);
+        if let Some(name) = &self.client_name {
+            let _ = self.client.identity.set(name.clone());
+        }
         let result = serde_json::json!({
             "protocolVersion": version,
             "capabilities": {
@@ -265,7 +289,17 @@ impl Session {
                 let page = match method.as_str() {
                     "tools/list" => {
                         client.listed.store(true, Ordering::Release);
-                        table.tools.page(cursor, size, extra)
+                        let policy = shared.policy.load();
+                        if policy.hides {
+                            // Denied tools are not shown to this client (identity and time may matter).
+                            let (who, now) = (client.identity.get().map(String::as_str), Utc::now());
+                            let visible = table
+                                .tools
+                                .items_where(|e| policy.set.is_visible(&Subject::new(&e.canonical, who, now)));
+                            crate::routing::page_of("tools", &visible, cursor, size, extra)
+                        } else {
+                            table.tools.page(cursor, size, extra)
+                        }
                     }
                     "prompts/list" => table.prompts.page(cursor, size, extra),
                     "resources/list" => table.resources.page(cursor, size, extra),
@@ -293,10 +327,13 @@ impl Session {
     }
 
     fn on_routed(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
+        // Read before routing: the router publishes the table before it flags readiness, so a table read after
+        // seeing "ready" is complete, while one read before may not be.
+        let was_ready = *self.shared.ready.borrow();
         match route(&self.shared, &self.client, id, method, params, modern) {
             Ok(()) => {}
             // Before start-up has settled, an unknown name may belong to a server still starting: wait for it.
-            Err(Unrouted::Unknown(..)) if !*self.shared.ready.borrow() => {
+            Err(Unrouted::Unknown(..)) if !was_ready => {
                 let (shared, client) = (self.shared.clone(), self.client.clone());
                 let (id, method, params) = (id.to_owned(), method.to_owned(), params.map(|p| p.to_owned()));
                 tokio::spawn(async move {
@@ -424,6 +461,8 @@ enum Unrouted {
     Unavailable(DownstreamError),
     /// A `requestState` the gateway did not issue to this session, or that was used already.
     InvalidState,
+    /// (canonical tool, the decision explained).
+    Denied(String, String),
 }
 
 impl Unrouted {
@@ -440,6 +479,12 @@ impl Unrouted {
                 protocol::error_frame(id, code::INVALID_PARAMS, &format!("Unknown {what}: {name}"), None)
             }
             Unrouted::Unavailable(e) => e.to_frame(id),
+            Unrouted::Denied(tool, why) => protocol::error_frame(
+                id,
+                code::DENIED,
+                &format!("Tool {tool} is denied: {why}. Ask the gateway's operator if you need it."),
+                Some(serde_json::json!({ "gateway": true, "tool": tool })),
+            ),
             Unrouted::InvalidState => protocol::error_frame(
                 id,
                 code::INVALID_PARAMS,
@@ -465,18 +510,15 @@ fn route(
     let obj = RawObject::parse(params).map_err(|_| invalid("params must be an object"))?;
     let complete_for_modern = modern.then(|| era::is_cacheable(method));
     if let Some(state) = obj.get_str("requestState").filter(|s| s.starts_with(mrtr::STATE_PREFIX)) {
-        let reply = ClientReply {
-            client: client.clone(),
-            id: id.to_owned(),
-            progress_token: None,
-            complete_for_modern,
-            resend: None,
-            record_task: false,
-        };
+        let mut reply = ClientReply::new(client.clone(), id.to_owned());
+        reply.complete_for_modern = complete_for_modern;
         return resume(shared, reply, &obj, &state);
     }
     let table = shared.table.load();
     let mut rewritten = Vec::with_capacity(params.get().len() + 32);
+    let mut timeout = None;
+    let mut retries = 0;
+    let mut fallback = None;
     let (server, method): (&Arc<ServerRoute>, &'static str) = match method {
         "tools/call" | "prompts/get" => {
             let (list, what, method) = if method == "tools/call" {
@@ -486,6 +528,25 @@ fn route(
             };
             let name = obj.get_str("name").ok_or_else(|| invalid("params.name must be a string"))?;
             let entry = list.lookup(&name).ok_or_else(|| Unrouted::Unknown(what, name.clone().into_owned()))?;
+            if method == "tools/call" {
+                // Policy decides on the canonical name the spelling resolved to, so no spelling gets around it.
+                let policy = shared.policy.load();
+                let subject = Subject::new(&entry.canonical, client.identity.get().map(String::as_str), Utc::now());
+                let decision = policy.set.decide(&subject);
+                if decision.action == Action::Deny {
+                    return Err(Unrouted::Denied(entry.canonical.to_string(), decision.to_string()));
+                }
+                timeout = decision.timeout();
+                // Repeat only what is safe to repeat: policy first, then the tool's own annotations.
+                if decision.retry().unwrap_or(entry.safe) {
+                    retries = entry.server.retries;
+                }
+                fallback = decision.fallback().map(|target| Fallback {
+                    target: target.into(),
+                    on_error: decision.fallback_on_error(),
+                    from: entry.canonical.clone(),
+                });
+            }
             obj.write_with_str("name", &entry.name, &mut rewritten);
             (&entry.server, method)
         }
@@ -572,18 +633,14 @@ fn route(
             (server, "completion/complete")
         }
     };
-    let progress_token = protocol::progress_token(&obj);
+    let mut reply = ClientReply::new(client.clone(), id.to_owned());
+    reply.progress_token = protocol::progress_token(&obj);
+    reply.complete_for_modern = complete_for_modern;
     // A task-creating call: its result names the task, and tasks/* for it must reach this server.
-    let record_task = method == "tools/call" && obj.get("task").is_some();
-    let reply = ClientReply {
-        client: client.clone(),
-        id: id.to_owned(),
-        progress_token,
-        complete_for_modern,
-        resend: None,
-        record_task,
-    };
-    let call = Call { method, params: Bytes::from(rewritten), reply };
+    reply.record_task = method == "tools/call" && obj.get("task").is_some();
+    reply.retries_left = retries;
+    reply.fallback = fallback;
+    let call = Call { method, params: Bytes::from(rewritten), reply, timeout, start_failures: 0 };
     server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
         Unrouted::Unavailable(DownstreamError::Unavailable {
             server: server.label.to_string(),
@@ -603,7 +660,7 @@ fn resume(shared: &Shared, reply: ClientReply, obj: &RawObject<'_>, state: &str)
     let responses = obj.get("inputResponses").and_then(|r| RawObject::parse(r).ok()).unwrap_or_default();
     let requester = parked.requester.clone();
     // Bind first: the server may answer the call as soon as it has its answers.
-    if requester.pending().rebind(parked.call_id, reply, parked.timeout).is_err() {
+    if !requester.pending().rebind(parked.call_id, reply, parked.timeout) {
         return Err(Unrouted::Unavailable(DownstreamError::Unavailable {
             server: requester.server().to_owned(),
             reason: "the call this requestState belongs to has ended (timed out, or the server restarted); call again"

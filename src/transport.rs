@@ -30,6 +30,8 @@ pub enum ChildEvent {
     Garbage(String),
     /// A modern server answered a legacy client's call with `input_required` (the whole response frame).
     InputRequired { reply: pending::ClientReply, frame: Bytes },
+    /// A call whose policy falls back on `isError` got an `isError` result.
+    ToolError { reply: pending::ClientReply },
     /// The process ended. Pending requests are still in the map for the actor to fail.
     Exited { status: String, stderr_tail: String },
 }
@@ -51,6 +53,8 @@ pub enum DownstreamError {
     FrameTooLarge { server: String, size: usize, max: usize },
     #[error("server `{server}` sent an answer the gateway cannot use: {detail}")]
     BadResponse { server: String, detail: String },
+    #[error("server `{server}` failed repeatedly; its circuit is open and calls fail fast for another {}", humantime::format_duration(*.retry_in))]
+    CircuitOpen { server: String, retry_in: Duration },
 }
 
 fn tail(stderr: &str) -> String {
@@ -68,6 +72,7 @@ impl DownstreamError {
             DownstreamError::Overloaded { .. } => code::OVERLOADED,
             DownstreamError::FrameTooLarge { .. } | DownstreamError::BadResponse { .. } => code::INTERNAL_ERROR,
             DownstreamError::Exited { .. } | DownstreamError::Unavailable { .. } => code::SERVER_UNAVAILABLE,
+            DownstreamError::CircuitOpen { .. } => code::CIRCUIT_OPEN,
         }
     }
 
@@ -78,7 +83,8 @@ impl DownstreamError {
             | DownstreamError::Unavailable { server, .. }
             | DownstreamError::Overloaded { server, .. }
             | DownstreamError::FrameTooLarge { server, .. }
-            | DownstreamError::BadResponse { server, .. } => server,
+            | DownstreamError::BadResponse { server, .. }
+            | DownstreamError::CircuitOpen { server, .. } => server,
         }
     }
 

@@ -140,9 +140,10 @@ async fn a_crash_mid_call_is_answered_at_once_with_the_stderr_tail_and_the_serve
     gw.initialize().await;
     let pid_before = gw.call_text("app__alpha__pid", json!({})).await;
 
-    // A slow call in flight on alpha, one on beta; then alpha crashes.
+    // A slow call in flight on alpha (not safe to repeat: no read-only or idempotent annotation), one on beta;
+    // then alpha crashes.
     gw.send(&json!({"jsonrpc":"2.0","id":"slow","method":"tools/call",
-        "params":{"name":"app__alpha__sleep","arguments":{"ms":10000}}}))
+        "params":{"name":"app__alpha__progress","arguments":{"steps":100,"interval_ms":100}}}))
         .await;
     gw.send(&json!({"jsonrpc":"2.0","id":"other","method":"tools/call",
         "params":{"name":"ext__beta__sleep","arguments":{"ms":300}}}))
@@ -183,17 +184,26 @@ async fn garbage_on_stdout_is_skipped_and_the_stream_goes_on() {
 #[tokio::test]
 async fn a_hung_call_times_out_is_cancelled_downstream_and_others_keep_working() {
     let ws = Workspace::new();
-    let mut gw = Gateway::start(&ws.config(&two_servers("timeout = \"500ms\"", ""))).await;
+    let mut gw = Gateway::start(&ws.config(&two_servers("timeout = \"500ms\"\nretries = 2", ""))).await;
     gw.initialize().await;
+    // A tool that is not safe to repeat runs exactly once, even when it times out.
     let started = Instant::now();
-    let resp = gw.call("app__alpha__sleep", json!({"ms": 30000})).await;
+    let resp = gw.call("app__alpha__slow_counter", json!({"ms": 30000})).await;
     let took = started.elapsed();
     assert_eq!(resp["error"]["code"], -32001, "{resp}");
     assert!(resp["error"]["message"].as_str().unwrap().contains("app.alpha"), "{resp}");
     assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(3), "timed out after {took:?}");
+    assert_eq!(gw.call_text("app__alpha__counter", json!({})).await, "2", "slow_counter ran exactly once");
     // The downstream was told to stop working on it.
     let ids = gw.call_text("app__alpha__cancelled_ids", json!({})).await;
     assert_eq!(serde_json::from_str::<Vec<Value>>(&ids).unwrap().len(), 1, "{ids}");
+
+    // A read-only tool is safe to repeat: it is tried 1 + `retries` times, each attempt cancelled downstream.
+    let resp = gw.call("app__alpha__sleep", json!({"ms": 30000})).await;
+    assert_eq!(resp["error"]["code"], -32001, "{resp}");
+    let ids = gw.call_text("app__alpha__cancelled_ids", json!({})).await;
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&ids).unwrap().len(), 4, "{ids}");
+
     assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "alive"})).await, "alive");
     assert_eq!(gw.call_text("ext__beta__echo", json!({"message": "alive"})).await, "alive");
 }
@@ -276,7 +286,8 @@ async fn lazy_servers_start_on_first_call_list_from_the_catalog_and_stop_when_id
     // Second run: listed from the catalog without starting anything.
     let mut gw = Gateway::start(&cfg_path).await;
     gw.initialize().await;
-    assert!(gw.tool_names().await.contains(&"ext__lazy__echo".to_owned()));
+    let names = gw.tool_names().await;
+    assert!(names.contains(&"ext__lazy__echo".to_owned()), "{names:?}\n{}", gw.stderr());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(pids_in(&pids).len(), 2, "a catalogued lazy server is not started by tools/list");
     assert_eq!(gw.call_text("ext__lazy__echo", json!({"message": "first call"})).await, "first call");
@@ -467,4 +478,14 @@ async fn a_server_that_keeps_crashing_is_restarted_with_exponential_backoff_up_t
     let resp = gw.call("app.crashy.echo", json!({"message": "x"})).await;
     assert!(resp.get("error").is_some(), "{resp}");
     assert_eq!(gw.call_text("ext__ok__echo", json!({"message": "unaffected"})).await, "unaffected");
+}
+
+#[tokio::test]
+async fn a_gateway_with_no_servers_lists_empty_lists() {
+    let ws = Workspace::new();
+    let mut gw = Gateway::start(&ws.config("")).await;
+    gw.initialize().await;
+    assert_eq!(gw.request("tools/list", json!({})).await["result"], json!({"tools": []}));
+    assert_eq!(gw.request("prompts/list", json!({})).await["result"], json!({"prompts": []}));
+    assert_eq!(gw.request("resources/templates/list", json!({})).await["result"], json!({"resourceTemplates": []}));
 }

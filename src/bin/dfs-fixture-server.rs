@@ -110,7 +110,7 @@ tool_kinds! {
     Echo = "echo", Sleep = "sleep", Crash = "crash", Garbage = "garbage", Large = "large",
     Progress = "progress", Log = "log", AddTool = "add_tool", Counter = "counter", Pid = "pid",
     SpawnChild = "spawn_child", Env = "env", CancelledIds = "cancelled_ids", Fail = "fail",
-    EchoArgs = "echo_args",
+    EchoArgs = "echo_args", SlowCounter = "slow_counter",
 }
 
 /// `tools/list` entries under their base names, in listing order. Kept as
@@ -148,6 +148,9 @@ const BASE_TOOL_DEFS: &str = r#"[
  "inputSchema": {"type": "object", "properties": {}}},
 {"name": "fail", "description": "Returns a tool result with isError: true and `message`.",
  "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}}},
+{"name": "slow_counter", "description": "Increments the counter (like `counter`), then waits `ms` milliseconds: a slow tool that must not run twice.",
+ "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}, "required": ["ms"]},
+ "annotations": {"readOnlyHint": false, "idempotentHint": false, "destructiveHint": false}},
 {"name": "echo_args", "description": "Returns the raw JSON text of `arguments` exactly as received (proves byte-exact forwarding).",
  "inputSchema": {"type": "object"}}
 ]"#;
@@ -664,6 +667,12 @@ async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
             text(&value.to_string())
         }
         Kind::Pid => text(&std::process::id().to_string()),
+        Kind::SlowCounter => {
+            let ms = required!(ms);
+            let value = state.counter.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            text(&value.to_string())
+        }
         Kind::EchoArgs => text(call.args.as_deref().map_or("null", RawValue::get)),
         Kind::SpawnChild => {
             let spawned = Command::new("sleep")
@@ -701,7 +710,8 @@ fn startup(args: &Args) -> Result<()> {
             .append(true)
             .open(path)
             .with_context(|| format!("opening pid file {}", path.display()))?;
-        writeln!(f, "{}", std::process::id())?;
+        // One write, so that pids of servers sharing a file never interleave.
+        f.write_all(format!("{}\n", std::process::id()).as_bytes())?;
     }
     if args.crash_on_start {
         eprintln!("fixture: failed to start");

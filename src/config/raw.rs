@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::env::{check_env_syntax, parse_server_list, Overlay};
 use super::{
-    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, Namespace, ServerConfig, Source,
-    StdioFrontConfig,
+    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, Namespace, PolicyConfig, ServerConfig,
+    Source, StdioFrontConfig,
 };
 use crate::naming::Naming;
 
@@ -26,6 +26,23 @@ struct RawConfig {
     front: RawFront,
     #[serde(default)]
     servers: BTreeMap<String, Spanned<RawServer>>,
+    #[serde(default)]
+    policy: RawPolicy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPolicy {
+    /// Rule files, relative to the config file. Default: none (every call allowed by `default_action`).
+    files: Vec<String>,
+    /// "allow" (default) or "deny": what happens when no rule matches.
+    default_action: Spanned<String>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        RawPolicy { files: Vec::new(), default_action: Spanned::new(0..0, "allow".into()) }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +132,10 @@ struct RawServer {
     idle_timeout: Option<String>,
     /// Default 1024.
     max_pending: Option<usize>,
+    /// Default 5.
+    circuit_failures: Option<u32>,
+    /// Default "30s".
+    circuit_cooldown: Option<String>,
     /// Default "250ms".
     restart_backoff: Option<String>,
     /// Default "30s".
@@ -171,6 +192,19 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         errs.at(0..0, format!("log level `{log_level}` is not a valid filter (try info, debug, warn)"));
     }
+
+    let default_action = match raw.policy.default_action.get_ref().as_str() {
+        "allow" => crate::policy::Action::Allow,
+        "deny" => crate::policy::Action::Deny,
+        other => {
+            errs.at(
+                raw.policy.default_action.span(),
+                format!("default_action must be \"allow\" or \"deny\", not \"{other}\""),
+            );
+            crate::policy::Action::Allow
+        }
+    };
+    let policy = PolicyConfig { files: raw.policy.files.iter().map(|f| resolve(base, f)).collect(), default_action };
 
     let mut servers = Vec::new();
     for (name, server) in &raw.servers {
@@ -230,6 +264,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
             page_size: g.page_size,
         },
         stdio: StdioFrontConfig { enabled: raw.front.stdio.enabled },
+        policy,
         servers: servers.into_iter().map(Arc::new).collect(),
     })
 }
@@ -310,6 +345,7 @@ fn compile_server(
     let start_timeout = duration("start_timeout", &raw.start_timeout, Duration::from_secs(30));
     let idle_timeout = duration("idle_timeout", &raw.idle_timeout, Duration::from_secs(600));
     let restart_backoff = duration("restart_backoff", &raw.restart_backoff, Duration::from_millis(250));
+    let circuit_cooldown = duration("circuit_cooldown", &raw.circuit_cooldown, Duration::from_secs(30));
     let restart_backoff_max = duration("restart_backoff_max", &raw.restart_backoff_max, Duration::from_secs(30));
     let max_pending = raw.max_pending.unwrap_or(1024);
     if max_pending == 0 {
@@ -344,6 +380,8 @@ fn compile_server(
         retries: raw.retries.unwrap_or(2),
         idle_timeout,
         max_pending,
+        circuit_failures: raw.circuit_failures.unwrap_or(5).max(1),
+        circuit_cooldown,
         restart_backoff,
         restart_backoff_max: restart_backoff_max.max(restart_backoff),
         origin,

@@ -18,6 +18,23 @@ pub struct NamedEntry {
     /// The name the downstream knows it by.
     pub name: Box<str>,
     pub server: Arc<ServerRoute>,
+    /// A tool the server annotates as read-only or idempotent: safe to repeat after a timeout or crash (a hint
+    /// from the server; policy `retry` overrides it).
+    pub safe: bool,
+}
+
+/// `annotations.readOnlyHint` or `annotations.idempotentHint` is true.
+fn annotated_safe(item: &RawObject<'_>) -> bool {
+    #[derive(serde::Deserialize, Default)]
+    struct Hints {
+        #[serde(default, rename = "readOnlyHint")]
+        read_only: bool,
+        #[serde(default, rename = "idempotentHint")]
+        idempotent: bool,
+    }
+    item.get("annotations")
+        .and_then(|a| serde_json::from_str::<Hints>(a.get()).ok())
+        .is_some_and(|h| h.read_only || h.idempotent)
 }
 
 /// All tools (or all prompts) of the gateway.
@@ -82,6 +99,7 @@ impl NamedList {
                 canonical,
                 name: f.name.as_str().into(),
                 server: f.route.clone(),
+                safe: annotated_safe(&f.raw),
             });
         }
         NamedList { key, entries, index, items }
@@ -94,6 +112,11 @@ impl NamedList {
 
     pub fn entries(&self) -> &[NamedEntry] {
         &self.entries
+    }
+
+    /// The list items of the entries `keep` accepts (e.g. the tools a policy lets one client see).
+    pub fn items_where(&self, keep: impl Fn(&NamedEntry) -> bool) -> Vec<Bytes> {
+        self.entries.iter().zip(&self.items).filter(|(e, _)| keep(e)).map(|(_, i)| i.clone()).collect()
     }
 
     pub(super) fn same_items(&self, other: &NamedList) -> bool {

@@ -16,16 +16,28 @@ pub trait Page {
     /// The result object of one page: `{"<key>":[...],"nextCursor":"...",<extra>}`; `extra` holds further members
     /// (the modern era's `resultType` and cache hints), or is empty.
     fn page(&self, cursor: Option<&str>, page_size: usize, extra: &str) -> Result<Vec<u8>, PageError> {
-        let items = self.items();
+        page_of(self.key(), self.items(), cursor, page_size, extra)
+    }
+}
+
+/// One page of `items` under `key` (see [`Page::page`]); for lists filtered per client.
+pub fn page_of(
+    key: &'static str,
+    items: &[Bytes],
+    cursor: Option<&str>,
+    page_size: usize,
+    extra: &str,
+) -> Result<Vec<u8>, PageError> {
+    {
         let start = match cursor {
             None => 0,
-            Some(c) => decode(self.key(), c).ok_or(PageError)?,
+            Some(c) => decode(key, c).ok_or(PageError)?,
         };
         let start = start.min(items.len());
         let end = if page_size == 0 { items.len() } else { (start + page_size).min(items.len()) };
         let mut out = Vec::with_capacity(32 + items[start..end].iter().map(|i| i.len() + 1).sum::<usize>());
         out.extend_from_slice(b"{\"");
-        out.extend_from_slice(self.key().as_bytes());
+        out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":[");
         for (i, item) in items[start..end].iter().enumerate() {
             if i > 0 {
@@ -36,7 +48,7 @@ pub trait Page {
         out.push(b']');
         if end < items.len() {
             out.extend_from_slice(b",\"nextCursor\":\"");
-            out.extend_from_slice(encode(self.key(), end).as_bytes());
+            out.extend_from_slice(encode(key, end).as_bytes());
             out.push(b'"');
         }
         if !extra.is_empty() {

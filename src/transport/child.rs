@@ -41,6 +41,8 @@ pub type EventSink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
 #[derive(Clone)]
 pub struct Requester {
     server: Arc<str>,
+    /// The server's circuit breaker: every answer to a client call closes it.
+    breaker: Option<Arc<crate::breaker::Breaker>>,
     tx: mpsc::UnboundedSender<Bytes>,
     pending: Arc<Pending>,
     next_id: Arc<AtomicU64>,
@@ -158,6 +160,7 @@ pub struct SpawnSpec<'a> {
     pub label: Arc<str>,
     pub max_frame_bytes: usize,
     pub events: EventSink,
+    pub breaker: Option<Arc<crate::breaker::Breaker>>,
     /// Reads the gateway's environment (the process environment outside tests).
     pub lookup_env: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -201,6 +204,7 @@ impl ChildProcess {
         let pending = Arc::new(Pending::default());
         let requester = Requester {
             server: spec.label.clone(),
+            breaker: spec.breaker.clone(),
             tx,
             pending: pending.clone(),
             next_id: Arc::new(AtomicU64::new(1)),
@@ -332,7 +336,14 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             };
             match entry.responder {
                 Responder::Client(c) => {
-                    if c.resend.is_some() && env.result.is_some_and(is_input_required) {
+                    if let Some(b) = &requester.breaker {
+                        b.success();
+                    }
+                    if c.fallback.as_ref().is_some_and(|f| f.on_error) && env.result.is_some_and(is_error_result) {
+                        drop(env);
+                        return events(ChildEvent::ToolError { reply: c });
+                    }
+                    if c.bridge_input && env.result.is_some_and(is_input_required) {
                         drop(env);
                         return events(ChildEvent::InputRequired { reply: c, frame: line });
                     }
@@ -342,6 +353,17 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                         }
                     }
                     let frame = match (env.result, env.error) {
+                        (Some(result), _) if c.answered_by.is_some() => {
+                            let (by, from) = c.answered_by.as_ref().expect("checked");
+                            let members =
+                                format!(r#""dfs-gateway/answeredBy":"{by}","dfs-gateway/fallbackFrom":"{from}""#);
+                            let result = protocol::merge_meta(Some(result.get().as_bytes()), members.as_bytes(), None);
+                            let result = match c.complete_for_modern {
+                                Some(cacheable) => crate::era::complete_result(&result, cacheable).into_owned(),
+                                None => result,
+                            };
+                            protocol::response_frame_bytes(&c.id, &result)
+                        }
                         (Some(result), _) => match c.complete_for_modern {
                             Some(cacheable) => protocol::response_frame_bytes(
                                 &c.id,
@@ -380,6 +402,12 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             events(ChildEvent::Garbage(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()))
         }
     }
+}
+
+/// A tool result with `isError: true`.
+fn is_error_result(result: &serde_json::value::RawValue) -> bool {
+    memchr::memmem::find(result.get().as_bytes(), b"isError").is_some()
+        && protocol::RawObject::parse(result).is_ok_and(|o| o.get("isError").is_some_and(|v| v.get().trim() == "true"))
 }
 
 /// `result.task.taskId` of a task-creating call.

@@ -24,18 +24,57 @@ pub struct ClientReply {
     /// `Some(cacheable)` when a modern client waits for a legacy server's result: the result then gets the
     /// modern `resultType` (and cache hints when `cacheable`).
     pub complete_for_modern: Option<bool>,
-    /// For a legacy client's call to a modern server: the request as sent, so that an `input_required` answer can
-    /// be turned into requests to the client and the call retried with their answers.
+    /// The request as this server first got it (before any era conversion), kept when the call may have to be
+    /// sent again: a retry, a fallback, or a modern server's round of input requests.
     pub resend: Option<Resend>,
     /// The call asked for a task (2025-11-25 `params.task`): the task id in the result is remembered, so that
     /// `tasks/*` requests for it reach this server.
     pub record_task: bool,
+    /// Times the call may still be repeated after a timeout or crash: non-zero only when repeating is safe (a
+    /// read-only or idempotent tool, by annotation or by policy).
+    pub retries_left: u32,
+    /// Where the call goes when it fails (a policy `fallback` rule).
+    pub fallback: Option<Fallback>,
+    /// On a fallback call: the tool that answered and the one first asked, for the result's `_meta`.
+    pub answered_by: Option<(Arc<str>, Arc<str>)>,
+    /// A modern server serves a legacy client: an `input_required` result must be bridged into requests.
+    pub bridge_input: bool,
 }
 
-/// A request as it went to the server.
+impl ClientReply {
+    /// A reply to `id` with nothing special about it.
+    pub fn new(client: Arc<ClientHandle>, id: Box<RawValue>) -> Self {
+        ClientReply {
+            client,
+            id,
+            progress_token: None,
+            complete_for_modern: None,
+            resend: None,
+            record_task: false,
+            retries_left: 0,
+            fallback: None,
+            answered_by: None,
+            bridge_input: false,
+        }
+    }
+}
+
+/// A policy fallback: the canonical tool to call instead.
+pub struct Fallback {
+    pub target: Arc<str>,
+    /// Also fall back when the tool answers `isError: true`.
+    pub on_error: bool,
+    /// The canonical tool first asked.
+    pub from: Arc<str>,
+}
+
+/// A request as it went to the server, kept when it may have to be sent again (retry, fallback, input rounds).
+#[derive(Clone)]
 pub struct Resend {
     pub method: &'static str,
     pub params: Bytes,
+    /// A policy timeout for the call, if any.
+    pub timeout: Option<Duration>,
 }
 
 /// Who waits for an answer.
@@ -147,16 +186,16 @@ impl Pending {
         }
     }
 
-    /// Attaches a client again to parked call `id`; gives the reply back when the call is gone.
-    pub fn rebind(&self, id: u64, reply: ClientReply, timeout: Duration) -> Result<(), ClientReply> {
+    /// Attaches a client again to parked call `id`; `false` when the call is gone.
+    pub fn rebind(&self, id: u64, reply: ClientReply, timeout: Duration) -> bool {
         let mut inner = self.lock();
         match inner.entries.get_mut(&id) {
             Some(entry) if matches!(entry.responder, Responder::Parked) => {
                 entry.deadline = Instant::now() + timeout;
                 entry.responder = Responder::Client(reply);
-                Ok(())
+                true
             }
-            _ => Err(reply),
+            _ => false,
         }
     }
 

@@ -1,0 +1,161 @@
+//! A consecutive-failures circuit breaker, one per downstream server.
+//!
+//! ```text
+//!   closed ──(N failures in a row)──▶ open ──(cool-down over; next call is the probe)──▶ half-open
+//!     ▲                                 ▲                                                   │
+//!     └──────────(probe answered)───────┼───────────────────────────────────────────────────┤
+//!                                       └──────────────(probe failed)───────────────────────┘
+//! ```
+//!
+//! Lock-free: the reader task records answers, the server actor records failures and asks before each call.
+//! An answer of any kind (a result, an `isError` result, a JSON-RPC error) counts as success: the server is
+//! alive. Failures are timeouts, crashes and failed starts.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const HALF_OPEN: u8 = 2;
+
+/// What the breaker says about one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    Allowed,
+    /// The cool-down is over: this call decides whether the circuit closes again.
+    Probe,
+    /// Fail fast; the circuit may let a probe through after `retry_in`.
+    Rejected {
+        retry_in: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half-open",
+        }
+    }
+}
+
+pub struct Breaker {
+    /// Consecutive failures that open the circuit.
+    threshold: u32,
+    /// How long an open circuit fails fast before letting a probe through.
+    cooldown: Duration,
+    state: AtomicU8,
+    failures: AtomicU32,
+    /// When the circuit last opened, in ms since `epoch`.
+    opened_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            state: AtomicU8::new(CLOSED),
+            failures: AtomicU32::new(0),
+            opened_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn state(&self) -> CircuitState {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => CircuitState::Open,
+            HALF_OPEN => CircuitState::HalfOpen,
+            _ => CircuitState::Closed,
+        }
+    }
+
+    /// Whether a call may go to the server now.
+    pub fn allow(&self) -> Permit {
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => Permit::Allowed,
+            OPEN => {
+                let open_for =
+                    Duration::from_millis(self.now_ms().saturating_sub(self.opened_at.load(Ordering::Acquire)));
+                if open_for < self.cooldown {
+                    return Permit::Rejected { retry_in: self.cooldown - open_for };
+                }
+                // Exactly one caller wins the probe.
+                match self.state.compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => Permit::Probe,
+                    Err(_) => Permit::Rejected { retry_in: self.cooldown },
+                }
+            }
+            _ => Permit::Rejected { retry_in: self.cooldown },
+        }
+    }
+
+    /// The server answered.
+    pub fn success(&self) {
+        self.failures.store(0, Ordering::Release);
+        if self.state.load(Ordering::Acquire) != CLOSED {
+            self.state.store(CLOSED, Ordering::Release);
+        }
+    }
+
+    /// A call failed (timeout, crash, failed start).
+    pub fn failure(&self) {
+        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        let state = self.state.load(Ordering::Acquire);
+        if state == HALF_OPEN || (state == CLOSED && failures >= self.threshold) {
+            self.opened_at.store(self.now_ms(), Ordering::Release);
+            self.state.store(OPEN, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_open_half_open_closed() {
+        let b = Breaker::new(3, Duration::from_millis(50));
+        for _ in 0..2 {
+            b.failure();
+        }
+        assert_eq!((b.state(), b.allow()), (CircuitState::Closed, Permit::Allowed));
+        b.success();
+        for _ in 0..3 {
+            b.failure();
+        }
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(matches!(b.allow(), Permit::Rejected { .. }));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(b.allow(), Permit::Probe);
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        assert!(matches!(b.allow(), Permit::Rejected { .. }), "one probe at a time");
+        b.success();
+        assert_eq!((b.state(), b.allow()), (CircuitState::Closed, Permit::Allowed));
+    }
+
+    #[test]
+    fn a_failed_probe_opens_the_circuit_again() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        b.failure();
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(b.allow(), Permit::Probe);
+        b.failure();
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(matches!(b.allow(), Permit::Rejected { .. }));
+    }
+}
