@@ -1,0 +1,224 @@
+//! Policy routing and failure handling through the real gateway binary: deny rules under every spelling, rule
+//! timeouts, the circuit breaker's transitions, and fallback from a failing app tool to an ext tool.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+
+fn config_with_rules(ws: &Workspace, rules: &str, alpha_extra: &str) -> std::path::PathBuf {
+    let rules_path = ws.file("rules.toml");
+    std::fs::write(&rules_path, rules).unwrap();
+    let body = format!(
+        "[policy]\nfiles = [\"{}\"]\n\n{}\n{}",
+        rules_path.display(),
+        fixture_server("alpha", "app", alpha_extra),
+        fixture_server("beta", "ext", "")
+    );
+    ws.config(&body)
+}
+
+#[tokio::test]
+async fn a_denied_tool_is_hidden_and_refused_under_every_spelling() {
+    let ws = Workspace::new();
+    let rules = "[[rule]]\nname = \"no-counter\"\nnamespace = \"app\"\ntool = \"alpha.counter\"\naction = \"deny\"\n";
+    let mut gw = Gateway::start(&config_with_rules(&ws, rules, "")).await;
+    gw.initialize().await;
+    let names = gw.tool_names().await;
+    assert!(!names.contains(&"app__alpha__counter".to_owned()), "{names:?}");
+    assert!(names.contains(&"app__alpha__echo".to_owned()) && names.contains(&"ext__beta__counter".to_owned()));
+    for spelling in ["app__alpha__counter", "app.alpha.counter"] {
+        let resp = gw.call(spelling, json!({})).await;
+        assert_eq!(resp["error"]["code"], -32004, "{spelling}: {resp}");
+        assert!(resp["error"]["message"].as_str().unwrap().contains("no-counter"), "{resp}");
+    }
+    for spelling in ["APP__ALPHA__COUNTER", "app__alpha__Counter", "app__alpha__counter ", "alpha__counter"] {
+        let resp = gw.call(spelling, json!({})).await;
+        assert!(resp.get("result").is_none(), "{spelling} must not reach the tool: {resp}");
+    }
+    assert_eq!(gw.call_text("ext__beta__counter", json!({})).await, "1");
+    // The denied tool really never ran.
+    assert_eq!(gw.call_text("ext__beta__counter", json!({})).await, "2");
+}
+
+#[test]
+fn check_and_explain_speak_about_rules() {
+    let ws = Workspace::new();
+    let cfg = config_with_rules(
+        &ws,
+        "[[rule]]\nname = \"slow-ok\"\ntool = \"alpha.sleep\"\naction = \"allow\"\ntimeout = \"300ms\"\n\n[[rule]]\nname = \"nope\"\ntool = \"*.counter\"\naction = \"deny\"\nwhen = { clients = [\"intern-*\"] }\n",
+        "",
+    );
+    let out = cli(&["explain", "--config", cfg.to_str().unwrap(), "app.alpha.counter", "--client", "intern-bob"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("nope"), "{text}");
+    let out = cli(&["explain", "--config", cfg.to_str().unwrap(), "app__alpha__counter", "--client", "boss"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.to_lowercase().contains("allow"), "{text}");
+
+    std::fs::write(ws.file("rules.toml"), "[[rule]]\ntool = \"alpha.echo\"\naction = \"fallback\"\n").unwrap();
+    let out = cli(&["check", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules.toml:3") && err.contains("needs `fallback"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rule_timeout_overrides_the_server_timeout() {
+    let ws = Workspace::new();
+    let rules = "[[rule]]\nname = \"quick\"\ntool = \"alpha.slow_counter\"\naction = \"allow\"\ntimeout = \"300ms\"\n";
+    let mut gw = Gateway::start(&config_with_rules(&ws, rules, "timeout = \"20s\"")).await;
+    gw.initialize().await;
+    let started = Instant::now();
+    let resp = gw.call("app__alpha__slow_counter", json!({"ms": 10000})).await;
+    assert_eq!(resp["error"]["code"], -32001, "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_circuit_opens_after_repeated_failures_probes_after_the_cooldown_and_closes() {
+    let ws = Workspace::new();
+    let extra = "timeout = \"300ms\"\nretries = 0\ncircuit_failures = 2\ncircuit_cooldown = \"1s\"";
+    let mut gw = Gateway::start(&config_with_rules(&ws, "", extra)).await;
+    gw.initialize().await;
+    for _ in 0..2 {
+        let resp = gw.call("app__alpha__slow_counter", json!({"ms": 5000})).await;
+        assert_eq!(resp["error"]["code"], -32001, "{resp}");
+    }
+    // Open: fails fast, without reaching the server.
+    let started = Instant::now();
+    let resp = gw.call("app__alpha__counter", json!({})).await;
+    assert_eq!(resp["error"]["code"], -32005, "{resp}");
+    assert!(resp["error"]["message"].as_str().unwrap().contains("circuit"), "{resp}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+    // Other servers are not affected.
+    assert_eq!(gw.call_text("ext__beta__echo", json!({"message": "fine"})).await, "fine");
+    // After the cool-down one probe goes through; it succeeds, the circuit closes.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(gw.call_text("app__alpha__counter", json!({})).await, "3", "the probe reached the server");
+    assert_eq!(gw.call_text("app__alpha__counter", json!({})).await, "4");
+}
+
+#[tokio::test]
+async fn a_failing_app_tool_falls_back_to_an_ext_tool_and_says_so() {
+    let ws = Workspace::new();
+    let rules = "[[rule]]\nname = \"crash-to-beta\"\ntool = \"alpha.crash\"\nnamespace = \"app\"\naction = \"fallback\"\nfallback = \"ext.beta.echo\"\n\n\
+                 [[rule]]\nname = \"fail-to-beta\"\ntool = \"alpha.fail\"\nnamespace = \"app\"\naction = \"fallback\"\nfallback = \"ext.beta.echo\"\nfallback_on_error = true\n";
+    let mut gw = Gateway::start(&config_with_rules(&ws, rules, "restart_backoff = \"50ms\"")).await;
+    gw.initialize().await;
+    // The app server crashes mid-call: the ext tool answers with the same arguments.
+    let resp = gw.call("app__alpha__crash", json!({"message": "from the crash"})).await;
+    assert_eq!(result_text(&resp), "from the crash", "{resp}");
+    let meta = &resp["result"]["_meta"];
+    assert_eq!(meta["dfs-gateway/answeredBy"], "ext.beta.echo", "{resp}");
+    assert_eq!(meta["dfs-gateway/fallbackFrom"], "app.alpha.crash");
+    // isError falls back too when the rule says so.
+    let resp = gw.call("app__alpha__fail", json!({"message": "from fail"})).await;
+    assert_eq!(result_text(&resp), "from fail", "{resp}");
+    assert_eq!(resp["result"]["_meta"]["dfs-gateway/answeredBy"], "ext.beta.echo");
+    // Tools without a fallback rule answer for themselves, with no fallback marker (alpha restarted meanwhile).
+    let resp = gw.call("app__alpha__echo", json!({"message": "own"})).await;
+    assert_eq!(result_text(&resp), "own");
+    assert!(resp["result"].get("_meta").is_none(), "{resp}");
+}
+
+mod spelling {
+    //! Property: whatever string a client sends as a tool name, if the routing table resolves it to a denied
+    //! canonical tool, the policy refuses it; and no spelling other than the wire and canonical names resolves.
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use dfs_gateway::actors::server::ServerMsg;
+    use dfs_gateway::config::Namespace;
+    use dfs_gateway::naming::Naming;
+    use dfs_gateway::policy::{Action, PolicySet, Subject};
+    use dfs_gateway::routing::{RoutingTable, ServerLists, ServerRoute};
+    use proptest::prelude::*;
+    use ractor::{Actor, ActorProcessingErr, ActorRef};
+    use serde_json::value::RawValue;
+
+    struct Nop;
+    impl Actor for Nop {
+        type Msg = ServerMsg;
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(&self, _: ActorRef<ServerMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    fn table() -> RoutingTable {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let actor = rt.block_on(async { Actor::spawn(None, Nop, ()).await.unwrap().0 });
+        let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#)).unwrap();
+        let mut servers = BTreeMap::new();
+        for (ns, name, tools) in [
+            (Namespace::App, "optimize", vec!["lineup", "Lineup", "delete_slate", "a.b"]),
+            (Namespace::Ext, "fs", vec!["write_file", "read_file"]),
+        ] {
+            let route = Arc::new(ServerRoute {
+                name: name.into(),
+                namespace: ns,
+                label: format!("{ns}.{name}").into(),
+                actor: actor.clone(),
+                retries: 0,
+            });
+            let lists = ServerLists { tools: tools.into_iter().map(tool).collect(), ..ServerLists::default() };
+            servers.insert(name.to_owned(), (route, Some(Arc::new(lists))));
+        }
+        RoutingTable::build(&Naming::default(), &servers)
+    }
+
+    fn policy() -> PolicySet {
+        let rules = "[[rule]]\nnamespace = \"app\"\ntool = \"optimize.delete_*\"\naction = \"deny\"\n\n\
+                     [[rule]]\nnamespace = \"ext\"\ntool = \"fs.write_*\"\naction = \"deny\"\n\n\
+                     [[rule]]\ntool = \"*\"\naction = \"allow\"\npriority = -5\n";
+        PolicySet::from_str("spelling.toml", rules, Action::Allow).unwrap()
+    }
+
+    /// Spellings built from pieces of real names, with case, separator and whitespace variations.
+    fn spelling() -> impl Strategy<Value = String> {
+        let part = prop::sample::select(vec![
+            "app", "ext", "APP", "optimize", "Optimize", "fs", "delete_slate", "DELETE_SLATE", "delete_", "slate",
+            "write_file", "Write_File", "lineup", "a.b", "a_b", "", " ", "*", "?",
+        ]);
+        let sep = prop::sample::select(vec!["__", ".", "_", "___", "", " ", "/", "-"]);
+        (part.clone(), sep.clone(), part.clone(), sep, part).prop_map(|(a, s1, b, s2, c)| format!("{a}{s1}{b}{s2}{c}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn no_spelling_reaches_a_denied_tool(name in spelling()) {
+            let (table, policy) = (table_once(), policy_once());
+            if let Some(entry) = table.tools.lookup(&name) {
+                prop_assert!(name == *entry.wire || name == *entry.canonical, "{name} resolved to {}", entry.canonical);
+                let decision = policy.decide(&Subject::new(&entry.canonical, None, chrono::Utc::now()));
+                let denied = entry.canonical.contains(".delete_") || entry.canonical.contains(".write_");
+                prop_assert_eq!(decision.action == Action::Deny, denied, "{}", entry.canonical);
+            }
+        }
+    }
+
+    fn table_once() -> &'static RoutingTable {
+        static T: std::sync::OnceLock<RoutingTable> = std::sync::OnceLock::new();
+        T.get_or_init(table)
+    }
+
+    fn policy_once() -> &'static PolicySet {
+        static P: std::sync::OnceLock<PolicySet> = std::sync::OnceLock::new();
+        P.get_or_init(policy)
+    }
+
+    #[test]
+    fn the_denied_tools_do_resolve_so_the_property_is_not_empty() {
+        let t = table_once();
+        for n in ["app__optimize__delete_slate", "app.optimize.delete_slate", "ext__fs__write_file"] {
+            let e = t.tools.lookup(n).unwrap();
+            let d = policy_once().decide(&Subject::new(&e.canonical, None, chrono::Utc::now()));
+            assert_eq!(d.action, Action::Deny, "{n}");
+        }
+    }
+}
