@@ -11,8 +11,13 @@ fn every_shipped_config_validates() {
     for entry in std::fs::read_dir(root.join("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            if let Err(e) = Config::load(Some(&path), &Overlay::default()) {
-                panic!("{} does not validate:\n{e}", path.display());
+            match Config::load(Some(&path), &Overlay::default()) {
+                Ok(cfg) => {
+                    if let Err(e) = cfg.load_policy() {
+                        panic!("the policy of {} does not validate:\n{e}", path.display());
+                    }
+                }
+                Err(e) => panic!("{} does not validate:\n{e}", path.display()),
             }
             checked += 1;
         }

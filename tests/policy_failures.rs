@@ -152,7 +152,8 @@ mod spelling {
     fn table() -> RoutingTable {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let actor = rt.block_on(async { Actor::spawn(None, Nop, ()).await.unwrap().0 });
-        let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#)).unwrap();
+        let tool =
+            |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#)).unwrap();
         let mut servers = BTreeMap::new();
         for (ns, name, tools) in [
             (Namespace::App, "optimize", vec!["lineup", "Lineup", "delete_slate", "a.b"]),
@@ -181,8 +182,25 @@ mod spelling {
     /// Spellings built from pieces of real names, with case, separator and whitespace variations.
     fn spelling() -> impl Strategy<Value = String> {
         let part = prop::sample::select(vec![
-            "app", "ext", "APP", "optimize", "Optimize", "fs", "delete_slate", "DELETE_SLATE", "delete_", "slate",
-            "write_file", "Write_File", "lineup", "a.b", "a_b", "", " ", "*", "?",
+            "app",
+            "ext",
+            "APP",
+            "optimize",
+            "Optimize",
+            "fs",
+            "delete_slate",
+            "DELETE_SLATE",
+            "delete_",
+            "slate",
+            "write_file",
+            "Write_File",
+            "lineup",
+            "a.b",
+            "a_b",
+            "",
+            " ",
+            "*",
+            "?",
         ]);
         let sep = prop::sample::select(vec!["__", ".", "_", "___", "", " ", "/", "-"]);
         (part.clone(), sep.clone(), part.clone(), sep, part).prop_map(|(a, s1, b, s2, c)| format!("{a}{s1}{b}{s2}{c}"))
@@ -221,4 +239,37 @@ mod spelling {
             assert_eq!(d.action, Action::Deny, "{n}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_policy_edited_on_disk_takes_effect_in_the_open_session_and_a_bad_edit_is_refused() {
+    let ws = Workspace::new();
+    let cfg = config_with_rules(&ws, "", "");
+    let mut gw = Gateway::start(&cfg).await;
+    gw.initialize().await;
+    assert!(gw.tool_names().await.contains(&"app__alpha__counter".to_owned()));
+    assert_eq!(gw.call_text("app__alpha__counter", json!({})).await, "1");
+
+    // An editor replaces the file by rename.
+    let rules = ws.file("rules.toml");
+    let tmp = ws.file("rules.toml.tmp");
+    std::fs::write(&tmp, "[[rule]]\nname = \"stop-counting\"\ntool = \"alpha.counter\"\naction = \"deny\"\n").unwrap();
+    std::fs::rename(&tmp, &rules).unwrap();
+    gw.notification("notifications/tools/list_changed", Duration::from_secs(10))
+        .await
+        .expect("list_changed after reload");
+    assert!(!gw.tool_names().await.contains(&"app__alpha__counter".to_owned()));
+    let resp = gw.call("app__alpha__counter", json!({})).await;
+    assert_eq!(resp["error"]["code"], -32004, "{resp}");
+
+    // A broken edit is refused: the previous policy stays in force, the session goes on.
+    std::fs::write(&rules, "[[rule]]\naction = \"maybe\"\n").unwrap();
+    let log = gw.stderr_path.clone();
+    let refused = eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("previous policy stays in force")
+    })
+    .await;
+    assert!(refused, "{}", gw.stderr());
+    assert_eq!(gw.call("app__alpha__counter", json!({})).await["error"]["code"], -32004);
+    assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "still here"})).await, "still here");
 }
