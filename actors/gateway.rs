@@ -163,6 +163,38 @@ impl Actor for Gateway {
     }
 }
 
+/// The status of every configured server, asked of each server actor (bounded wait per server).
+pub async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
+    let servers = shared.table.load().servers.clone();
+    let mut out = Vec::with_capacity(servers.len());
+    for s in servers {
+        if let Ok(st) = ractor::call_t!(s.actor, ServerMsg::Status, 2000) {
+            out.push(st);
+        }
+    }
+    out
+}
+
+/// The `/healthz` document of a running gateway.
+pub async fn health(shared: &Shared) -> crate::ops::health::Health {
+    use super::server::State;
+    use crate::ops::health::{CacheHealth, Health, ServerHealth, ServerState};
+    let servers = statuses(shared).await.into_iter().map(|s| {
+        let state = match (s.circuit, s.state) {
+            (crate::breaker::CircuitState::Open, _) => ServerState::CircuitOpen,
+            (_, State::NotStarted) => ServerState::NotStarted,
+            (_, State::Starting) => ServerState::Starting,
+            (_, State::Ready) => ServerState::Ready,
+            (_, State::Restarting) => ServerState::Restarting,
+            (_, State::Stopped) => ServerState::Stopped,
+        };
+        let circuit = Some(s.circuit.as_str().to_owned());
+        let entry = ServerHealth { state, restarts: s.restarts, last_error: s.last_error, pid: s.pid, circuit };
+        (s.namespace.as_str(), s.name, entry)
+    });
+    Health::build(true, servers, CacheHealth::disabled())
+}
+
 /// A running gateway.
 pub struct GatewayHandle {
     actor: ActorRef<GatewayMsg>,
@@ -180,14 +212,7 @@ pub async fn start(args: GatewayArgs) -> anyhow::Result<GatewayHandle> {
 impl GatewayHandle {
     /// The status of every configured server.
     pub async fn statuses(&self) -> Vec<ServerStatus> {
-        let servers = self.shared.table.load().servers.clone();
-        let mut out = Vec::with_capacity(servers.len());
-        for s in servers {
-            if let Ok(st) = ractor::call_t!(s.actor, ServerMsg::Status, 2000) {
-                out.push(st);
-            }
-        }
-        out
+        statuses(&self.shared).await
     }
 
     /// Stops the tree and waits until every server process is gone.

@@ -37,8 +37,13 @@ pub enum Command {
     Serve,
     /// Validate the configuration; print every problem with file and line; exit 64 if there is one.
     Check,
-    /// Start the servers and print every federated tool: wire name, canonical name, server, state.
-    Tools,
+    /// Start the servers and print every federated tool: wire name, canonical name, server, state. With
+    /// --health, print instead the live server states (incl. circuit) of a running gateway.
+    Tools {
+        /// `/healthz` of a running gateway, e.g. http://127.0.0.1:8080/healthz.
+        #[arg(long)]
+        health: Option<String>,
+    },
     /// Print which policy rule decides a call of TOOL (a canonical name such as app.optimize.lineup) and why.
     Explain {
         tool: String,
@@ -106,7 +111,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match command {
             Command::Serve => serve(config, policy).await,
-            Command::Tools => tools(config, policy).await,
+            Command::Tools { health: Some(url) } => live_states(&url).await,
+            Command::Tools { health: None } => tools(config, policy).await,
             Command::Call { tool, arguments, timeout } => call(config, policy, &tool, &arguments, timeout).await,
             Command::Check | Command::Explain { .. } => unreachable!("handled above"),
         }
@@ -145,6 +151,7 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     let handle = start(config.clone(), policy, config.stdio.enabled, shutdown.clone()).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
+    let ops = start_ops(&handle, shutdown.clone()).await;
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
@@ -157,6 +164,70 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
         r.abort();
     }
     handle.stop().await;
+    if let Some(ops) = ops {
+        ops.join().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `/healthz` and `/metrics` (`ENABLE_HEALTH`, `HEALTH_PORT` 8080, `ENABLE_METRICS`, `METRICS_PORT` 9090, bound to
+/// `OPS_BIND`, 127.0.0.1 by default). A port that cannot be bound is logged; the gateway serves on without it.
+async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Option<crate::ops::OpsServers> {
+    let flag = |k: &str| std::env::var(k).map_or(true, |v| !matches!(v.trim(), "0" | "false" | "no" | "off"));
+    let port = |k: &str, d: u16| std::env::var(k).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(d);
+    let ip: std::net::IpAddr =
+        std::env::var("OPS_BIND").ok().and_then(|v| v.parse().ok()).unwrap_or([127, 0, 0, 1].into());
+    let plan = crate::ops::OpsPlan {
+        health: flag("ENABLE_HEALTH").then(|| (ip, port("HEALTH_PORT", 8080)).into()),
+        metrics: flag("ENABLE_METRICS").then(|| (ip, port("METRICS_PORT", 9090)).into()),
+    };
+    if plan.health.is_none() && plan.metrics.is_none() {
+        return None;
+    }
+    let shared = handle.shared.clone();
+    let source = crate::ops::health::AsyncHealth(move || {
+        let shared = shared.clone();
+        async move { gateway::health(&shared).await }
+    });
+    let metrics = Arc::new(crate::telemetry::Metrics::new());
+    match crate::ops::start(plan, Arc::new(source), metrics, shutdown).await {
+        Ok(ops) => {
+            tracing::info!(health = ?ops.health_addr, metrics = ?ops.metrics_addr, "ops endpoints listening");
+            Some(ops)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "ops endpoints are off");
+            None
+        }
+    }
+}
+
+/// The server table of a running gateway, from its `/healthz`.
+async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("--health takes an http:// URL")?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/healthz".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connecting to {host}"))?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).context("not an HTTP response")?;
+    let health: serde_json::Value = serde_json::from_str(body).context("the health document is not JSON")?;
+    let mut rows =
+        vec![["SERVER".to_owned(), "STATE".to_owned(), "CIRCUIT".to_owned(), "RESTARTS / LAST ERROR".to_owned()]];
+    for (ns, n) in health["namespaces"].as_object().into_iter().flatten() {
+        for (name, s) in n["servers"].as_object().into_iter().flatten() {
+            let err = s["last_error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default();
+            rows.push([
+                format!("{ns}.{name}"),
+                s["state"].as_str().unwrap_or("?").replace('_', " "),
+                s["circuit"].as_str().unwrap_or("?").to_owned(),
+                format!("{}{err}", s["restarts"]),
+            ]);
+        }
+    }
+    print_table(&rows);
     Ok(ExitCode::SUCCESS)
 }
 

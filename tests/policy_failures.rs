@@ -273,3 +273,41 @@ async fn a_policy_edited_on_disk_takes_effect_in_the_open_session_and_a_bad_edit
     assert_eq!(gw.call("app__alpha__counter", json!({})).await["error"]["code"], -32004);
     assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "still here"})).await, "still here");
 }
+
+/// `dfs-gateway tools --health URL`: the row of `server` in the live table of a running gateway.
+fn live_row(url: &str, server: &str) -> String {
+    let out = cli(&["tools", "--health", url], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    table.lines().find(|l| l.starts_with(server)).unwrap_or_else(|| panic!("{server} not in\n{table}")).to_owned()
+}
+
+#[tokio::test]
+async fn breaker_transitions_are_visible_in_the_tools_state_of_a_running_gateway() {
+    let ws = Workspace::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let rules = "[[rule]]\nname = \"quick\"\ntool = \"alpha.slow_counter\"\naction = \"allow\"\ntimeout = \"200ms\"\nretry = false\n";
+    let extra = "timeout = \"5s\"\ncircuit_failures = 2\ncircuit_cooldown = \"1s\"";
+    let cfg = config_with_rules(&ws, rules, extra);
+    let mut gw = Gateway::start_with(&cfg, &[("ENABLE_HEALTH", "true"), ("HEALTH_PORT", &port)]).await;
+    gw.initialize().await;
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    assert!(live_row(&url, "app.alpha").contains("closed"), "{}", live_row(&url, "app.alpha"));
+    for _ in 0..2 {
+        assert_eq!(gw.call("app__alpha__slow_counter", json!({"ms": 3000})).await["error"]["code"], -32001);
+    }
+    let row = live_row(&url, "app.alpha");
+    assert!(row.contains("circuit open") && row.contains(" open "), "{row}");
+    // After the cool-down, a slow probe is in flight: half-open.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    gw.send(&json!({"jsonrpc": "2.0", "id": "probe", "method": "tools/call",
+        "params": {"name": "app__alpha__sleep", "arguments": {"ms": 1500}}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = live_row(&url, "app.alpha");
+    assert!(row.contains("half-open"), "{row}");
+    // The probe is answered: closed again.
+    assert_eq!(result_text(&gw.response(json!("probe")).await), "slept 1500ms");
+    let row = live_row(&url, "app.alpha");
+    assert!(row.contains("ready") && row.contains("closed"), "{row}");
+}

@@ -75,6 +75,9 @@ pub struct ServerHealth {
     /// The process id while a process runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The circuit breaker: `closed`, `open` or `half-open` (absent when not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<String>,
 }
 
 /// One namespace's servers.

@@ -115,6 +115,9 @@ impl Gateway {
             .env("LOG_LEVEL", "debug")
             .env_remove("APP_SERVERS")
             .env_remove("EXTERNAL_SERVERS")
+            // Tests run many gateways at once: ops endpoints only where a test asks for them.
+            .env("ENABLE_HEALTH", "false")
+            .env("ENABLE_METRICS", "false")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
