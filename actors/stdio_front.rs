@@ -7,15 +7,14 @@
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::session::{Session, Shared};
-use crate::transport::framing::FrameReader;
+use crate::transport::framing::{write_frames, FrameReader};
 
 pub struct StdioFrontArgs {
     pub shared: Arc<Shared>,
@@ -42,7 +41,7 @@ impl Actor for StdioFront {
         args: StdioFrontArgs,
     ) -> Result<StdioFrontState, ActorProcessingErr> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_loop(stdout(), rx));
+        let writer = tokio::spawn(write_frames(stdout(), rx, CancellationToken::new()));
         let mut session = Session::new(args.shared, tx);
         let mut frames = FrameReader::new(stdin(), args.max_frame_bytes);
         let shutdown = args.shutdown;
@@ -83,23 +82,5 @@ fn stdout() -> Box<dyn AsyncWrite + Unpin + Send> {
     match pipe {
         Ok(pipe) => Box::new(pipe),
         Err(_) => Box::new(tokio::io::stdout()),
-    }
-}
-
-async fn write_loop(out: Box<dyn AsyncWrite + Unpin + Send>, mut rx: mpsc::UnboundedReceiver<Bytes>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, out);
-    while let Some(frame) = rx.recv().await {
-        if out.write_all(&frame).await.is_err() {
-            return;
-        }
-        // Everything already queued goes out in the same write.
-        while let Ok(frame) = rx.try_recv() {
-            if out.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        if out.flush().await.is_err() {
-            return;
-        }
     }
 }

@@ -228,10 +228,7 @@ async fn a_modern_server_asking_a_legacy_client_gets_its_answers_through_ordinar
         quiet_stderr: true,
         ..Default::default()
     };
-    let args = vec!["serve".to_owned(), "--config".to_owned(), cfg.display().to_string()];
-    let client = rmcp_client::connect_stdio_with(gateway_bin(), &args, &[("LOG_LEVEL".into(), "warn".into())], options)
-        .await
-        .expect("connect");
+    let client = rmcp_client::connect_gateway(gateway_bin(), &cfg, options).await.expect("connect");
     assert_eq!(client.protocol_version().as_deref(), Some("2025-11-25"));
     let out = client.call("app__mrtr__ask", json!({"topic": "MCP"})).await.unwrap();
     assert!(!out.is_error, "{}", out.text);

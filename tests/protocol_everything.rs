@@ -120,10 +120,7 @@ async fn sampling_elicitation_roots_and_progress_for_two_servers_through_one_gat
         quiet_stderr: true,
         ..Default::default()
     };
-    let args = vec!["serve".to_owned(), "--config".to_owned(), cfg.display().to_string()];
-    let client = rmcp_client::connect_stdio_with(gateway_bin(), &args, &[("LOG_LEVEL".into(), "warn".into())], options)
-        .await
-        .expect("connect");
+    let client = rmcp_client::connect_gateway(gateway_bin(), &cfg, options).await.expect("connect");
 
     // The servers saw the client's capabilities: they offer the tools that need them.
     let names = wait_for_tool(&client, "ext__e2__trigger-elicitation-request").await;

@@ -32,8 +32,7 @@ fn peers_config(ws: &Workspace) -> Option<PathBuf> {
 async fn rmcp_client_lists_and_calls_tools_of_npm_pypi_and_fixture_servers_through_the_gateway() {
     let ws = Workspace::new();
     let Some(cfg) = peers_config(&ws) else { return };
-    let args = vec!["serve".to_owned(), "--config".to_owned(), cfg.display().to_string()];
-    let client = rmcp_client::connect_stdio(gateway_bin(), &args, &[("LOG_LEVEL".into(), "warn".into())])
+    let client = rmcp_client::connect_gateway(gateway_bin(), &cfg, rmcp_client::ClientOptions::default())
         .await
         .expect("rmcp client connects to the gateway");
     assert_eq!(client.server_name().as_deref(), Some("dfs-gateway"));

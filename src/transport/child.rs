@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::process::{ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -213,7 +212,7 @@ impl ChildProcess {
         let close_stdin = CancellationToken::new();
         let (exited_tx, exited) = watch::channel(false);
 
-        tokio::spawn(write_loop(stdin, rx, close_stdin.clone()));
+        tokio::spawn(super::framing::write_frames(stdin, rx, close_stdin.clone()));
         let reader = tokio::spawn(read_loop(stdout, requester.clone(), spec.max_frame_bytes, spec.events.clone()));
         let stderr_task = tokio::spawn(stderr_loop(stderr_pipe, stderr.clone(), spec.label.clone()));
         let events = spec.events;
@@ -262,30 +261,6 @@ fn kill_group(pid: u32, signal: Signal) {
         // ESRCH (group already gone) is the normal case after a clean exit.
         let _ = killpg(Pid::from_raw(pid as i32), signal);
     }
-}
-
-async fn write_loop(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>, close: CancellationToken) {
-    let mut out = BufWriter::with_capacity(64 * 1024, stdin);
-    loop {
-        let frame = tokio::select! {
-            biased;
-            _ = close.cancelled() => break,
-            frame = rx.recv() => match frame { Some(f) => f, None => break },
-        };
-        if out.write_all(&frame).await.is_err() {
-            break;
-        }
-        // Batch whatever else is queued into the same write.
-        while let Ok(frame) = rx.try_recv() {
-            if out.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        if out.flush().await.is_err() {
-            break;
-        }
-    }
-    let _ = out.shutdown().await;
 }
 
 async fn read_loop(stdout: ChildStdout, requester: Requester, max: usize, events: EventSink) {

@@ -6,7 +6,9 @@
 //! and reading goes on with the next frame.
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// How many leading bytes of an oversized frame are kept for the report.
 const PREFIX: usize = 512;
@@ -102,6 +104,36 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let line = trim_line(self.buf.split().freeze());
         (!line.is_empty()).then_some(Frame::Line(line))
     }
+}
+
+/// Writes every frame from `rx` to `out` until the channel closes, `close` is cancelled or a write fails; frames
+/// already queued go out in the same write, and the buffer is flushed whenever the queue is empty. `out` is shut
+/// down at the end (for a child's stdin, that is the MCP way to ask it to exit).
+pub async fn write_frames<W: AsyncWrite + Unpin>(
+    out: W,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    close: CancellationToken,
+) {
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    'frames: loop {
+        let frame = tokio::select! {
+            biased;
+            _ = close.cancelled() => break,
+            frame = rx.recv() => match frame { Some(f) => f, None => break },
+        };
+        if out.write_all(&frame).await.is_err() {
+            break;
+        }
+        while let Ok(frame) = rx.try_recv() {
+            if out.write_all(&frame).await.is_err() {
+                break 'frames;
+            }
+        }
+        if out.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = out.shutdown().await;
 }
 
 /// Drops the trailing `\n` / `\r\n` and surrounding blanks.

@@ -387,6 +387,12 @@ pub async fn connect_stdio(program: &Path, args: &[String], envs: &[(String, Str
     connect_stdio_with(program, args, envs, ClientOptions::default()).await
 }
 
+/// Connects through `dfs-gateway serve --config <config>` (the gateway's log level set to warn).
+pub async fn connect_gateway(gateway: &Path, config: &Path, options: ClientOptions) -> Result<RunningClient> {
+    let args = ["serve".to_owned(), "--config".to_owned(), config.display().to_string()];
+    connect_stdio_with(gateway, &args, &[("LOG_LEVEL".into(), "warn".into())], options).await
+}
+
 /// Like [`connect_stdio`], with explicit [`ClientOptions`].
 pub async fn connect_stdio_with(
     program: &Path,
