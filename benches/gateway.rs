@@ -44,8 +44,31 @@ const STEP: Duration = Duration::from_secs(30);
 /// Load ids are `(stream + 1) << ID_SHIFT | seq`; sequential ids stay below `1 << ID_SHIFT`.
 const ID_SHIFT: u32 = 40;
 const SEQ_MASK: u64 = (1 << ID_SHIFT) - 1;
-/// Tools each fixture server lists without `--extra-tools`.
-const FIXTURE_BASE_TOOLS: usize = 15;
+/// Tools each fixture server lists without `--extra-tools`, asked of the fixture itself once (so the bench
+/// follows the fixture as it gains tools).
+fn fixture_base_tools() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(FIXTURE)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the fixture");
+        let mut stdin = child.stdin.take().expect("piped");
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+        writeln!(stdin, "{init}\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}}").expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().expect("fixture output");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["id"] == 2)
+            .and_then(|v| v["result"]["tools"].as_array().map(Vec::len))
+            .expect("the fixture lists its tools")
+    })
+}
 
 fn main() -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -937,7 +960,7 @@ async fn idle_rss(s: &Settings, ws: &Path) -> Result<(Idle, PathBuf)> {
     let mut gw = Conn::gateway(&cfg)?;
     gw.handshake().await?;
     let listed = gw.tool_names().await?;
-    let want = names.len() * FIXTURE_BASE_TOOLS;
+    let want = names.len() * fixture_base_tools();
     ensure!(listed.len() == want, "discovery listed {} tools, expected {want}", listed.len());
     let catalog_of = |n: &str| ws.join("state").join("catalog").join(format!("{n}.json"));
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -1037,7 +1060,7 @@ async fn big_list(s: &Settings) -> Result<(ListSide, ListSide, Result<ListSide>)
     fx.handshake().await?;
     let direct = list_side(&mut fx, s.list_calls).await?;
     fx.close().await?;
-    let want = s.extra_tools + FIXTURE_BASE_TOOLS;
+    let want = s.extra_tools + fixture_base_tools();
     ensure!(direct.tools == want, "the fixture lists {} tools, expected {want}", direct.tools);
 
     let paged = gateway_list(s, "", &args).await?;

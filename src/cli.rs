@@ -101,7 +101,17 @@ pub fn main() -> ExitCode {
         _ => std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
     };
     crate::telemetry::init_logging(&level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // DFS_GATEWAY_WORKERS: runtime threads (default 2); 1 runs everything on one thread, which saves the
+    // cross-thread wake-ups of every hop when the machine is small.
+    let workers = std::env::var("DFS_GATEWAY_WORKERS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2);
+    let mut builder = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dfs-gateway: cannot start the async runtime: {e}");
