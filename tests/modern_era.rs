@@ -106,6 +106,24 @@ async fn a_legacy_server_asking_a_modern_client_goes_through_input_required_and_
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Prompts and resources of a legacy server, for a modern client: completed with the modern members.
+    let prompts = modern(&mut gw, "prompts/list", json!({})).await;
+    assert_eq!(prompts["result"]["resultType"], "complete", "{prompts}");
+    assert!(prompts["result"]["prompts"].to_string().contains("app__everything__args-prompt"));
+    let prompt = modern(
+        &mut gw,
+        "prompts/get",
+        json!({"name": "app__everything__args-prompt", "arguments": {"city": "Denver"}}),
+    )
+    .await;
+    assert_eq!(prompt["result"]["resultType"], "complete", "{prompt}");
+    assert!(prompt["result"]["messages"].to_string().contains("Denver"));
+    let doc = "demo://resource/static/document/architecture.md";
+    let read = modern(&mut gw, "resources/read", json!({"uri": doc})).await;
+    let r = &read["result"];
+    assert_eq!((r["resultType"].as_str(), r["cacheScope"].as_str()), (Some("complete"), Some("private")), "{read}");
+    assert_eq!(r["contents"][0]["uri"], doc);
+
     let args = json!({"prompt": "name a fantasy lineup", "maxTokens": 20});
     let first = modern(&mut gw, "tools/call", json!({"name": tool, "arguments": args})).await;
     let r = &first["result"];

@@ -292,6 +292,9 @@ async fn breaker_transitions_are_visible_in_the_tools_state_of_a_running_gateway
     let mut gw = Gateway::start_with(&cfg, &[("ENABLE_HEALTH", "true"), ("HEALTH_PORT", &port)]).await;
     gw.initialize().await;
     let url = format!("http://127.0.0.1:{port}/healthz");
+    // The ops listener comes up next to the stdio front, not before it: wait for it.
+    let addr = format!("127.0.0.1:{port}");
+    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(&addr).is_ok()).await, "no /healthz");
     assert!(live_row(&url, "app.alpha").contains("closed"), "{}", live_row(&url, "app.alpha"));
     for _ in 0..2 {
         assert_eq!(gw.call("app__alpha__slow_counter", json!({"ms": 3000})).await["error"]["code"], -32001);
