@@ -107,10 +107,6 @@ impl RoutingTable {
         }
     }
 
-    pub fn server(&self, name: &str) -> Option<&Arc<ServerRoute>> {
-        self.servers.iter().find(|s| s.name == name)
-    }
-
     /// The server a resource URI (or a URI under one of its templates) belongs to, and the URI to send it.
     pub fn resolve_uri(&self, uri: &str) -> Option<(&Arc<ServerRoute>, String)> {
         // An explicitly prefixed URI names its server.

@@ -75,18 +75,12 @@ impl Shared {
 pub struct Session {
     shared: Arc<Shared>,
     client: Arc<ClientHandle>,
-    /// `clientInfo.name` from `initialize`, for policy and logs.
-    client_name: Option<String>,
 }
 
 impl Session {
     pub fn new(shared: Arc<Shared>, tx: ClientTx) -> Self {
         let client = shared.clients.open(tx);
-        Session { shared, client, client_name: None }
-    }
-
-    pub fn client_name(&self) -> Option<&str> {
-        self.client_name.as_deref()
+        Session { shared, client }
     }
 
     fn send(&self, frame: Bytes) {
@@ -241,9 +235,9 @@ impl Session {
             .unwrap_or(protocol::LATEST_LEGACY_VERSION)
             .to_owned();
         self.adopt_client_caps(init.as_ref().and_then(|i| i.capabilities).map_or("{}", |c| c.get()));
-        self.client_name = init.and_then(|i| i.client_info).and_then(|c| c.name);
-        if let Some(name) = &self.client_name {
-            let _ = self.client.identity.set(name.clone());
+        // The identity policy `when.clients` rules see (kept on the handle, which servers and the router share).
+        if let Some(name) = init.and_then(|i| i.client_info).and_then(|c| c.name) {
+            let _ = self.client.identity.set(name);
         }
         let result = serde_json::json!({
             "protocolVersion": version,
