@@ -160,7 +160,7 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     let shutdown = CancellationToken::new();
     let handle = start(config.clone(), policy, config.stdio.enabled, shutdown.clone()).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
-    let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
+    let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone());
     let ops = start_ops(&handle, shutdown.clone()).await;
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
@@ -239,55 +239,6 @@ async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
     }
     print_table(&rows);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Watches the configuration and policy files and swaps in the new policy when they change and validate; a bad
-/// new version is logged and the old one stays in force. The client session is not touched, except for a
-/// `list_changed` when what it may see could have changed. (Server changes in the configuration take a restart.)
-fn spawn_policy_reload(
-    config: Arc<Config>,
-    shared: Arc<crate::session::Shared>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let config_path = match &config.source {
-        crate::config::Source::File(p) => Some(p.clone()),
-        crate::config::Source::Bundled => None,
-    };
-    let mut files: Vec<PathBuf> = config.policy.files.clone();
-    files.extend(config_path.clone());
-    if files.is_empty() {
-        return None;
-    }
-    let mut watcher = match crate::watch::watch_files(files) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the configuration for changes; hot reload is off");
-            return None;
-        }
-    };
-    Some(tokio::spawn(async move {
-        loop {
-            let changed = watcher.changed().await;
-            tracing::info!(files = ?changed, "configuration changed on disk; reloading the policy");
-            let reloaded = Config::load_with_process_env(config_path.as_deref())
-                .and_then(|cfg| cfg.load_policy().map(|p| (cfg, p)));
-            match reloaded {
-                Ok((cfg, policy)) => {
-                    if cfg.servers != config.servers {
-                        tracing::warn!("server definitions changed; they take effect after a restart of the gateway");
-                    }
-                    let rules = policy.rules().len();
-                    shared.policy.store(Arc::new(crate::session::ActivePolicy::new(policy)));
-                    tracing::info!(rules, "policy reloaded");
-                    for client in shared.clients.all() {
-                        client.notify_list_changed("tools");
-                    }
-                }
-                Err(errors) => {
-                    tracing::error!(errors = %errors, "the changed configuration does not validate; the previous policy stays in force")
-                }
-            }
-        }
-    }))
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {

@@ -183,6 +183,13 @@ impl ServerConfig {
         format!("{}.{}", self.namespace, self.name)
     }
 
+    /// Whether `other` defines the same server: every setting equal, wherever in the file it is written (a reload
+    /// must not restart a server because a line was added above it).
+    pub fn same_definition(&self, other: &ServerConfig) -> bool {
+        let unplaced = |c: &ServerConfig| ServerConfig { origin: String::new(), ..c.clone() };
+        unplaced(self) == unplaced(other)
+    }
+
     /// Identifies what is run, so a catalog written for another command is not trusted.
     pub fn launch_key(&self) -> String {
         use sha2::{Digest, Sha256};

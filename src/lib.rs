@@ -15,6 +15,7 @@
 //! - [`catalog`]: persisted tool lists of lazy servers.
 //! - [`session`]: one client's MCP session.
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
+//! - [`reload`]: applying configuration and policy changes to the running gateway.
 //! - [`cli`]: the `dfs-gateway` commands.
 #![forbid(unsafe_code)]
 
@@ -35,6 +36,7 @@ pub mod ops;
 pub mod policy;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod telemetry;

@@ -109,3 +109,19 @@ fn launch_key_changes_with_command_or_args() {
     .unwrap();
     assert_ne!(cfg.server("a").unwrap().launch_key(), cfg.server("b").unwrap().launch_key());
 }
+
+#[test]
+fn a_server_moved_in_the_file_is_the_same_and_a_changed_setting_is_not() {
+    let a = load_str("[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"1s\"\n", &Overlay::default())
+        .unwrap();
+    let moved =
+        load_str("\n\n[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"1s\"\n", &Overlay::default())
+            .unwrap();
+    let changed =
+        load_str("[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"2s\"\n", &Overlay::default())
+            .unwrap();
+    let (a, moved, changed) = (a.server("x").unwrap(), moved.server("x").unwrap(), changed.server("x").unwrap());
+    assert_ne!(a.origin, moved.origin);
+    assert!(a.same_definition(moved));
+    assert!(!a.same_definition(changed));
+}
