@@ -1,4 +1,6 @@
-//! The `dfs-gateway` command line: `serve` (default), `check`, `tools`, `call`.
+//! The `dfs-gateway` command line: `serve` (default), `check`, `tools`, `call`, `explain`, `evidence verify`.
+
+mod evidence;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,11 +64,17 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
         timeout: Duration,
     },
+    /// The audit trail in `<state_dir>/evidence`.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Evidence(sub) = &command {
+        return evidence::run(sub, cli.config.as_deref());
+    }
     let config = match Config::load_with_process_env(cli.config.as_deref()) {
         Ok(c) => Arc::new(c),
         Err(errors) => {
@@ -124,7 +132,7 @@ pub fn main() -> ExitCode {
             Command::Tools { health: Some(url) } => live_states(&url).await,
             Command::Tools { health: None } => tools(config, policy).await,
             Command::Call { tool, arguments, timeout } => call(config, policy, &tool, &arguments, timeout).await,
-            Command::Check | Command::Explain { .. } => unreachable!("handled above"),
+            Command::Check | Command::Explain { .. } | Command::Evidence(_) => unreachable!("handled above"),
         }
     });
     match result {
