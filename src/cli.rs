@@ -108,7 +108,8 @@ pub fn main() -> ExitCode {
         Command::Serve => config.gateway.log_level.clone(),
         _ => std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
     };
-    crate::telemetry::init_logging(&level);
+    // Log files are the server's: one-off commands (tools, call) log to stderr only. Held until main returns.
+    let _log_files = crate::telemetry::init_logging(&level, matches!(command, Command::Serve).then_some(&config.log));
     // DFS_GATEWAY_WORKERS: runtime threads (default 2); 1 runs everything on one thread, which saves the
     // cross-thread wake-ups of every hop when the machine is small.
     let workers = std::env::var("DFS_GATEWAY_WORKERS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2);

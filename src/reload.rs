@@ -4,7 +4,7 @@
 //! - servers added, removed or changed are started, stopped or replaced through the server supervisor
 //!   ([`crate::actors::supervisor::SupervisorMsg::Reconcile`]); unchanged ones are not touched;
 //! - the new policy replaces the old one;
-//! - settings that cannot change under a running gateway (`[gateway]`, the fronts, logging) are logged as
+//! - settings that cannot change under a running gateway (`[gateway]`, the fronts, `[log]`) are logged as
 //!   waiting for a restart.
 //!
 //! A bad file is refused with a logged error and everything stays as it was. The client session is never
@@ -133,6 +133,7 @@ fn needs_restart(current: &Config, next: &Config) -> Vec<&'static str> {
         ("gateway.log_level", a.log_level != b.log_level),
         ("gateway.page_size", a.page_size != b.page_size),
         ("front.stdio", current.stdio.enabled != next.stdio.enabled),
+        ("log", current.log != next.log),
     ];
     out.extend(named.iter().filter(|(_, differs)| *differs).map(|(key, _)| *key));
     if out.is_empty() {
