@@ -136,15 +136,21 @@ fn needs_restart(current: &Config, next: &Config) -> Vec<&'static str> {
         ("log", current.log != next.log),
     ];
     out.extend(named.iter().filter(|(_, differs)| *differs).map(|(key, _)| *key));
-    if out.is_empty() {
-        // Sections added since this list was written: still say that something waits for a restart.
-        let rest = |c: &Config| {
-            let source = current.source.clone();
-            format!("{:?}", Config { source, servers: Vec::new(), policy: current.policy.clone(), ..c.clone() })
+    // Sections not named above ([cache], [rate_limit], [evidence], and any added later): compared whole.
+    let rest = |c: &Config| {
+        let rest = Config {
+            source: current.source.clone(),
+            gateway: current.gateway.clone(),
+            stdio: current.stdio.clone(),
+            servers: Vec::new(),
+            policy: current.policy.clone(),
+            log: current.log.clone(),
+            ..c.clone()
         };
-        if rest(current) != rest(next) {
-            out.push("settings outside [servers] and [policy]");
-        }
+        format!("{rest:?}")
+    };
+    if rest(current) != rest(next) {
+        out.push("settings outside [gateway], [servers], [policy] and [log]");
     }
     out
 }
@@ -171,5 +177,7 @@ mod tests {
         let sep =
             load("[gateway]\nseparator = \".\"\npage_size = 5\n[servers.a]\nnamespace = \"app\"\ncommand = \"sh\"\n");
         assert_eq!(needs_restart(&base, &sep), ["gateway.separator / gateway.max_name_len", "gateway.page_size"]);
+        let cache = load("[gateway]\nseparator = \"__\"\n[cache]\nbackend = \"memory\"\nmax_entries = 7\n");
+        assert_eq!(needs_restart(&base, &cache), ["settings outside [gateway], [servers], [policy] and [log]"]);
     }
 }

@@ -124,3 +124,24 @@ fn without_a_dir_the_configured_state_dir_is_used_and_a_missing_trail_exits_66()
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(&evidence.display().to_string()) && text.contains("4 record(s)"), "{text}");
 }
+
+#[tokio::test]
+async fn the_trail_a_real_gateway_wrote_verifies_from_its_configuration() {
+    let ws = Workspace::new();
+    let cfg = ws.config(&fixture_server("alpha", "app", ""));
+    let mut gw = Gateway::start(&cfg).await;
+    gw.initialize().await;
+    for i in 0..5 {
+        let msg = format!("m{i}");
+        assert_eq!(gw.call_text("app__alpha__echo", serde_json::json!({ "message": msg })).await, msg);
+    }
+    gw.close_stdin();
+    assert!(gw.wait_exit(Duration::from_secs(15)).await.success());
+    let out = cli(&["evidence", "verify", "--config", cfg.to_str().unwrap()], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&ws.path().join("state/evidence").display().to_string()), "{text}");
+    // A genesis record and one record per call at least.
+    let records: u64 = text.split(" record(s)").next().and_then(|t| t.rsplit(' ').next()).unwrap().parse().unwrap();
+    assert!(records >= 6, "{text}");
+}

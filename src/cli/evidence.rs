@@ -22,7 +22,7 @@ pub enum EvidenceCommand {
     /// Check the hash chain of the audit trail; exit 0 when intact (a torn final line is tolerated), 65 when
     /// broken (the first broken record is named by file and line), 66 when the trail cannot be read.
     Verify {
-        /// The evidence directory; default `<state_dir>/evidence` of the configuration.
+        /// The evidence directory; default `[evidence] dir` of the configuration (`<state_dir>/evidence`).
         dir: Option<PathBuf>,
     },
 }
@@ -33,7 +33,7 @@ pub fn run(command: &EvidenceCommand, config: Option<&Path>) -> ExitCode {
     let dir = match dir {
         Some(d) => d.clone(),
         None => match crate::config::Config::load_with_process_env(config) {
-            Ok(c) => c.gateway.state_dir.join("evidence"),
+            Ok(c) => c.services.evidence.map_or_else(|| c.gateway.state_dir.join("evidence"), |e| e.dir),
             Err(errors) => {
                 eprintln!("{errors}");
                 eprintln!("dfs-gateway: the configuration that names the evidence directory has {} problem(s); give DIR instead", errors.0.len());

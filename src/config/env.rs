@@ -22,6 +22,8 @@ pub struct Overlay {
     pub log_dir: Option<String>,
     pub log_rotation: Option<String>,
     pub log_keep: Option<String>,
+    /// `REDIS_URL`: the cache and rate limiter use Redis when set (unless `backend = "memory"`).
+    pub redis_url: Option<String>,
 }
 
 impl Overlay {
@@ -35,6 +37,7 @@ impl Overlay {
             log_dir: var("LOG_DIR"),
             log_rotation: var("LOG_ROTATION"),
             log_keep: var("LOG_KEEP"),
+            redis_url: var("REDIS_URL"),
         }
     }
 }
