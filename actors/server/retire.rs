@@ -36,6 +36,8 @@ impl ServerState {
             child.stop(self.ctx.stop_grace).await;
             tracing::info!(server = %self.label, pid, reason = self.retired.as_deref(), "server process stopped");
         }
+        // Not running: a replacement reports itself up once ready (same series); a removed server stays down.
+        self.metrics.set_up(false);
         // Calls already in the mailbox are answered with the reason (phase Stopping); later ones cannot be sent.
         let _ = myself.drain();
     }
