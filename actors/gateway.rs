@@ -200,7 +200,7 @@ pub async fn health(shared: &Shared) -> crate::ops::health::Health {
         let entry = ServerHealth { state, restarts: s.restarts, last_error: s.last_error, pid: s.pid, circuit };
         (s.namespace.as_str(), s.name, entry)
     });
-    Health::build(true, servers, shared.services.backend_health())
+    Health::build(true, servers, shared.services.backend_health().await)
 }
 
 /// A running gateway.

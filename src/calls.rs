@@ -237,16 +237,27 @@ impl Services {
         self.metrics.set_cache_backend_up(false);
     }
 
-    /// Cache and rate-limit backends as `/healthz` reports them.
-    pub fn backend_health(&self) -> crate::ops::health::CacheHealth {
+    /// Cache and rate-limit backends as `/healthz` reports them. A Redis connection that reports trouble is
+    /// pinged first (bounded by its operation timeout), so health recovers without waiting for call traffic.
+    pub async fn backend_health(&self) -> crate::ops::health::CacheHealth {
         use crate::ops::health::{CacheHealth, CacheState};
         let Some(cache) = &self.cache else { return CacheHealth::disabled() };
+        if let Cache::Redis(r) = cache {
+            if !r.conn().health().is_ok() {
+                let _ = r.conn().ping().await;
+            }
+        }
+        if let Limiter::Redis(l) = &self.limiter {
+            if !l.redis().conn().health().is_ok() {
+                let _ = l.redis().conn().ping().await;
+            }
+        }
         let (cache_health, limiter_health) = (cache.health(), self.limiter.health());
         self.metrics.set_cache_backend_up(cache_health.is_ok());
         let detail = match (&cache_health, &limiter_health) {
             (BackendHealth::Ok, BackendHealth::Ok) => None,
             (BackendHealth::Degraded(r), _) => Some(r.clone()),
-            (_, BackendHealth::Degraded(r)) => Some(format!("rate limits enforced locally: {r}")),
+            (_, BackendHealth::Degraded(r)) => Some(format!("rate limits: {r}")),
         };
         CacheHealth {
             backend: cache.backend_name().to_owned(),
