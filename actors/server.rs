@@ -8,6 +8,7 @@
 //! [`crate::transport`]).
 
 mod downstream;
+mod retire;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -105,6 +106,10 @@ pub enum ServerMsg {
     /// Start now if not running (the CLI wants live state).
     Ensure,
     Status(RpcReplyPort<ServerStatus>),
+    /// The server leaves the gateway (removed or changed by a configuration reload): calls are answered with an
+    /// error giving the reason, the process group is stopped, then the actor ends. Answered once the process is
+    /// gone.
+    Retire(String, RpcReplyPort<()>),
 }
 
 /// What operators see of a server (CLI `tools`, `/healthz`).
@@ -215,6 +220,8 @@ pub struct ServerState {
     /// it is ready, so no change is lost and no partial list is published.
     stale: Vec<ListKind>,
     ticker: Option<tokio::task::JoinHandle<()>>,
+    /// Why a retired server no longer takes calls (see [`ServerMsg::Retire`]).
+    retired: Option<String>,
     /// This server's series: up, restarts, errors, circuit.
     metrics: crate::telemetry::ServerMetrics,
     /// The circuit state last exported, so the gauge is set only on change.
@@ -264,6 +271,7 @@ impl Actor for ServerActor {
             rounds: HashMap::new(),
             next_round: 0,
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
+            retired: None,
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
         let cached = catalog::load(&state.ctx.state_dir, &state.cfg.name, &state.cfg.launch_key());
@@ -343,6 +351,10 @@ impl Actor for ServerActor {
             ServerMsg::Status(reply) => {
                 let _ = reply.send(state.status());
             }
+            ServerMsg::Retire(reason, reply) => {
+                state.retire(&myself, reason).await;
+                let _ = reply.send(());
+            }
         }
         Ok(())
     }
@@ -382,7 +394,9 @@ impl ServerState {
         }
         match self.phase {
             Phase::Ready => self.dispatch(call),
-            Phase::Stopping => call.reply_fail(&self.unavailable("the gateway is shutting down")),
+            Phase::Stopping => {
+                call.reply_fail(&self.unavailable(self.retired.as_deref().unwrap_or("the gateway is shutting down")))
+            }
             _ if self.queue.len() >= self.cfg.max_pending => call.reply_fail(&DownstreamError::Overloaded {
                 server: self.label.to_string(),
                 limit: self.cfg.max_pending,

@@ -111,6 +111,42 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[cache]`, `[rate_limit]`, `[evidence]`.
     pub services: ServicesConfig,
+    pub log: LogConfig,
+}
+
+/// `[log]`: rolling JSON log files, written besides stderr (which always gets every line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Folder of the files, absolute; `None` (the default): stderr only. `LOG_DIR` overrides.
+    pub dir: Option<PathBuf>,
+    /// When a new file is begun (`LOG_ROTATION` overrides). Default daily.
+    pub rotation: LogRotation,
+    /// Files kept: at each rotation the oldest beyond this many are deleted; 0 keeps all (`LOG_KEEP`). Default 7.
+    pub keep: usize,
+}
+
+/// `[log] rotation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRotation {
+    Minutely,
+    Hourly,
+    Daily,
+    Weekly,
+    /// One file, `dfs-gateway.log`, never rotated.
+    Never,
+}
+
+impl LogRotation {
+    pub fn parse(s: &str) -> Option<LogRotation> {
+        Some(match s.trim() {
+            "minutely" => LogRotation::Minutely,
+            "hourly" => LogRotation::Hourly,
+            "daily" => LogRotation::Daily,
+            "weekly" => LogRotation::Weekly,
+            "never" => LogRotation::Never,
+            _ => return None,
+        })
+    }
 }
 
 /// `[policy]`: where the rules are and what happens when none matches.
@@ -185,6 +221,13 @@ impl ServerConfig {
     /// `<namespace>.<server>`, the prefix of its canonical tool names.
     pub fn qualified(&self) -> String {
         format!("{}.{}", self.namespace, self.name)
+    }
+
+    /// Whether `other` defines the same server: every setting equal, wherever in the file it is written (a reload
+    /// must not restart a server because a line was added above it).
+    pub fn same_definition(&self, other: &ServerConfig) -> bool {
+        let unplaced = |c: &ServerConfig| ServerConfig { origin: String::new(), ..c.clone() };
+        unplaced(self) == unplaced(other)
     }
 
     /// Identifies what is run, so a catalog written for another command is not trusted.

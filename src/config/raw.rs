@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::env::{check_env_syntax, parse_server_list, Overlay};
 use super::{
-    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, Namespace, PolicyConfig, ServerConfig,
-    Source, StdioFrontConfig,
+    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, LogConfig, LogRotation, Namespace,
+    PolicyConfig, ServerConfig, Source, StdioFrontConfig,
 };
 use crate::naming::Naming;
 
@@ -34,6 +34,25 @@ struct RawConfig {
     rate_limit: super::services::RawRateLimit,
     #[serde(default)]
     evidence: super::services::RawEvidence,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    /// Folder of rolling JSON log files, relative to the config file. Default: none (stderr only).
+    dir: Option<String>,
+    /// "minutely", "hourly", "daily" (default), "weekly" or "never".
+    rotation: Spanned<String>,
+    /// Files kept; default 7; 0 keeps every file.
+    keep: usize,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { dir: None, rotation: Spanned::new(0..0, "daily".into()), keep: 7 }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +218,8 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         errs.at(0..0, format!("log level `{log_level}` is not a valid filter (try info, debug, warn)"));
     }
 
+    let log = compile_log(&raw.log, base, overlay, &mut errs);
+
     let default_action = match raw.policy.default_action.get_ref().as_str() {
         "allow" => crate::policy::Action::Allow,
         "deny" => crate::policy::Action::Deny,
@@ -284,7 +305,42 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         policy,
         servers: servers.into_iter().map(Arc::new).collect(),
         services,
+        log,
     })
+}
+
+/// `[log]` with `LOG_DIR` / `LOG_ROTATION` / `LOG_KEEP` over it (a relative `LOG_DIR` is relative to the current
+/// directory, like any path given on a command line).
+fn compile_log(raw: &RawLog, base: &Path, overlay: &Overlay, errs: &mut Errors<'_>) -> LogConfig {
+    const ROTATIONS: &str = "\"minutely\", \"hourly\", \"daily\", \"weekly\" or \"never\"";
+    let dir = match (&overlay.log_dir, &raw.dir) {
+        (Some(d), _) => Some(resolve(&std::env::current_dir().unwrap_or_default(), d)),
+        (None, Some(d)) if d.trim().is_empty() => {
+            errs.at(0..0, "[log] dir must not be empty; leave it out to log to stderr only");
+            None
+        }
+        (None, Some(d)) => Some(resolve(base, d)),
+        (None, None) => None,
+    };
+    let rotation = match &overlay.log_rotation {
+        Some(r) => LogRotation::parse(r).unwrap_or_else(|| {
+            errs.env("LOG_ROTATION", format!("`{r}` is not a rotation; use {ROTATIONS}"));
+            LogRotation::Daily
+        }),
+        None => LogRotation::parse(raw.rotation.get_ref()).unwrap_or_else(|| {
+            let msg = format!("rotation `{}` is not a rotation; use {ROTATIONS}", raw.rotation.get_ref());
+            errs.at(raw.rotation.span(), msg);
+            LogRotation::Daily
+        }),
+    };
+    let keep = match &overlay.log_keep {
+        Some(k) => k.trim().parse().unwrap_or_else(|_| {
+            errs.env("LOG_KEEP", format!("`{k}` is not a number of files (0 keeps every file)"));
+            raw.keep
+        }),
+        None => raw.keep,
+    };
+    LogConfig { dir, rotation, keep }
 }
 
 pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {

@@ -83,7 +83,7 @@ fn environment_overlay_adds_servers_and_passes_database_url_to_app_servers() {
         app_servers: Some("/srv/slate.py".into()),
         external_servers: Some("search=/usr/bin/env python3 -m search".into()),
         database_url: Some("postgres://db".into()),
-        redis_url: None,
+        ..Overlay::default()
     };
     let cfg = load_str("", &overlay).unwrap();
     assert_eq!(cfg.gateway.log_level, "debug");
@@ -109,4 +109,39 @@ fn launch_key_changes_with_command_or_args() {
     )
     .unwrap();
     assert_ne!(cfg.server("a").unwrap().launch_key(), cfg.server("b").unwrap().launch_key());
+}
+
+#[test]
+fn a_server_moved_in_the_file_is_the_same_and_a_changed_setting_is_not() {
+    let a = load_str("[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"1s\"\n", &Overlay::default())
+        .unwrap();
+    let moved =
+        load_str("\n\n[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"1s\"\n", &Overlay::default())
+            .unwrap();
+    let changed =
+        load_str("[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"2s\"\n", &Overlay::default())
+            .unwrap();
+    let (a, moved, changed) = (a.server("x").unwrap(), moved.server("x").unwrap(), changed.server("x").unwrap());
+    assert_ne!(a.origin, moved.origin);
+    assert!(a.same_definition(moved));
+    assert!(!a.same_definition(changed));
+}
+
+#[test]
+fn log_files_come_from_the_log_section_and_the_environment_overrides_it() {
+    let text = "[log]\ndir = \"logs\"\nrotation = \"hourly\"\nkeep = 3\n";
+    let cfg = load_str(text, &Overlay::default()).unwrap();
+    assert_eq!(cfg.log, LogConfig { dir: Some("/base/logs".into()), rotation: LogRotation::Hourly, keep: 3 });
+    assert_eq!(load_str("", &Overlay::default()).unwrap().log.dir, None, "no [log]: stderr only");
+    let env = Overlay {
+        log_dir: Some("/var/log/gw".into()),
+        log_rotation: Some("never".into()),
+        log_keep: Some("0".into()),
+        ..Overlay::default()
+    };
+    let cfg = load_str(text, &env).unwrap();
+    assert_eq!(cfg.log, LogConfig { dir: Some("/var/log/gw".into()), rotation: LogRotation::Never, keep: 0 });
+    let bad = Overlay { log_keep: Some("many".into()), ..Overlay::default() };
+    let errs = load_str(text, &bad).unwrap_err();
+    assert!(errs.to_string().contains("env:LOG_KEEP"), "{errs}");
 }
