@@ -407,8 +407,11 @@ async fn post(conn: Arc<Conn>, frame: Bytes) {
             return conn.expired(sent, out.id);
         }
     }
-    if !body.trim_ascii().is_empty() {
-        // Also for an error status: a modern server answers e.g. an unknown method with 404 and a JSON-RPC error.
+    // An error status counts as the call's answer only when the body is a JSON-RPC answer to it (a modern server
+    // answers e.g. an unknown method with 404 and a JSON-RPC error); anything else is an HTTP-level failure.
+    let answers_call = status.is_success()
+        || Envelope::parse(&body).ok().and_then(|e| e.id.and_then(protocol::parse_downstream_id)).is_some_and(|i| Some(i) == out.id);
+    if answers_call && !body.trim_ascii().is_empty() {
         if let Err(e) = conn.deliver_json(&body, init_id) {
             if status.is_success() {
                 (conn.events)(ChildEvent::Garbage(String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()));
