@@ -8,6 +8,7 @@
 //! [`crate::transport`]).
 
 mod downstream;
+mod per_client;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -30,7 +31,7 @@ use crate::era::{self, Era};
 use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
-use crate::transport::child::{ChildProcess, SpawnSpec};
+use crate::transport::child::{ChildProcess, Requester, SpawnSpec};
 use crate::transport::http::{HttpConnection, HttpSpec};
 use crate::transport::pending::{ClientReply, Entry, Fallback, Resend, Responder};
 use crate::transport::{ChildEvent, Connection, DownstreamError};
@@ -81,6 +82,10 @@ pub enum ServerMsg {
     },
     /// Something child number `generation` sent or did.
     Child(u64, ChildEvent),
+    /// Something a client's own downstream session (per-client mode: client session, connection number) did.
+    Sub(u64, u64, ChildEvent),
+    /// A client's own downstream session was initialized, or failed to.
+    SubStarted(u64, u64, Result<(), DownstreamError>),
     Started(u64, Result<Handshake, DownstreamError>),
     ListRefreshed(u64, ListKind, Result<Vec<Box<RawValue>>, DownstreamError>),
     /// A client set the log level (`logging/setLevel` fans out to every server).
@@ -213,6 +218,11 @@ pub struct ServerState {
     /// it is ready, so no change is lost and no partial list is published.
     stale: Vec<ListKind>,
     ticker: Option<tokio::task::JoinHandle<()>>,
+    /// `session = "per_client"`: each client's own downstream session, by client session.
+    sessions: HashMap<u64, per_client::ClientSession>,
+    next_sub: u64,
+    /// This actor, for connections opened outside `handle`'s arguments (client sessions).
+    myself: Option<ActorRef<ServerMsg>>,
 }
 
 pub struct ServerActor;
@@ -252,6 +262,9 @@ impl Actor for ServerActor {
             rounds: HashMap::new(),
             next_round: 0,
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
+            sessions: HashMap::new(),
+            next_sub: 0,
+            myself: Some(myself.clone()),
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
         let cached = catalog::load(&state.ctx.state_dir, &state.cfg.name, &state.cfg.launch_key());
@@ -270,6 +283,7 @@ impl Actor for ServerActor {
         state.phase = Phase::Stopping;
         let err = state.unavailable("the gateway is shutting down");
         state.fail_queue(&err);
+        state.stop_sessions(&err).await;
         if let Some(child) = state.child.take() {
             for entry in child.requester().pending().drain() {
                 entry.responder.fail(&err);
@@ -292,6 +306,8 @@ impl Actor for ServerActor {
                 state.on_child_event(&myself, event)
             }
             ServerMsg::Child(..) => {}
+            ServerMsg::Sub(session, number, event) => state.on_sub_event(&myself, session, number, event),
+            ServerMsg::SubStarted(session, number, result) => state.on_sub_started(&myself, session, number, result),
             ServerMsg::Started(generation, result) if generation == state.generation => {
                 state.on_started(&myself, result)
             }
@@ -355,7 +371,9 @@ impl ServerState {
             state,
             pid: self.child.as_ref().and_then(|c| c.pid()),
             restarts: self.restarts,
-            pending: self.child.as_ref().map_or(0, |c| c.requester().pending().len()) + self.queue.len(),
+            pending: self.child.as_ref().map_or(0, |c| c.requester().pending().len())
+                + self.queue.len()
+                + self.sessions.values().map(per_client::ClientSession::pending).sum::<usize>(),
             last_error: self.last_error.clone(),
             protocol_version: self.protocol_version.clone(),
             circuit: self.breaker.state(),
@@ -394,10 +412,18 @@ impl ServerState {
     }
 
     fn dispatch(&mut self, call: Call) {
+        if self.per_client() {
+            return self.dispatch_per_client(call);
+        }
         let Some(child) = &self.child else {
             return call.reply_fail(&self.unavailable("it is not running"));
         };
-        let requester = child.requester();
+        let requester = child.requester().clone();
+        self.send_call(&requester, call);
+    }
+
+    /// Sends a call on one connection (the server's, or a client's own session).
+    fn send_call(&self, requester: &Requester, call: Call) {
         if requester.pending().len() >= self.cfg.max_pending {
             return call.reply_fail(&DownstreamError::Overloaded {
                 server: self.label.to_string(),
@@ -429,6 +455,9 @@ impl ServerState {
         {
             // Never sent: forget it; a cancelled request gets no response.
             self.queue.remove(pos);
+            return;
+        }
+        if self.cancel_in_session(session, client_id) {
             return;
         }
         let Some(child) = &self.child else { return };
@@ -759,30 +788,35 @@ impl ServerState {
     /// A request of the server's own (sampling, elicitation, roots): to the client whose call caused it, under a
     /// gateway-unique id, remembering how to return the answer.
     fn on_server_request(&mut self, frame: Bytes) {
+        let Some(child) = &self.child else { return };
+        let requester = child.requester().clone();
+        self.forward_server_request(&requester, None, frame);
+    }
+
+    /// Forwards a server's request that came in on `requester`'s connection; `owner` is the client that
+    /// connection belongs to (a per-client session), else the client is found by the calls in flight.
+    fn forward_server_request(&self, requester: &Requester, owner: Option<Arc<ClientHandle>>, frame: Bytes) {
         let Ok(env) = Envelope::parse(&frame) else { return };
         let (Some(id), Some(method)) = (env.id, env.method.as_deref()) else { return };
-        let Some(child) = &self.child else { return };
         if method == "ping" {
-            child.requester().send_raw(protocol::response_frame_bytes(id, b"{}"));
+            requester.send_raw(protocol::response_frame_bytes(id, b"{}"));
             return;
         }
-        let client = child.requester().pending().sole_client().or_else(|| self.ctx.clients.only());
+        let client = owner.or_else(|| requester.pending().sole_client()).or_else(|| self.ctx.clients.only());
         let Some(client) = client else {
             let msg = format!(
                 "dfs-gateway cannot tell which client `{method}` is for (no single client has calls in flight here)"
             );
-            child.requester().send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
+            requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
             return;
         };
         if client.is_modern() {
-            return self.ask_modern_client(&client, id, method, env.params);
+            return self.ask_modern_client(requester, &client, id, method, env.params);
         }
         let gid = self.ctx.clients.next_request_id();
-        if !client
-            .park_server_request(gid, ReturnPath::Server { requester: child.requester().clone(), id: id.to_owned() })
-        {
+        if !client.park_server_request(gid, ReturnPath::Server { requester: requester.clone(), id: id.to_owned() }) {
             let msg = "the client has too many requests from servers outstanding";
-            child.requester().send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, msg, None));
+            requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, msg, None));
             return;
         }
         client.send(protocol::request_frame(gid, method, env.params.map(|p| p.get().as_bytes())));
@@ -814,9 +848,14 @@ impl ServerState {
 
     /// A modern client cannot receive requests: its call is answered `input_required` with the server's request,
     /// and the downstream call waits, parked, for the client's retry (see [`crate::mrtr`]).
-    fn ask_modern_client(&self, client: &Arc<ClientHandle>, id: &RawValue, method: &str, params: Option<&RawValue>) {
-        let Some(child) = &self.child else { return };
-        let requester = child.requester();
+    fn ask_modern_client(
+        &self,
+        requester: &Requester,
+        client: &Arc<ClientHandle>,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+    ) {
         let parking = &self.ctx.clients.parking;
         let input = InputRequest {
             key: parking.next_key(method),
@@ -968,6 +1007,9 @@ impl ServerState {
 
     fn on_tick(&mut self, myself: &ActorRef<ServerMsg>) {
         let now = Instant::now();
+        if !self.sessions.is_empty() {
+            self.tick_sessions(myself, now);
+        }
         while self.queue.front().is_some_and(|(deadline, _)| *deadline <= now) {
             if let Some((_, call)) = self.queue.pop_front() {
                 let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
@@ -996,12 +1038,16 @@ impl ServerState {
         let idle = self.cfg.lazy
             && matches!(self.phase, Phase::Ready)
             && child.requester().pending().is_empty()
+            && self.sessions.values().all(|s| s.pending() == 0)
             && self.last_activity.elapsed() >= self.cfg.idle_timeout;
         if idle {
             tracing::info!(server = %self.label, "stopping idle server");
             self.phase = Phase::Idle { ever_started: true };
+            let grace = self.ctx.stop_grace;
+            for (_, session) in self.sessions.drain() {
+                tokio::spawn(async move { session.stop(grace).await });
+            }
             if let Some(child) = self.child.take() {
-                let grace = self.ctx.stop_grace;
                 tokio::spawn(async move { child.stop(grace).await });
             }
         }
