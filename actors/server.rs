@@ -550,6 +550,7 @@ impl ServerState {
             Err(e) => {
                 // The process is up but unusable: stop it; its exit is then a known, not a new, failure.
                 let msg = format!("start-up failed: {e}");
+                tracing::warn!(server = %self.label, error = %e, "start-up failed");
                 if let Some(child) = self.child.take() {
                     child.kill();
                 }
