@@ -31,6 +31,7 @@ use crate::era::{self, Era};
 use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
+use crate::telemetry::ErrorKind;
 use crate::transport::child::{ChildProcess, Requester, SpawnSpec};
 use crate::transport::http::{HttpConnection, HttpSpec};
 use crate::transport::pending::{ClientReply, Entry, Fallback, Resend, Responder};
@@ -52,6 +53,8 @@ pub struct ServerContext {
     pub table: Arc<arc_swap::ArcSwap<RoutingTable>>,
     /// The capabilities servers are initialized with; `None` until the (stdio) client has initialized.
     pub client_caps: watch::Receiver<Option<Arc<str>>>,
+    /// Metrics, evidence and the cache (invalidated when a server's lists or resources change).
+    pub services: Arc<crate::calls::Services>,
 }
 
 pub struct ServerArgs {
@@ -223,6 +226,12 @@ pub struct ServerState {
     next_sub: u64,
     /// This actor, for connections opened outside `handle`'s arguments (client sessions).
     myself: Option<ActorRef<ServerMsg>>,
+    /// This server's series: up, restarts, errors, circuit.
+    metrics: crate::telemetry::ServerMetrics,
+    /// The circuit state last exported, so the gauge is set only on change.
+    exported_circuit: CircuitState,
+    /// The next start follows a crash or failed start: it counts as a restart.
+    restart_due: bool,
 }
 
 pub struct ServerActor;
@@ -238,7 +247,11 @@ impl Actor for ServerActor {
         args: ServerArgs,
     ) -> Result<ServerState, ActorProcessingErr> {
         let cfg = args.config;
+        let labels = crate::telemetry::ServerLabels::new(cfg.namespace.as_str(), cfg.name.as_str());
         let mut state = ServerState {
+            metrics: args.ctx.services.metrics.server(labels),
+            exported_circuit: CircuitState::Closed,
+            restart_due: false,
             label: cfg.qualified().into(),
             breaker: Arc::new(Breaker::new(cfg.circuit_failures, cfg.circuit_cooldown)),
             cfg,
@@ -438,6 +451,9 @@ impl ServerState {
             _ => None,
         };
         let mut reply = call.reply;
+        if let Some(log) = reply.log.as_mut() {
+            log.attempts += 1;
+        }
         reply.bridge_input = self.envelope.is_some() && !client_modern;
         if reply.retries_left > 0 || reply.fallback.is_some() || reply.bridge_input {
             reply.resend = Some(Resend { method: call.method, params: call.params.clone(), timeout: call.timeout });
@@ -498,11 +514,19 @@ impl ServerState {
         };
         let child = match opened {
             Ok(child) => child,
-            Err(e) => return self.on_failure(myself, e.to_string(), &e),
+            Err(e) => {
+                self.metrics.record_error(ErrorKind::Spawn);
+                return self.on_failure(myself, e.to_string(), &e);
+            }
         };
+        if std::mem::take(&mut self.restart_due) {
+            self.metrics.record_restart();
+        }
         match (child.pid(), &self.cfg.http) {
             (Some(pid), _) => tracing::info!(server = %self.label, pid, "server process started"),
-            (None, Some(http)) => tracing::info!(server = %self.label, url = %http.url, "connecting to the HTTP server"),
+            (None, Some(http)) => {
+                tracing::info!(server = %self.label, url = %http.url, "connecting to the HTTP server")
+            }
             (None, None) => {}
         }
         self.phase = Phase::Starting;
@@ -533,6 +557,7 @@ impl ServerState {
             Ok(hs) => {
                 tracing::info!(server = %self.label, protocol = %hs.protocol_version, tools = hs.lists.tools.len(), "server ready");
                 self.phase = Phase::Ready;
+                self.metrics.set_up(true);
                 self.ready_since = Some(Instant::now());
                 self.protocol_version = Some(hs.protocol_version);
                 self.caps = hs.caps;
@@ -549,6 +574,7 @@ impl ServerState {
             }
             Err(e) => {
                 // The process is up but unusable: stop it; its exit is then a known, not a new, failure.
+                self.metrics.record_error(ErrorKind::Handshake);
                 let msg = format!("start-up failed: {e}");
                 tracing::warn!(server = %self.label, error = %e, "start-up failed");
                 if let Some(child) = self.child.take() {
@@ -573,6 +599,7 @@ impl ServerState {
                     DownstreamError::Exited { server: self.label.to_string(), status: status.clone(), stderr_tail }
                 };
                 tracing::warn!(server = %self.label, %status, "server process exited");
+                self.metrics.record_error(ErrorKind::Crash);
                 let in_flight = child.requester().pending().drain();
                 // Long healthy runs do not count toward the backoff of the next crash.
                 if self.ready_since.is_some_and(|t| t.elapsed() > self.cfg.restart_backoff_max) {
@@ -588,6 +615,9 @@ impl ServerState {
                 }
             }
             ChildEvent::ToolError { mut reply } => {
+                if let Some(log) = reply.log.as_ref() {
+                    log.attempt_ended(crate::telemetry::Outcome::ToolError);
+                }
                 let err = DownstreamError::BadResponse {
                     server: self.label.to_string(),
                     detail: "the tool returned isError and its fallback could not be reached".into(),
@@ -609,6 +639,7 @@ impl ServerState {
                 other => other.fail(&error),
             },
             ChildEvent::Garbage(line) => {
+                self.metrics.record_error(ErrorKind::Protocol);
                 tracing::warn!(server = %self.label, line = %line, "the server wrote a line that is not JSON-RPC to stdout; skipped");
             }
         }
@@ -623,7 +654,8 @@ impl ServerState {
             self.handshake(myself);
         }
         let Some(entry) = entry else { return };
-        let err = self.unavailable("its session expired (the server answered 404); the gateway opened a new one, call again");
+        let err =
+            self.unavailable("its session expired (the server answered 404); the gateway opened a new one, call again");
         match entry.responder {
             Responder::Client(reply) => self.recover_or_fail(myself, reply, err, true),
             other => other.fail(&err),
@@ -659,6 +691,8 @@ impl ServerState {
         }
         self.crashes += 1;
         self.restarts += 1;
+        self.restart_due = true;
+        self.metrics.set_up(false);
         self.last_error = Some(summary);
         self.ready_since = None;
         let exp = self.crashes.saturating_sub(1).min(16);
@@ -678,10 +712,17 @@ impl ServerState {
         err: DownstreamError,
         retryable: bool,
     ) {
+        if retryable {
+            // The attempt reached the server and ended without an answer.
+            if let Some(log) = reply.log.as_ref() {
+                log.attempt_ended(crate::calls::failure_outcome(&err));
+            }
+        }
         if retryable && reply.retries_left > 0 {
             if let Some(resend) = reply.resend.clone() {
                 reply.retries_left -= 1;
-                tracing::info!(server = %self.label, error = %err, left = reply.retries_left, "retrying a call that is safe to repeat");
+                let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
+                tracing::info!(server = %self.label, correlation, error = %err, left = reply.retries_left, "retrying a call that is safe to repeat");
                 let call = Call {
                     method: resend.method,
                     params: resend.params,
@@ -713,7 +754,11 @@ impl ServerState {
             tracing::warn!(server = %self.label, target = %fb.target, "fallback target is not available");
             return Responder::Client(reply).fail(&err);
         };
-        tracing::info!(from = %fb.from, to = %fb.target, error = %err, "falling back");
+        let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
+        tracing::info!(correlation, from = %fb.from, to = %fb.target, error = %err, "falling back");
+        if let Some(log) = reply.log.as_mut() {
+            log.fell_back(&fb.target, &err);
+        }
         reply.answered_by = Some((fb.target.clone(), fb.from.clone()));
         reply.retries_left = 0;
         let call = Call { method: "tools/call", params, reply, timeout, start_failures: 0 };
@@ -722,6 +767,12 @@ impl ServerState {
         {
             Responder::Client(call.reply).fail(&err);
         }
+    }
+
+    /// What this server answered before may be stale now: its cached results go.
+    fn invalidate_cache(&self) {
+        let tag = crate::cache::server_tag(self.cfg.namespace.as_str(), &self.cfg.name);
+        self.ctx.services.invalidate_tag(tag);
     }
 
     fn fail_queue(&mut self, err: &DownstreamError) {
@@ -737,6 +788,7 @@ impl ServerState {
             "notifications/tools/list_changed"
             | "notifications/prompts/list_changed"
             | "notifications/resources/list_changed" => {
+                self.invalidate_cache();
                 for &kind in ListKind::from_notification(method) {
                     if matches!(self.phase, Phase::Ready) {
                         self.refresh(myself, kind);
@@ -751,7 +803,10 @@ impl ServerState {
                     client.send(frame.clone());
                 }
             }
-            "notifications/resources/updated" => self.on_resource_updated(env.params),
+            "notifications/resources/updated" => {
+                self.invalidate_cache();
+                self.on_resource_updated(env.params)
+            }
             "notifications/cancelled" => self.on_server_cancelled(env.params),
             _ => tracing::debug!(server = %self.label, method, "notification not forwarded"),
         }
@@ -1007,6 +1062,11 @@ impl ServerState {
     }
 
     fn on_tick(&mut self, myself: &ActorRef<ServerMsg>) {
+        let circuit = self.breaker.state();
+        if circuit != self.exported_circuit {
+            self.exported_circuit = circuit;
+            self.metrics.set_circuit(circuit);
+        }
         let now = Instant::now();
         if !self.sessions.is_empty() {
             self.tick_sessions(myself, now);
@@ -1027,6 +1087,7 @@ impl ServerState {
                 }
             }
             let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
+            self.metrics.record_error(ErrorKind::Timeout);
             match entry.responder {
                 Responder::Client(reply) => {
                     self.breaker.failure();
@@ -1044,6 +1105,7 @@ impl ServerState {
         if idle {
             tracing::info!(server = %self.label, "stopping idle server");
             self.phase = Phase::Idle { ever_started: true };
+            self.metrics.set_up(false);
             let grace = self.ctx.stop_grace;
             for (_, session) in self.sessions.drain() {
                 tokio::spawn(async move { session.stop(grace).await });

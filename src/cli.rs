@@ -146,22 +146,86 @@ fn to_canonical(tool: &str, separator: &str) -> String {
     }
 }
 
+/// A started gateway and the audit trail it writes to (stopped after the gateway, so that every record of its
+/// last calls is written).
+struct Running {
+    handle: GatewayHandle,
+    evidence: Option<crate::actors::evidence::Evidence>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.handle.stop().await;
+        if let Some(evidence) = self.evidence {
+            evidence.stop().await;
+        }
+    }
+}
+
+/// Starts the gateway. `evidence`: write the audit trail (`serve` must; a one-off command does when the trail's
+/// directory is free, and says so when another gateway holds it).
 async fn start(
     config: Arc<Config>,
     policy: PolicySet,
     stdio: bool,
     shutdown: CancellationToken,
-) -> anyhow::Result<GatewayHandle> {
+    evidence: Need,
+) -> anyhow::Result<Running> {
     let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
-    gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env, policy }).await.context("starting the gateway")
+    let (services, evidence) = build_services(&config, evidence).await?;
+    let handle = gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env, policy, services })
+        .await
+        .context("starting the gateway")?;
+    Ok(Running { handle, evidence })
+}
+
+/// Whether a command needs the audit trail.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    IfFree,
+}
+
+/// The cache, the rate limiter and the evidence trail of `[cache]`, `[rate_limit]`, `[evidence]`. A Redis that
+/// is down is not an error (the gateway starts degraded and heals); a Redis URL that cannot work is.
+async fn build_services(
+    config: &Config,
+    need: Need,
+) -> anyhow::Result<(Arc<crate::calls::Services>, Option<crate::actors::evidence::Evidence>)> {
+    let svc = &config.services;
+    let cache = if svc.cache.enabled {
+        Some(crate::cache::Cache::build(&svc.cache.settings).await.context("starting the cache")?)
+    } else {
+        None
+    };
+    let limiter = crate::ratelimit::Limiter::build(&svc.rate_limit).await.context("starting the rate limiter")?;
+    let evidence = match &svc.evidence {
+        None => None,
+        Some(cfg) => {
+            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok()).validate()?;
+            match crate::actors::evidence::spawn(cfg).await {
+                Ok(e) => Some(e),
+                Err(e) if need == Need::IfFree => {
+                    tracing::warn!(error = %e, "this command writes no evidence");
+                    None
+                }
+                Err(e) => return Err(e).context("starting the evidence trail"),
+            }
+        }
+    };
+    let handle = evidence.as_ref().map_or_else(crate::actors::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
+    let metrics = Arc::new(crate::telemetry::Metrics::new());
+    let services = crate::calls::Services::new(metrics, handle, cache, limiter, &svc.cache);
+    Ok((Arc::new(services), evidence))
 }
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    let handle = start(config.clone(), policy, config.stdio.enabled, shutdown.clone()).await?;
+    let running = start(config.clone(), policy, config.stdio.enabled, shutdown.clone(), Need::Required).await?;
+    let handle = &running.handle;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
-    let ops = start_ops(&handle, shutdown.clone()).await;
+    let ops = start_ops(handle, shutdown.clone()).await;
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
@@ -173,7 +237,7 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     if let Some(r) = reloader {
         r.abort();
     }
-    handle.stop().await;
+    running.stop().await;
     if let Some(ops) = ops {
         ops.join().await;
     }
@@ -199,7 +263,7 @@ async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Optio
         let shared = shared.clone();
         async move { gateway::health(&shared).await }
     });
-    let metrics = Arc::new(crate::telemetry::Metrics::new());
+    let metrics = handle.shared.services.metrics.clone();
     match crate::ops::start(plan, Arc::new(source), metrics, shutdown).await {
         Ok(ops) => {
             tracing::info!(health = ?ops.health_addr, metrics = ?ops.metrics_addr, "ops endpoints listening");
@@ -291,7 +355,8 @@ fn spawn_policy_reload(
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
-    let handle = start(config, policy, false, CancellationToken::new()).await?;
+    let running = start(config, policy, false, CancellationToken::new(), Need::IfFree).await?;
+    let handle = &running.handle;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
     let table = handle.shared.table.load_full();
@@ -314,7 +379,7 @@ async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
         }
     }
     print_table(&rows);
-    handle.stop().await;
+    running.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -334,7 +399,8 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let handle = start(config, policy, false, CancellationToken::new()).await?;
+    let running = start(config, policy, false, CancellationToken::new(), Need::IfFree).await?;
+    let handle = &running.handle;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut session = Session::new(handle.shared.clone(), tx);
@@ -355,7 +421,7 @@ async fn call(
     })
     .await;
     drop(session);
-    handle.stop().await;
+    running.stop().await;
     let msg = outcome.map_err(|_| anyhow::anyhow!("no answer within {}", humantime::format_duration(timeout)))??;
     if let Some(error) = msg.get("error") {
         eprintln!("error: {}", serde_json::to_string_pretty(error)?);

@@ -8,6 +8,7 @@
 
 mod env;
 mod raw;
+mod services;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use crate::naming::Naming;
 
 pub use env::{expand_env, EnvLookup, Overlay};
+pub use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
 pub const BUNDLED: &str = include_str!("config/bundled.toml");
@@ -107,6 +109,8 @@ pub struct Config {
     /// Servers in name order.
     pub servers: Vec<Arc<ServerConfig>>,
     pub policy: PolicyConfig,
+    /// `[cache]`, `[rate_limit]`, `[evidence]`.
+    pub services: ServicesConfig,
 }
 
 /// `[policy]`: where the rules are and what happens when none matches.

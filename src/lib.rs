@@ -14,6 +14,7 @@
 //! - [`routing`]: the routing table snapshot the fronts read.
 //! - [`catalog`]: persisted tool lists of lazy servers.
 //! - [`session`]: one client's MCP session.
+//! - [`calls`]: what each tool call leaves behind (metrics, evidence, cache) and its admission (limits, cache).
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
 //! - [`cli`]: the `dfs-gateway` commands.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@
 pub mod actors;
 pub mod breaker;
 pub mod cache;
+pub mod calls;
 pub mod catalog;
 pub mod cli;
 pub mod clients;

@@ -530,7 +530,8 @@ impl InProcessClient {
     async fn call(&mut self, tool: &str) -> String {
         self.next += 1;
         let id = self.next;
-        let req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}});
+        let req =
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}});
         self.session.handle_line(req.to_string().as_bytes());
         loop {
             let frame = tokio::time::timeout(DEADLINE, self.rx.recv()).await.expect("answer in time").expect("open");

@@ -28,6 +28,12 @@ struct RawConfig {
     servers: BTreeMap<String, Spanned<RawServer>>,
     #[serde(default)]
     policy: RawPolicy,
+    #[serde(default)]
+    cache: super::services::RawCache,
+    #[serde(default)]
+    rate_limit: super::services::RawRateLimit,
+    #[serde(default)]
+    evidence: super::services::RawEvidence,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,6 +265,17 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     }
     servers.sort_by(|a, b| a.name.cmp(&b.name));
 
+    let state_dir = resolve(base, &g.state_dir);
+    let services = super::services::compile(
+        &raw.cache,
+        &raw.rate_limit,
+        &raw.evidence,
+        overlay.redis_url.as_deref(),
+        &state_dir,
+        base,
+        &mut |span, m| errs.at(span, m),
+    );
+
     if !errs.list.is_empty() {
         return Err(ConfigErrors(errs.list));
     }
@@ -267,7 +284,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         gateway: GatewayConfig {
             name: g.name.clone(),
             naming: Naming { separator, max_len },
-            state_dir: resolve(base, &g.state_dir),
+            state_dir,
             max_frame_bytes: max_frame,
             log_level,
             page_size: g.page_size,
@@ -275,10 +292,11 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         stdio: StdioFrontConfig { enabled: raw.front.stdio.enabled },
         policy,
         servers: servers.into_iter().map(Arc::new).collect(),
+        services,
     })
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_path_buf()
@@ -317,12 +335,18 @@ fn compile_server(
     };
     let http = match (&raw.url, &raw.command) {
         (Some(_), Some(_)) => {
-            fail("set either `command` (a process speaking stdio) or `url` (a Streamable HTTP server), not both".into());
+            fail(
+                "set either `command` (a process speaking stdio) or `url` (a Streamable HTTP server), not both".into(),
+            );
             None
         }
         (Some(url), None) => compile_http(raw, url, &mut fail),
         (None, _) => {
-            for (key, set) in [("headers", raw.headers.is_some()), ("bearer_env", raw.bearer_env.is_some()), ("session", raw.session.is_some())] {
+            for (key, set) in [
+                ("headers", raw.headers.is_some()),
+                ("bearer_env", raw.bearer_env.is_some()),
+                ("session", raw.session.is_some()),
+            ] {
                 if set {
                     fail(format!("`{key}` applies to HTTP servers only (set `url`)"));
                 }
@@ -348,7 +372,10 @@ fn compile_server(
         }
         None if raw.url.is_some() => PathBuf::new(),
         None => {
-            fail("neither `command` nor `url` is set: name the program that runs the server, or its Streamable HTTP URL".into());
+            fail(
+                "neither `command` nor `url` is set: name the program that runs the server, or its Streamable HTTP URL"
+                    .into(),
+            );
             PathBuf::new()
         }
     };
@@ -419,7 +446,10 @@ fn compile_server(
 fn compile_http(raw: &RawServer, url: &str, fail: &mut dyn FnMut(String)) -> Option<HttpServer> {
     let before_args = raw.args.is_empty() && raw.env.is_empty() && raw.cwd.is_none() && !raw.inherit_env;
     if !before_args {
-        fail("`args`, `env`, `cwd` and `inherit_env` apply to command servers only; an HTTP server takes `headers`".into());
+        fail(
+            "`args`, `env`, `cwd` and `inherit_env` apply to command servers only; an HTTP server takes `headers`"
+                .into(),
+        );
     }
     let mut ok = true;
     match check_url(url) {
@@ -431,7 +461,16 @@ fn compile_http(raw: &RawServer, url: &str, fail: &mut dyn FnMut(String)) -> Opt
     }
     let headers = raw.headers.clone().unwrap_or_default();
     for key in headers.keys() {
-        let reserved = ["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name", "host", "content-length"];
+        let reserved = [
+            "content-type",
+            "accept",
+            "mcp-session-id",
+            "mcp-protocol-version",
+            "mcp-method",
+            "mcp-name",
+            "host",
+            "content-length",
+        ];
         if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
             fail(format!("header name `{key}` is not a valid HTTP header name"));
             ok = false;
@@ -468,7 +507,8 @@ fn compile_http(raw: &RawServer, url: &str, fail: &mut dyn FnMut(String)) -> Opt
 
 /// A URL the HTTP transport can reach: `http://host[:port]/path`.
 fn check_url(url: &str) -> Result<(), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("not a URL ({e}); write e.g. \"http://127.0.0.1:3001/mcp\""))?;
+    let uri: http::Uri =
+        url.parse().map_err(|e| format!("not a URL ({e}); write e.g. \"http://127.0.0.1:3001/mcp\""))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") => {

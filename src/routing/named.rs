@@ -21,10 +21,12 @@ pub struct NamedEntry {
     /// A tool the server annotates as read-only or idempotent: safe to repeat after a timeout or crash (a hint
     /// from the server; policy `retry` overrides it).
     pub safe: bool,
+    /// A tool the server annotates as read-only: its results may be cached (by default privately, per client).
+    pub read_only: bool,
 }
 
-/// `annotations.readOnlyHint` or `annotations.idempotentHint` is true.
-fn annotated_safe(item: &RawObject<'_>) -> bool {
+/// (`annotations.readOnlyHint` or `annotations.idempotentHint`, `annotations.readOnlyHint`).
+fn annotated_safe(item: &RawObject<'_>) -> (bool, bool) {
     #[derive(serde::Deserialize, Default)]
     struct Hints {
         #[serde(default, rename = "readOnlyHint")]
@@ -34,7 +36,7 @@ fn annotated_safe(item: &RawObject<'_>) -> bool {
     }
     item.get("annotations")
         .and_then(|a| serde_json::from_str::<Hints>(a.get()).ok())
-        .is_some_and(|h| h.read_only || h.idempotent)
+        .map_or((false, false), |h| (h.read_only || h.idempotent, h.read_only))
 }
 
 /// Gives the items of servers mounted with `prefix = false` their own names on the wire. A name another item
@@ -129,12 +131,14 @@ impl NamedList {
             let canonical: Arc<str> = canonical(f.route.namespace.as_str(), &f.route.name, &f.name).into();
             index.insert(wire.clone().into_boxed_str(), i);
             index.entry(canonical.as_ref().into()).or_insert(i);
+            let (safe, read_only) = annotated_safe(&f.raw);
             entries.push(NamedEntry {
                 wire: wire.into(),
                 canonical,
                 name: f.name.as_str().into(),
                 server: f.route.clone(),
-                safe: annotated_safe(&f.raw),
+                safe,
+                read_only,
             });
         }
         NamedList { key, entries, index, items }
@@ -189,8 +193,11 @@ mod tests {
             })
         };
         let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap();
-        let (conf, other, plain) =
-            (route(Namespace::Ext, "conf", false), route(Namespace::Ext, "other", false), route(Namespace::App, "x", true));
+        let (conf, other, plain) = (
+            route(Namespace::Ext, "conf", false),
+            route(Namespace::Ext, "other", false),
+            route(Namespace::App, "x", true),
+        );
         let conf_tools = vec![tool("test_simple_text"), tool("echo")];
         let other_tools = vec![tool("echo"), tool("only_here")];
         let plain_tools = vec![tool("echo")];
@@ -199,7 +206,8 @@ mod tests {
             "tools",
             [(&conf, &conf_tools[..]), (&other, &other_tools[..]), (&plain, &plain_tools[..])].into_iter(),
         );
-        let wire = |canonical: &str| list.entries().iter().find(|e| &*e.canonical == canonical).unwrap().wire.to_string();
+        let wire =
+            |canonical: &str| list.entries().iter().find(|e| &*e.canonical == canonical).unwrap().wire.to_string();
         assert_eq!(wire("ext.conf.test_simple_text"), "test_simple_text");
         assert_eq!(wire("ext.conf.echo"), "echo");
         // The same bare name from a later server keeps its prefixed name, reachable by both spellings.

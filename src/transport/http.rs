@@ -118,7 +118,9 @@ impl HttpConnection {
                     value.set_sensitive(true);
                     headers.insert(AUTHORIZATION, value);
                 }
-                None => tracing::warn!(server = %spec.label, var, "bearer_env names a variable that is not set; no Authorization header is sent"),
+                None => {
+                    tracing::warn!(server = %spec.label, var, "bearer_env names a variable that is not set; no Authorization header is sent")
+                }
             }
         }
         let mut connector = HttpConnector::new();
@@ -256,7 +258,10 @@ impl Conn {
         }
         tracing::warn!(server = %self.label, url = %self.uri, error = %why, "the HTTP server cannot be reached");
         self.cancel.cancel();
-        (self.events)(ChildEvent::Exited { status: format!("{} cannot be reached: {why}", self.uri), stderr_tail: String::new() });
+        (self.events)(ChildEvent::Exited {
+            status: format!("{} cannot be reached: {why}", self.uri),
+            stderr_tail: String::new(),
+        });
     }
 
     /// A call got no usable answer: its waiter hears it through the actor (breaker, retry, fallback).
@@ -410,7 +415,10 @@ async fn post(conn: Arc<Conn>, frame: Bytes) {
     // An error status counts as the call's answer only when the body is a JSON-RPC answer to it (a modern server
     // answers e.g. an unknown method with 404 and a JSON-RPC error); anything else is an HTTP-level failure.
     let answers_call = status.is_success()
-        || Envelope::parse(&body).ok().and_then(|e| e.id.and_then(protocol::parse_downstream_id)).is_some_and(|i| Some(i) == out.id);
+        || Envelope::parse(&body)
+            .ok()
+            .and_then(|e| e.id.and_then(protocol::parse_downstream_id))
+            .is_some_and(|i| Some(i) == out.id);
     if answers_call && !body.trim_ascii().is_empty() {
         if let Err(e) = conn.deliver_json(&body, init_id) {
             if status.is_success() {
@@ -449,7 +457,8 @@ async fn read_body(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>
                 if let Ok(data) = f.into_data() {
                     if buf.len() + data.len() > conn.max {
                         let size = buf.len() + data.len();
-                        let err = DownstreamError::FrameTooLarge { server: conn.label.to_string(), size, max: conn.max };
+                        let err =
+                            DownstreamError::FrameTooLarge { server: conn.label.to_string(), size, max: conn.max };
                         conn.failed(id, err);
                         return None;
                     }
@@ -498,7 +507,8 @@ async fn read_sse(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>,
                 SseEvent::Data(msg) => conn.deliver(msg, init_id),
                 SseEvent::Oversized(len) => {
                     tracing::warn!(server = %conn.label, len, max = conn.max, "the server sent an event over the size limit; skipped");
-                    let err = DownstreamError::FrameTooLarge { server: conn.label.to_string(), size: len, max: conn.max };
+                    let err =
+                        DownstreamError::FrameTooLarge { server: conn.label.to_string(), size: len, max: conn.max };
                     conn.failed(id, err);
                 }
             }
@@ -610,7 +620,15 @@ struct SseParser {
 
 impl SseParser {
     fn new(max: usize) -> Self {
-        SseParser { max, line: BytesMut::new(), data: BytesMut::new(), skipping: None, last_id: None, after_cr: false, dropping_line: false }
+        SseParser {
+            max,
+            line: BytesMut::new(),
+            data: BytesMut::new(),
+            skipping: None,
+            last_id: None,
+            after_cr: false,
+            dropping_line: false,
+        }
     }
 
     fn last_id(&self) -> Option<HeaderValue> {
@@ -752,7 +770,9 @@ mod tests {
     fn sse_events_split_across_chunks_and_line_endings() {
         let mut p = SseParser::new(1024);
         let mut got = Vec::new();
-        for chunk in ["id: 7\r", "\ndata: {\"a\"", ":1}\r\n\r\n: keep-alive\n\nevent: message\ndata: x\ndata: y\n", "\n"] {
+        for chunk in
+            ["id: 7\r", "\ndata: {\"a\"", ":1}\r\n\r\n: keep-alive\n\nevent: message\ndata: x\ndata: y\n", "\n"]
+        {
             got.extend(p.feed(chunk.as_bytes()));
         }
         assert_eq!(got, vec![data("{\"a\":1}"), data("x\ny")]);
