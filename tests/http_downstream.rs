@@ -369,11 +369,12 @@ async fn an_expired_session_is_reinitialized_and_a_safe_call_retried_once() {
     let mut gw = Gateway::start(&config).await;
     gw.initialize().await;
     wait_for_tool(&mut gw, "app__rm__lookup").await;
-    assert_eq!(gw.call_text("app__rm__lookup", json!({})).await, "looked up");
+    // Distinct arguments: read-only results are cached by the gateway, and these calls must reach the server.
+    assert_eq!(gw.call_text("app__rm__lookup", json!({"n": 1})).await, "looked up");
     assert_eq!(server.open_sessions().await, 1);
 
     server.forget_sessions().await;
-    assert_eq!(gw.call_text("app__rm__lookup", json!({})).await, "looked up");
+    assert_eq!(gw.call_text("app__rm__lookup", json!({"n": 2})).await, "looked up");
     assert_eq!(server.open_sessions().await, 1, "one new session, not more");
 
     server.forget_sessions().await;
@@ -476,6 +477,7 @@ async fn per_client_sessions_keep_clients_apart() {
             shutdown: tokio_util::sync::CancellationToken::new(),
             lookup_env: Arc::new(|k: &str| std::env::var(k).ok()),
             policy: dfs_gateway::policy::PolicySet::empty(dfs_gateway::policy::Action::Allow),
+            services: Arc::new(dfs_gateway::calls::Services::embedded()),
         })
         .await
         .unwrap();

@@ -198,9 +198,9 @@ mod tests {
             route(Namespace::Ext, "other", false),
             route(Namespace::App, "x", true),
         );
-        let conf_tools = vec![tool("test_simple_text"), tool("echo")];
-        let other_tools = vec![tool("echo"), tool("only_here")];
-        let plain_tools = vec![tool("echo")];
+        let conf_tools = [tool("test_simple_text"), tool("echo")];
+        let other_tools = [tool("echo"), tool("only_here")];
+        let plain_tools = [tool("echo")];
         let list = NamedList::build(
             &Naming::default(),
             "tools",
