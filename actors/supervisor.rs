@@ -83,6 +83,7 @@ impl ServerSupervisor {
             label: config.qualified().into(),
             actor,
             retries: config.retries,
+            prefix: config.prefix,
         };
         state.ctx.router.cast(RouterMsg::SetRoute(Arc::new(route)))?;
         Ok(())

@@ -179,12 +179,40 @@ pub struct StdioFrontConfig {
     pub enabled: bool,
 }
 
+/// How many downstream sessions an HTTP server gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// One downstream session that every client's calls share (the default).
+    #[default]
+    Shared,
+    /// One downstream session per client session: a client's calls, progress and the server's requests stay in
+    /// its own session, which ends when the client's does.
+    PerClient,
+}
+
+/// A Streamable HTTP downstream, `url = "http://…/mcp"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpServer {
+    /// The MCP endpoint, `http://host[:port]/path`.
+    pub url: String,
+    /// Extra request headers; values may hold `${VAR}` references to the gateway's environment.
+    pub headers: BTreeMap<String, String>,
+    /// A variable of the gateway's environment holding a bearer token for `Authorization`.
+    pub bearer_env: Option<String>,
+    pub session: SessionMode,
+}
+
 /// One downstream MCP server, `[servers.<name>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// The key under `[servers]`: the middle part of canonical names.
     pub name: String,
     pub namespace: Namespace,
+    /// Set for a Streamable HTTP server (then `command`, `args`, `env` and `cwd` are unused).
+    pub http: Option<HttpServer>,
+    /// Its tools and prompts keep their own names on the wire (`prefix = false`), e.g. to run a test suite that
+    /// calls a server's own names through the gateway. Canonical names (policy, logs) keep the prefix.
+    pub prefix: bool,
     /// Program to run: a bare name is looked up on PATH, a path is absolute (relative ones were resolved).
     pub command: PathBuf,
     pub args: Vec<String>,
@@ -230,11 +258,14 @@ impl ServerConfig {
         unplaced(self) == unplaced(other)
     }
 
-    /// Identifies what is run, so a catalog written for another command is not trusted.
+    /// Identifies what is run, so a catalog written for another command (or URL) is not trusted.
     pub fn launch_key(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        h.update(self.command.as_os_str().as_encoded_bytes());
+        match &self.http {
+            Some(http) => h.update(http.url.as_bytes()),
+            None => h.update(self.command.as_os_str().as_encoded_bytes()),
+        }
         for a in &self.args {
             h.update([0]);
             h.update(a.as_bytes());

@@ -165,6 +165,7 @@ mod spelling {
                 label: format!("{ns}.{name}").into(),
                 actor: actor.clone(),
                 retries: 0,
+                prefix: true,
             });
             let lists = ServerLists { tools: tools.into_iter().map(tool).collect(), ..ServerLists::default() };
             servers.insert(name.to_owned(), (route, Some(Arc::new(lists))));

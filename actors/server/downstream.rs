@@ -224,15 +224,7 @@ async fn legacy_handshake(
         #[serde(default, rename = "serverInfo")]
         server_info: Option<Box<RawValue>>,
     }
-    let mut params = Vec::with_capacity(160 + caps.len());
-    params.extend_from_slice(b"{\"protocolVersion\":\"");
-    params.extend_from_slice(protocol::LATEST_LEGACY_VERSION.as_bytes());
-    params.extend_from_slice(b"\",\"capabilities\":");
-    params.extend_from_slice(caps.as_bytes());
-    params.extend_from_slice(b",\"clientInfo\":{\"name\":\"dfs-gateway\",\"version\":\"");
-    params.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
-    params.extend_from_slice(b"\"}}");
-    let frame = req.request("initialize", Some(&params), timeout).await?;
+    let frame = req.request("initialize", Some(&initialize_params(caps)), timeout).await?;
     let init: InitResult = result_of(req, "initialize", &frame)?;
     req.notify("notifications/initialized", None);
     let server_caps = Caps::parse(init.capabilities.as_deref());
@@ -249,6 +241,43 @@ async fn legacy_handshake(
         caps: server_caps,
         lists,
     })
+}
+
+/// Opens one more legacy session on a connection (a client's own, in per-client mode): `initialize` with the
+/// client's capabilities, `initialized`, and the log level. The lists come from the server's own connection.
+pub async fn open_session(
+    req: &Requester,
+    timeout: Duration,
+    mut client_caps: watch::Receiver<Option<Arc<str>>>,
+    log_level: Option<Arc<str>>,
+) -> Result<(), DownstreamError> {
+    let caps = client_caps.wait_for(Option::is_some).await.map(|c| c.clone()).ok().flatten();
+    let caps = caps.as_deref().unwrap_or("{}");
+    let frame = req.request("initialize", Some(&initialize_params(caps)), timeout).await?;
+    #[derive(Deserialize)]
+    struct InitResult {
+        #[serde(default)]
+        capabilities: Option<Box<RawValue>>,
+    }
+    let init: InitResult = result_of(req, "initialize", &frame)?;
+    req.notify("notifications/initialized", None);
+    if let (true, Some(level)) = (Caps::parse(init.capabilities.as_deref()).logging, log_level) {
+        set_level(req, &level, timeout).await;
+    }
+    Ok(())
+}
+
+/// `initialize` params announcing the gateway with the client's capabilities.
+fn initialize_params(caps: &str) -> Vec<u8> {
+    let mut params = Vec::with_capacity(160 + caps.len());
+    params.extend_from_slice(b"{\"protocolVersion\":\"");
+    params.extend_from_slice(protocol::LATEST_LEGACY_VERSION.as_bytes());
+    params.extend_from_slice(b"\",\"capabilities\":");
+    params.extend_from_slice(caps.as_bytes());
+    params.extend_from_slice(b",\"clientInfo\":{\"name\":\"dfs-gateway\",\"version\":\"");
+    params.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    params.extend_from_slice(b"\"}}");
+    params
 }
 
 async fn fetch_lists(link: &Link<'_>, caps: Caps, timeout: Duration) -> Result<ServerLists, DownstreamError> {

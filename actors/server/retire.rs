@@ -25,14 +25,15 @@ impl ServerState {
         for (_, round) in std::mem::take(&mut self.rounds) {
             Responder::Client(round.reply).fail(&err);
         }
+        self.stop_sessions(&err).await;
         if let Some(child) = self.child.take() {
-            for entry in child.requester.pending().drain() {
+            for entry in child.requester().pending().drain() {
                 match entry.responder {
                     Responder::Client(reply) => self.recover_or_fail(myself, reply, err.clone(), false),
                     other => other.fail(&err),
                 }
             }
-            let pid = child.pid;
+            let pid = child.pid();
             child.stop(self.ctx.stop_grace).await;
             tracing::info!(server = %self.label, pid, reason = self.retired.as_deref(), "server process stopped");
         }

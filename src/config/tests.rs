@@ -61,7 +61,7 @@ timeout = "soon"
     .unwrap_err();
     let text = errs.to_string();
     assert!(text.contains("gw.toml:2:16: max_name_len must be between 16 and 128"), "{text}");
-    assert!(text.contains("gw.toml:4:1: server `a`: command is missing"), "{text}");
+    assert!(text.contains("gw.toml:4:1: server `a`: neither `command` nor `url` is set"), "{text}");
     assert!(text.contains("gw.toml:7:1: server `b`: namespace must be \"app\" or \"ext\""), "{text}");
     assert!(text.contains("server `b`: timeout: `soon` is not a duration"), "{text}");
 }
@@ -144,4 +144,74 @@ fn log_files_come_from_the_log_section_and_the_environment_overrides_it() {
     let bad = Overlay { log_keep: Some("many".into()), ..Overlay::default() };
     let errs = load_str(text, &bad).unwrap_err();
     assert!(errs.to_string().contains("env:LOG_KEEP"), "{errs}");
+}
+
+#[test]
+fn http_servers_are_validated_with_their_place() {
+    let cfg = load_str(
+        r#"
+[servers.remote]
+namespace = "ext"
+url = "http://127.0.0.1:3001/mcp"
+headers = { "X-Api-Key" = "${KEY}" }
+bearer_env = "REMOTE_TOKEN"
+session = "per_client"
+prefix = false
+"#,
+        &Overlay::default(),
+    )
+    .unwrap();
+    let remote = cfg.server("remote").unwrap();
+    let http = remote.http.as_ref().unwrap();
+    assert_eq!(http.session, SessionMode::PerClient);
+    assert_eq!(http.bearer_env.as_deref(), Some("REMOTE_TOKEN"));
+    assert!(!remote.prefix);
+
+    let errs = load_str(
+        r#"
+[servers.both]
+namespace = "ext"
+command = "sh"
+url = "http://127.0.0.1:1/mcp"
+
+[servers.neither]
+namespace = "ext"
+
+[servers.badurl]
+namespace = "ext"
+url = "ftp://x/mcp"
+
+[servers.tls]
+namespace = "ext"
+url = "https://example.invalid/mcp"
+
+[servers.mixed]
+namespace = "ext"
+url = "http://127.0.0.1:1/mcp"
+args = ["x"]
+session = "sometimes"
+headers = { "Mcp-Session-Id" = "x", "bad header" = "y" }
+
+[servers.stdio]
+namespace = "ext"
+command = "sh"
+bearer_env = "T"
+"#,
+        &Overlay::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "gw.toml:2:1: server `both`: set either `command`",
+        "gw.toml:7:1: server `neither`: neither `command` nor `url` is set",
+        "gw.toml:10:1: server `badurl`: url `ftp://x/mcp`: the scheme must be http://",
+        "server `tls`: url `https://example.invalid/mcp`: https is not supported yet",
+        "server `mixed`: `args`, `env`, `cwd` and `inherit_env` apply to command servers only",
+        "server `mixed`: session must be \"shared\" or \"per_client\"",
+        "server `mixed`: header `Mcp-Session-Id` is set by the gateway itself",
+        "server `mixed`: header name `bad header` is not a valid HTTP header name",
+        "server `stdio`: `bearer_env` applies to HTTP servers only",
+    ] {
+        assert!(errs.contains(expected), "missing {expected:?} in:\n{errs}");
+    }
 }
