@@ -91,7 +91,10 @@ pub enum ServerMsg {
     /// A client's own downstream session was initialized, or failed to.
     SubStarted(u64, u64, Result<(), DownstreamError>),
     Started(u64, Result<Handshake, DownstreamError>),
-    ListRefreshed(u64, ListKind, Result<Vec<Box<RawValue>>, DownstreamError>),
+    ListRefreshed(u64, ListKind, Result<(Vec<Box<RawValue>>, Option<u64>), DownstreamError>),
+    /// A client asked for a list: refetch this server's lists if they are older than their time to live (servers
+    /// that never send `list_changed` are then seen to change at most `[cache] list_ttl` late).
+    ListsWanted,
     /// A client set the log level (`logging/setLevel` fans out to every server).
     SetLogLevel(Arc<str>),
     /// A client notification every server hears (e.g. `notifications/roots/list_changed`).
@@ -239,6 +242,10 @@ pub struct ServerState {
     exported_circuit: CircuitState,
     /// The next start follows a crash or failed start: it counts as a restart.
     restart_due: bool,
+    /// When the lists were last fetched from the running process.
+    lists_fetched: Option<Instant>,
+    /// How long they are trusted: `[cache] list_ttl`, or the server's own `ttlMs` when it gives one.
+    list_ttl: Duration,
 }
 
 pub struct ServerActor;
@@ -259,6 +266,8 @@ impl Actor for ServerActor {
             metrics: args.ctx.services.metrics.server(labels),
             exported_circuit: CircuitState::Closed,
             restart_due: false,
+            lists_fetched: None,
+            list_ttl: args.ctx.services.list_ttl,
             label: cfg.qualified().into(),
             breaker: Arc::new(Breaker::new(cfg.circuit_failures, cfg.circuit_cooldown)),
             cfg,
@@ -337,7 +346,8 @@ impl Actor for ServerActor {
                 if generation == state.generation && matches!(state.phase, Phase::Ready) =>
             {
                 match result {
-                    Ok(items) => {
+                    Ok((items, ttl_ms)) => {
+                        state.note_list_ttl(ttl_ms);
                         let mut lists = state.lists.clone().unwrap_or_default();
                         *kind.slot(&mut lists) = items;
                         state.publish(lists, false);
@@ -346,6 +356,7 @@ impl Actor for ServerActor {
                 }
             }
             ServerMsg::ListRefreshed(..) => {}
+            ServerMsg::ListsWanted => state.on_lists_wanted(&myself),
             ServerMsg::SetLogLevel(level) => state.on_set_level(level),
             ServerMsg::SubscribeResource(uri) => state.subscribe_resource(uri),
             ServerMsg::InputResponse { round, key, answer } => state.on_input_response(round, key, answer),
@@ -577,6 +588,8 @@ impl ServerState {
                 self.caps = hs.caps;
                 self.era = Some(hs.era);
                 self.envelope = hs.envelope;
+                self.lists_fetched = Some(Instant::now());
+                self.note_list_ttl(hs.list_ttl_ms);
                 self.write_catalog(&hs.lists, hs.server_info, hs.capabilities);
                 self.publish(hs.lists, false);
                 for kind in std::mem::take(&mut self.stale) {
@@ -902,6 +915,27 @@ impl ServerState {
                 tracing::debug!(server = requester.server(), error = %e, "resources/subscribe failed");
             }
         });
+    }
+
+    /// A server's own `ttlMs` for its lists replaces the configured list lifetime.
+    fn note_list_ttl(&mut self, ttl_ms: Option<u64>) {
+        if let Some(ms) = ttl_ms {
+            self.list_ttl = Duration::from_millis(ms);
+        }
+    }
+
+    fn on_lists_wanted(&mut self, myself: &ActorRef<ServerMsg>) {
+        let stale = self.lists_fetched.is_some_and(|t| t.elapsed() >= self.list_ttl);
+        if !matches!(self.phase, Phase::Ready) || !stale {
+            return;
+        }
+        tracing::debug!(server = %self.label, ttl = ?self.list_ttl, "lists are older than their time to live; refetching");
+        self.lists_fetched = Some(Instant::now());
+        for kind in ListKind::ALL {
+            if kind.offered_by(self.caps) {
+                self.refresh(myself, kind);
+            }
+        }
     }
 
     fn refresh(&self, myself: &ActorRef<ServerMsg>, kind: ListKind) {
