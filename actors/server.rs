@@ -8,6 +8,7 @@
 //! [`crate::transport`]).
 
 mod downstream;
+pub mod lane;
 mod per_client;
 mod retire;
 
@@ -35,7 +36,7 @@ use crate::routing::{RoutingTable, ServerLists};
 use crate::telemetry::ErrorKind;
 use crate::transport::child::{ChildProcess, Requester, SpawnSpec};
 use crate::transport::http::{HttpConnection, HttpSpec};
-use crate::transport::pending::{ClientReply, Entry, Fallback, Resend, Responder};
+use crate::transport::pending::{ClientReply, Entry, Fallback, Responder};
 use crate::transport::{ChildEvent, Connection, DownstreamError};
 use downstream::{Caps, Handshake, ListKind};
 
@@ -61,6 +62,8 @@ pub struct ServerContext {
 pub struct ServerArgs {
     pub config: Arc<ServerConfig>,
     pub ctx: Arc<ServerContext>,
+    /// The fast lane sessions use while the server is ready (shared with its route; holds its breaker).
+    pub lane: Arc<lane::Lane>,
 }
 
 /// A client request to forward.
@@ -236,6 +239,8 @@ pub struct ServerState {
     next_sub: u64,
     /// This actor, for connections opened outside `handle`'s arguments (client sessions).
     myself: Option<ActorRef<ServerMsg>>,
+    /// Sessions send here directly while the server is ready (see [`lane`]).
+    lane: Arc<lane::Lane>,
     /// This server's series: up, restarts, errors, circuit.
     metrics: crate::telemetry::ServerMetrics,
     /// The circuit state last exported, so the gauge is set only on change.
@@ -269,7 +274,8 @@ impl Actor for ServerActor {
             lists_fetched: None,
             list_ttl: args.ctx.services.list_ttl,
             label: cfg.qualified().into(),
-            breaker: Arc::new(Breaker::new(cfg.circuit_failures, cfg.circuit_cooldown)),
+            breaker: args.lane.breaker().clone(),
+            lane: args.lane,
             cfg,
             ctx: args.ctx,
             phase: Phase::Idle { ever_started: false },
@@ -310,7 +316,7 @@ impl Actor for ServerActor {
         if let Some(t) = state.ticker.take() {
             t.abort();
         }
-        state.phase = Phase::Stopping;
+        state.set_phase(Phase::Stopping);
         let err = state.unavailable("the gateway is shutting down");
         state.fail_queue(&err);
         state.stop_sessions(&err).await;
@@ -462,30 +468,30 @@ impl ServerState {
 
     /// Sends a call on one connection (the server's, or a client's own session).
     fn send_call(&self, requester: &Requester, call: Call) {
-        if requester.pending().len() >= self.cfg.max_pending {
-            return call.reply_fail(&DownstreamError::Overloaded {
-                server: self.label.to_string(),
-                limit: self.cfg.max_pending,
-            });
-        }
-        // Each side in its own era: a legacy server must not see the modern envelope, a modern one needs it.
-        let client_modern = call.reply.complete_for_modern.is_some();
-        let converted = match (&self.envelope, client_modern) {
-            (Some(envelope), false) => Some(era::with_envelope(Some(&call.params), envelope)),
-            (None, true) => era::without_envelope(&call.params),
-            _ => None,
+        let spec = lane::Spec {
+            envelope: self.envelope.as_deref(),
+            timeout: self.cfg.timeout,
+            max_pending: self.cfg.max_pending,
+            label: &self.label,
         };
-        let mut reply = call.reply;
-        if let Some(log) = reply.log.as_mut() {
-            log.attempts += 1;
+        lane::send_call(requester, &spec, call);
+    }
+
+    /// Moves to `phase`, opening the fast lane when the server is ready on its own connection and closing it
+    /// otherwise.
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+        let open = matches!(self.phase, Phase::Ready) && !self.per_client() && self.retired.is_none();
+        match (&self.child, open) {
+            (Some(child), true) => self.lane.open(lane::Target {
+                requester: child.requester().clone(),
+                envelope: self.envelope.clone(),
+                timeout: self.cfg.timeout,
+                max_pending: self.cfg.max_pending,
+                label: self.label.clone(),
+            }),
+            _ => self.lane.close(),
         }
-        reply.bridge_input = self.envelope.is_some() && !client_modern;
-        if reply.retries_left > 0 || reply.fallback.is_some() || reply.bridge_input {
-            reply.resend = Some(Resend { method: call.method, params: call.params.clone(), timeout: call.timeout });
-        }
-        let params = converted.as_deref().unwrap_or(&call.params);
-        let timeout = call.timeout.unwrap_or(self.cfg.timeout);
-        requester.send(call.method, Some(params), Responder::Client(reply), timeout, true);
     }
 
     fn on_cancel(&mut self, session: u64, client_id: &str) {
@@ -554,8 +560,8 @@ impl ServerState {
             }
             (None, None) => {}
         }
-        self.phase = Phase::Starting;
         self.child = Some(child);
+        self.set_phase(Phase::Starting);
         self.handshake(myself);
     }
 
@@ -581,13 +587,13 @@ impl ServerState {
         match result {
             Ok(hs) => {
                 tracing::info!(server = %self.label, protocol = %hs.protocol_version, tools = hs.lists.tools.len(), "server ready");
-                self.phase = Phase::Ready;
+                self.envelope = hs.envelope.clone();
+                self.set_phase(Phase::Ready);
                 self.metrics.set_up(true);
                 self.ready_since = Some(Instant::now());
                 self.protocol_version = Some(hs.protocol_version);
                 self.caps = hs.caps;
                 self.era = Some(hs.era);
-                self.envelope = hs.envelope;
                 self.lists_fetched = Some(Instant::now());
                 self.note_list_ttl(hs.list_ttl_ms);
                 self.write_catalog(&hs.lists, hs.server_info, hs.capabilities);
@@ -677,7 +683,7 @@ impl ServerState {
     fn on_session_expired(&mut self, myself: &ActorRef<ServerMsg>, entry: Option<Entry>, reinit: bool) {
         if reinit && matches!(self.phase, Phase::Ready) {
             tracing::info!(server = %self.label, "the server's session expired; initializing a new one");
-            self.phase = Phase::Starting;
+            self.set_phase(Phase::Starting);
             self.handshake(myself);
         }
         let Some(entry) = entry else { return };
@@ -727,7 +733,7 @@ impl ServerState {
         tracing::info!(server = %self.label, delay = ?delay, crashes = self.crashes, "restart backoff");
         // Start-up readiness must not wait for a server that cannot start.
         let _ = self.ctx.router.cast(RouterMsg::ServerSettled { server: self.cfg.name.clone() });
-        self.phase = Phase::Backoff { until: Instant::now() + delay };
+        self.set_phase(Phase::Backoff { until: Instant::now() + delay });
     }
 
     /// A call that failed here: repeated when that is safe (`retryable` failures of calls with retries left),
@@ -789,11 +795,7 @@ impl ServerState {
         reply.answered_by = Some((fb.target.clone(), fb.from.clone()));
         reply.retries_left = 0;
         let call = Call { method: "tools/call", params, reply, timeout, start_failures: 0 };
-        if let Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) =
-            entry.server.actor.cast(ServerMsg::Call(call))
-        {
-            Responder::Client(call.reply).fail(&err);
-        }
+        entry.server.call(call);
     }
 
     /// What this server answered before may be stale now: its cached results go.
@@ -1149,16 +1151,21 @@ impl ServerState {
             && matches!(self.phase, Phase::Ready)
             && child.requester().pending().is_empty()
             && self.sessions.values().all(|s| s.pending() == 0)
-            && self.last_activity.elapsed() >= self.cfg.idle_timeout;
+            && self.last_activity.max(self.lane.last_used()).elapsed() >= self.cfg.idle_timeout;
         if idle {
             tracing::info!(server = %self.label, "stopping idle server");
-            self.phase = Phase::Idle { ever_started: true };
+            self.set_phase(Phase::Idle { ever_started: true });
             self.metrics.set_up(false);
             let grace = self.ctx.stop_grace;
             for (_, session) in self.sessions.drain() {
                 tokio::spawn(async move { session.stop(grace).await });
             }
             if let Some(child) = self.child.take() {
+                // A call the fast lane sent after the idle check would wait for an answer nobody reads any more.
+                let err = self.unavailable("it was stopped for being idle as the call arrived; call again");
+                for entry in child.requester().pending().drain() {
+                    entry.responder.fail(&err);
+                }
                 tokio::spawn(async move { child.stop(grace).await });
             }
         }

@@ -73,7 +73,9 @@ impl ServerSupervisor {
         state: &mut SupervisorState,
         config: Arc<ServerConfig>,
     ) -> Result<(), ActorProcessingErr> {
-        let args = ServerArgs { config: config.clone(), ctx: state.ctx.clone() };
+        let breaker = crate::breaker::Breaker::new(config.circuit_failures, config.circuit_cooldown);
+        let lane = Arc::new(crate::actors::server::lane::Lane::new(Arc::new(breaker)));
+        let args = ServerArgs { config: config.clone(), ctx: state.ctx.clone(), lane: lane.clone() };
         let (actor, _) = Actor::spawn_linked(None, ServerActor, args, myself.get_cell()).await?;
         state.by_id.insert(actor.get_id(), config.name.clone());
         state.servers.insert(config.name.clone(), Child { actor: actor.clone(), config: config.clone() });
@@ -84,6 +86,7 @@ impl ServerSupervisor {
             actor,
             retries: config.retries,
             prefix: config.prefix,
+            lane,
         };
         state.ctx.router.cast(RouterMsg::SetRoute(Arc::new(route)))?;
         Ok(())

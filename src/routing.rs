@@ -36,6 +36,32 @@ pub struct ServerRoute {
     pub retries: u32,
     /// Its tools and prompts are named on the wire as the server names them (`prefix = false`).
     pub prefix: bool,
+    /// Calls go straight to the connection while the server is ready (see [`crate::actors::server::lane`]).
+    pub lane: Arc<crate::actors::server::lane::Lane>,
+}
+
+impl ServerRoute {
+    /// Hands a call to the server: through the fast lane when it is open, else to the actor (which queues it,
+    /// starts the server, or answers it with the reason it cannot run). `false`: the actor is gone (the call
+    /// was answered with an error).
+    pub fn call(&self, call: crate::actors::server::Call) -> bool {
+        let call = match self.lane.try_send(call) {
+            Ok(()) => return true,
+            Err(call) => call,
+        };
+        match self.actor.cast(ServerMsg::Call(call)) {
+            Ok(()) => true,
+            Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) => {
+                let err = crate::transport::DownstreamError::Unavailable {
+                    server: self.label.to_string(),
+                    reason: "its actor is restarting; retry".into(),
+                };
+                call.reply.fail(&err);
+                false
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// Everything a server lists, each item exactly as the server sent it.

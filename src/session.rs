@@ -663,16 +663,13 @@ fn route(
     if let Some((log, plan)) = admission {
         reply.log = Some(log);
         let call = Call { method, params: Bytes::from(rewritten), reply, timeout, start_failures: 0 };
-        shared.services.admit(call, server.actor.clone(), plan);
+        shared.services.admit(call, server.clone(), plan);
         return Ok(());
     }
     let call = Call { method, params: Bytes::from(rewritten), reply, timeout, start_failures: 0 };
-    server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
-        Unrouted::Unavailable(DownstreamError::Unavailable {
-            server: server.label.to_string(),
-            reason: "its actor is restarting; retry".into(),
-        })
-    })
+    // A call the server cannot take is answered there with the reason.
+    server.call(call);
+    Ok(())
 }
 
 /// Starts the record of an allowed tool call and plans its admission: the rule's rate limit, and the cache when

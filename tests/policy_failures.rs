@@ -166,6 +166,7 @@ mod spelling {
                 actor: actor.clone(),
                 retries: 0,
                 prefix: true,
+                lane: Default::default(),
             });
             let lists = ServerLists { tools: tools.into_iter().map(tool).collect(), ..ServerLists::default() };
             servers.insert(name.to_owned(), (route, Some(Arc::new(lists))));

@@ -371,6 +371,54 @@ async fn many_concurrent_calls_each_get_their_own_answer() {
     }
 }
 
+/// Calls sent while the server dies under them (most go straight to its connection, not through its actor)
+/// are each answered: with their result, or with an error naming the server; none waits forever.
+#[tokio::test]
+async fn calls_racing_a_crash_are_all_answered() {
+    let ws = Workspace::new();
+    let mut gw =
+        Gateway::start(&ws.config(&fixture_server("alpha", "app", "retries = 0\nrestart_backoff = \"20ms\""))).await;
+    gw.initialize().await;
+    for round in 0..3 {
+        let n = 300;
+        for i in 0..n {
+            let (tool, args) = match i {
+                150 => ("app__alpha__crash", json!({})),
+                _ => ("app__alpha__echo", json!({"message": format!("r{round}-{i}")})),
+            };
+            gw.send(&json!({"jsonrpc":"2.0","id": format!("{round}-{i}"),"method":"tools/call",
+                "params":{"name": tool,"arguments": args}}))
+                .await;
+        }
+        let (mut ok, mut failed) = (0, 0);
+        for i in 0..n {
+            let resp = gw.response(json!(format!("{round}-{i}"))).await;
+            match (resp.get("result"), resp.get("error")) {
+                (Some(_), _) => {
+                    assert_eq!(result_text(&resp), format!("r{round}-{i}"), "{resp}");
+                    ok += 1;
+                }
+                (None, Some(e)) => {
+                    assert!(e["message"].as_str().unwrap().contains("app.alpha"), "{resp}");
+                    failed += 1;
+                }
+                _ => panic!("{resp}"),
+            }
+        }
+        assert!(failed >= 1 && ok + failed == n, "round {round}: {ok} ok, {failed} failed");
+        // The server is back for the next round.
+        let mut back = false;
+        for _ in 0..200 {
+            if gw.call("app__alpha__echo", json!({"message": format!("back{round}")})).await.get("result").is_some() {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(back, "the server did not come back; log:\n{}", gw.stderr());
+    }
+}
+
 #[test]
 fn check_reports_every_problem_with_file_and_line_and_exits_64() {
     let ws = Workspace::new();

@@ -13,7 +13,7 @@ impl ServerState {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
-        self.phase = Phase::Stopping;
+        self.set_phase(Phase::Stopping);
         // Late events of the process (its exit, a handshake that ends now) belong to no current generation.
         self.generation += 1;
         let err = self.unavailable(&reason);

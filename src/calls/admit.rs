@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ractor::ActorRef;
 
 use super::{Answer, Correlation, Services, Store};
-use crate::actors::server::{Call, ServerMsg};
+use crate::actors::server::Call;
 use crate::cache::{Cache, CacheBackend, CacheKey};
 use crate::protocol::{self, code};
 use crate::ratelimit::{Decision, Limiter, RateLimiter};
+use crate::routing::ServerRoute;
 use crate::transport::pending::ClientReply;
 use crate::transport::DownstreamError;
 
@@ -45,7 +45,7 @@ pub struct Plan {
 impl Services {
     /// Checks the call's limit and cache, then hands it to `actor` (or answers it here). Never waits: with a
     /// Redis backend in the plan, the rest runs on a task.
-    pub fn admit(self: &Arc<Self>, call: Call, actor: ActorRef<ServerMsg>, plan: Plan) {
+    pub fn admit(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Plan) {
         let remote_limit = plan.limit.is_some() && matches!(self.limiter, Limiter::Redis(_));
         let remote_cache = plan.cache.is_some() && matches!(self.cache, Some(Cache::Redis(_)));
         if !remote_limit && !remote_cache {
@@ -63,7 +63,7 @@ impl Services {
         });
     }
 
-    fn admit_now(self: &Arc<Self>, call: Call, actor: ActorRef<ServerMsg>, plan: Plan) {
+    fn admit_now(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Plan) {
         let mut call = call;
         if let Some(limit) = &plan.limit {
             let decision = match &self.limiter {
@@ -91,7 +91,7 @@ impl Services {
         dispatch(call, &actor);
     }
 
-    async fn after_limit_checked(self: &Arc<Self>, call: Call, actor: ActorRef<ServerMsg>, plan: Option<CachePlan>) {
+    async fn after_limit_checked(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Option<CachePlan>) {
         let mut call = call;
         if let Some(plan) = plan {
             let cache = self.cache.as_ref().expect("a cache plan is made only with a cache");
@@ -228,14 +228,8 @@ fn serve_hit(reply: ClientReply, hit: &Bytes) {
     reply.deliver(frame, Answer::CacheHit(hit));
 }
 
-fn dispatch(call: Call, actor: &ActorRef<ServerMsg>) {
-    if let Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) = actor.cast(ServerMsg::Call(call)) {
-        let err = DownstreamError::Unavailable {
-            server: call.reply.log.as_ref().map_or_else(|| "?".to_owned(), |l| l.server.to_string()),
-            reason: "its actor is restarting; retry".into(),
-        };
-        call.reply.fail(&err);
-    }
+fn dispatch(call: Call, route: &ServerRoute) {
+    route.call(call);
 }
 
 /// Answers the calls coalesced with a leader, each under its own id, with the leader's answer.

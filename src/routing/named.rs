@@ -190,6 +190,7 @@ mod tests {
                 actor: actor.clone(),
                 retries: 0,
                 prefix,
+                lane: Default::default(),
             })
         };
         let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap();

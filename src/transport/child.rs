@@ -67,7 +67,11 @@ impl Requester {
         cancel_on_timeout: bool,
     ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.pending.insert(id, Entry { responder, deadline: Instant::now() + timeout, cancel_on_timeout });
+        let entry = Entry { responder, deadline: Instant::now() + timeout, cancel_on_timeout };
+        if let Err(entry) = self.pending.insert(id, entry) {
+            entry.responder.fail(&self.gone());
+            return id;
+        }
         if self.tx.send(protocol::request_frame(id, method, params)).is_err() {
             if let Some(entry) = self.pending.remove(id) {
                 entry.responder.fail(&self.gone());

@@ -157,6 +157,8 @@ pub struct Inner {
     entries: HashMap<u64, Entry>,
     /// progress token (raw JSON text) → downstream id of the request that carries it.
     progress: HashMap<Box<str>, u64>,
+    /// Set by `drain`: the connection is gone.
+    closed: bool,
 }
 
 /// The pending map of one downstream process.
@@ -179,12 +181,18 @@ impl Pending {
         self.len() == 0
     }
 
-    pub fn insert(&self, id: u64, entry: Entry) {
+    /// Adds an entry; gives it back when the map was closed by [`Pending::drain`] (the process is gone, and
+    /// nothing would ever answer or expire it).
+    pub fn insert(&self, id: u64, entry: Entry) -> Result<(), Entry> {
         let mut inner = self.lock();
+        if inner.closed {
+            return Err(entry);
+        }
         if let Responder::Client(ClientReply { progress_token: Some(t), .. }) = &entry.responder {
             inner.progress.insert(crate::protocol::raw_key(t).into(), id);
         }
         inner.entries.insert(id, entry);
+        Ok(())
     }
 
     pub fn contains(&self, id: u64) -> bool {
@@ -285,9 +293,10 @@ impl Pending {
         self.remove(id).map(|e| (id, e))
     }
 
-    /// Removes every entry (the process is gone).
+    /// Removes every entry and closes the map (the process is gone): later inserts are refused.
     pub fn drain(&self) -> Vec<Entry> {
         let mut inner = self.lock();
+        inner.closed = true;
         inner.progress.clear();
         inner.entries.drain().map(|(_, e)| e).collect()
     }
