@@ -45,10 +45,7 @@ impl ServerRoute {
     /// starts the server, or answers it with the reason it cannot run). `false`: the actor is gone (the call
     /// was answered with an error).
     pub fn call(&self, call: crate::actors::server::Call) -> bool {
-        let call = match self.lane.try_send(call) {
-            Ok(()) => return true,
-            Err(call) => call,
-        };
+        let Some(call) = self.lane.try_send(call) else { return true };
         match self.actor.cast(ServerMsg::Call(call)) {
             Ok(()) => true,
             Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) => {

@@ -75,12 +75,13 @@ impl Lane {
         self.epoch + Duration::from_millis(self.last_used_ms.load(Ordering::Relaxed))
     }
 
-    /// Sends `call` now if the lane is open and the circuit closed; otherwise gives it back for the actor.
-    pub fn try_send(&self, call: Call) -> Result<(), Call> {
+    /// Sends `call` now if the lane is open and the circuit closed (`None`); otherwise gives it back for the
+    /// actor.
+    pub fn try_send(&self, call: Call) -> Option<Call> {
         let guard = self.open.load();
-        let Some(target) = guard.as_ref() else { return Err(call) };
+        let Some(target) = guard.as_ref() else { return Some(call) };
         if self.breaker.state() != CircuitState::Closed {
-            return Err(call);
+            return Some(call);
         }
         self.last_used_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         let spec = Spec {
@@ -90,7 +91,7 @@ impl Lane {
             label: &target.label,
         };
         send_call(&target.requester, &spec, call);
-        Ok(())
+        None
     }
 }
 

@@ -68,7 +68,7 @@ impl Requester {
     ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry { responder, deadline: Instant::now() + timeout, cancel_on_timeout };
-        if let Err(entry) = self.pending.insert(id, entry) {
+        if let Some(entry) = self.pending.insert(id, entry) {
             entry.responder.fail(&self.gone());
             return id;
         }

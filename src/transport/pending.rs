@@ -181,18 +181,18 @@ impl Pending {
         self.len() == 0
     }
 
-    /// Adds an entry; gives it back when the map was closed by [`Pending::drain`] (the process is gone, and
-    /// nothing would ever answer or expire it).
-    pub fn insert(&self, id: u64, entry: Entry) -> Result<(), Entry> {
+    /// Adds an entry (`None`); gives it back when the map was closed by [`Pending::drain`] (the process is gone,
+    /// and nothing would ever answer or expire it).
+    pub fn insert(&self, id: u64, entry: Entry) -> Option<Entry> {
         let mut inner = self.lock();
         if inner.closed {
-            return Err(entry);
+            return Some(entry);
         }
         if let Responder::Client(ClientReply { progress_token: Some(t), .. }) = &entry.responder {
             inner.progress.insert(crate::protocol::raw_key(t).into(), id);
         }
         inner.entries.insert(id, entry);
-        Ok(())
+        None
     }
 
     pub fn contains(&self, id: u64) -> bool {
