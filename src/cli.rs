@@ -146,19 +146,32 @@ fn to_canonical(tool: &str, separator: &str) -> String {
     }
 }
 
+/// The fronts a command runs: `serve` those configured, the in-process commands none.
+#[derive(Clone, Copy)]
+struct Fronts {
+    stdio: bool,
+    http: bool,
+}
+
+const NO_FRONTS: Fronts = Fronts { stdio: false, http: false };
+
 async fn start(
     config: Arc<Config>,
     policy: PolicySet,
-    stdio: bool,
+    fronts: Fronts,
     shutdown: CancellationToken,
 ) -> anyhow::Result<GatewayHandle> {
     let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
-    gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env, policy }).await.context("starting the gateway")
+    let Fronts { stdio, http } = fronts;
+    gateway::start(GatewayArgs { config, stdio, http, shutdown, lookup_env, policy })
+        .await
+        .context("starting the gateway")
 }
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    let handle = start(config.clone(), policy, config.stdio.enabled, shutdown.clone()).await?;
+    let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
+    let handle = start(config.clone(), policy, fronts, shutdown.clone()).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
     let ops = start_ops(&handle, shutdown.clone()).await;
@@ -291,7 +304,7 @@ fn spawn_policy_reload(
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
-    let handle = start(config, policy, false, CancellationToken::new()).await?;
+    let handle = start(config, policy, NO_FRONTS, CancellationToken::new()).await?;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
     let table = handle.shared.table.load_full();
@@ -334,10 +347,10 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let handle = start(config, policy, false, CancellationToken::new()).await?;
+    let handle = start(config, policy, NO_FRONTS, CancellationToken::new()).await?;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut session = Session::new(handle.shared.clone(), tx);
+    let session = Session::new(handle.shared.clone(), tx);
     let request = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": { "name": tool, "arguments": args },

@@ -14,6 +14,7 @@
 //! - [`routing`]: the routing table snapshot the fronts read.
 //! - [`catalog`]: persisted tool lists of lazy servers.
 //! - [`session`]: one client's MCP session.
+//! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
 //! - [`cli`]: the `dfs-gateway` commands.
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod clients;
 pub mod config;
 pub mod era;
 pub mod evidence;
+pub mod http;
 pub mod kv;
 pub mod mrtr;
 pub mod naming;

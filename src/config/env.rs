@@ -18,6 +18,8 @@ pub struct Overlay {
     pub external_servers: Option<String>,
     /// `DATABASE_URL`: passed through to app servers that do not set it themselves.
     pub database_url: Option<String>,
+    /// `ENABLE_HTTP`, `HTTP_LISTEN`: the Streamable HTTP front.
+    pub http: super::HttpOverlay,
 }
 
 impl Overlay {
@@ -28,6 +30,7 @@ impl Overlay {
             app_servers: var("APP_SERVERS"),
             external_servers: var("EXTERNAL_SERVERS"),
             database_url: var("DATABASE_URL"),
+            http: super::HttpOverlay { enabled: var("ENABLE_HTTP"), listen: var("HTTP_LISTEN") },
         }
     }
 }
