@@ -532,7 +532,7 @@ async fn bearer_tokens_decide_identity_and_never_reach_a_downstream() {
     assert!(seen.contains("tools/call"), "{seen}");
     for secret in [alice, bob] {
         assert!(!seen.contains(secret), "a token reached the downstream:\n{seen}");
-        assert!(!std::fs::read_to_string(&gw_log(&ws)).unwrap().contains(secret), "a token is in the gateway's log");
+        assert!(!std::fs::read_to_string(gw_log(&ws)).unwrap().contains(secret), "a token is in the gateway's log");
     }
 }
 
@@ -598,7 +598,8 @@ async fn modern_requests_have_their_headers_checked_and_get_and_delete_are_405()
             r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"{name}","arguments":{{"message":"x"}},{META}}}}}"#
         )
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, String)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+    let cases: Vec<Case> = vec![
         (
             "wrong Mcp-Name",
             vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "app__fx__fail")],
@@ -639,9 +640,7 @@ async fn modern_requests_have_their_headers_checked_and_get_and_delete_are_405()
     ];
     assert_eq!(raw.send(raw.post(body("app__fx__echo"), &b64)).await.status, 200);
     // A version the gateway does not serve: 400 with -32022 and the supported versions.
-    let future = format!(
-        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
-    );
+    let future = r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
     let a = raw.send(raw.post(future, &[("mcp-protocol-version", "2099-01-01"), ("mcp-method", "tools/list")])).await;
     assert_eq!(a.status, 400, "{a:?}");
     assert_eq!(a.json()["error"]["code"], -32022, "{a:?}");

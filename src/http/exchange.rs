@@ -209,7 +209,7 @@ impl Exchange {
                     Some(w) => {
                         let _ = w.tx.send(frame);
                     }
-                    None => r.to_stream(frame),
+                    None => r.send_to_stream(frame),
                 }
             }
             Outbound::Request => {
@@ -223,16 +223,16 @@ impl Exchange {
                     Some(w) => {
                         let _ = w.tx.send(frame);
                     }
-                    None => r.to_stream(frame),
+                    None => r.send_to_stream(frame),
                 }
             }
-            Outbound::Notification => r.to_stream(frame),
+            Outbound::Notification => r.send_to_stream(frame),
         }
     }
 }
 
 impl Routes {
-    fn to_stream(&mut self, frame: Bytes) {
+    fn send_to_stream(&mut self, frame: Bytes) {
         if let Some(stream) = &self.stream {
             match stream.send(frame) {
                 Ok(()) => return,

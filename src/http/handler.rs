@@ -58,7 +58,7 @@ pub fn routes(front: Arc<Front>) -> impl Filter<Extract = (Response,), Error = w
     )
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: impl warp::http::header::AsHeaderName) -> Option<&'h str> {
+fn header(headers: &HeaderMap, name: impl warp::http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
