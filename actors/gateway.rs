@@ -34,6 +34,8 @@ pub struct GatewayArgs {
     pub lookup_env: crate::config::EnvLookup,
     /// The policy rules loaded from `[policy] files`.
     pub policy: crate::policy::PolicySet,
+    /// Metrics, evidence, cache and rate limits, built by the caller (the backends may need I/O to start).
+    pub services: Arc<crate::calls::Services>,
 }
 
 pub enum GatewayMsg {
@@ -89,6 +91,7 @@ impl Actor for Gateway {
             clients: clients.clone(),
             table: table.clone(),
             client_caps: caps_rx,
+            services: args.services.clone(),
         });
         let supervisor_args = SupervisorArgs { servers: cfg.servers.clone(), ctx };
         let (supervisor, _) = Actor::spawn_linked(None, ServerSupervisor, supervisor_args, myself.get_cell()).await?;
@@ -110,6 +113,7 @@ impl Actor for Gateway {
             ),
             client_caps: caps_tx,
             policy: ArcSwap::from_pointee(crate::session::ActivePolicy::new(args.policy)),
+            services: args.services,
         });
         let front = if args.stdio {
             let front_args = StdioFrontArgs {
@@ -195,7 +199,7 @@ pub async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
 /// The `/healthz` document of a running gateway.
 pub async fn health(shared: &Shared) -> crate::ops::health::Health {
     use super::server::State;
-    use crate::ops::health::{CacheHealth, Health, ServerHealth, ServerState};
+    use crate::ops::health::{Health, ServerHealth, ServerState};
     let servers = statuses(shared).await.into_iter().map(|s| {
         let state = match (s.circuit, s.state) {
             (crate::breaker::CircuitState::Open, _) => ServerState::CircuitOpen,
@@ -209,7 +213,7 @@ pub async fn health(shared: &Shared) -> crate::ops::health::Health {
         let entry = ServerHealth { state, restarts: s.restarts, last_error: s.last_error, pid: s.pid, circuit };
         (s.namespace.as_str(), s.name, entry)
     });
-    Health::build(true, servers, CacheHealth::disabled())
+    Health::build(true, servers, shared.services.backend_health().await)
 }
 
 /// A running gateway.

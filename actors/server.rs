@@ -30,6 +30,7 @@ use crate::era::{self, Era};
 use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
+use crate::telemetry::ErrorKind;
 use crate::transport::child::{ChildProcess, SpawnSpec};
 use crate::transport::pending::{ClientReply, Fallback, Resend, Responder};
 use crate::transport::{ChildEvent, DownstreamError};
@@ -50,6 +51,8 @@ pub struct ServerContext {
     pub table: Arc<arc_swap::ArcSwap<RoutingTable>>,
     /// The capabilities servers are initialized with; `None` until the (stdio) client has initialized.
     pub client_caps: watch::Receiver<Option<Arc<str>>>,
+    /// Metrics, evidence and the cache (invalidated when a server's lists or resources change).
+    pub services: Arc<crate::calls::Services>,
 }
 
 pub struct ServerArgs {
@@ -212,6 +215,12 @@ pub struct ServerState {
     /// it is ready, so no change is lost and no partial list is published.
     stale: Vec<ListKind>,
     ticker: Option<tokio::task::JoinHandle<()>>,
+    /// This server's series: up, restarts, errors, circuit.
+    metrics: crate::telemetry::ServerMetrics,
+    /// The circuit state last exported, so the gauge is set only on change.
+    exported_circuit: CircuitState,
+    /// The next start follows a crash or failed start: it counts as a restart.
+    restart_due: bool,
 }
 
 pub struct ServerActor;
@@ -227,7 +236,11 @@ impl Actor for ServerActor {
         args: ServerArgs,
     ) -> Result<ServerState, ActorProcessingErr> {
         let cfg = args.config;
+        let labels = crate::telemetry::ServerLabels::new(cfg.namespace.as_str(), cfg.name.as_str());
         let mut state = ServerState {
+            metrics: args.ctx.services.metrics.server(labels),
+            exported_circuit: CircuitState::Closed,
+            restart_due: false,
             label: cfg.qualified().into(),
             breaker: Arc::new(Breaker::new(cfg.circuit_failures, cfg.circuit_cooldown)),
             cfg,
@@ -411,6 +424,9 @@ impl ServerState {
             _ => None,
         };
         let mut reply = call.reply;
+        if let Some(log) = reply.log.as_mut() {
+            log.attempts += 1;
+        }
         reply.bridge_input = self.envelope.is_some() && !client_modern;
         if reply.retries_left > 0 || reply.fallback.is_some() || reply.bridge_input {
             reply.resend = Some(Resend { method: call.method, params: call.params.clone(), timeout: call.timeout });
@@ -455,8 +471,14 @@ impl ServerState {
         });
         let child = match spawned {
             Ok(child) => child,
-            Err(e) => return self.on_failure(myself, e.to_string(), &e),
+            Err(e) => {
+                self.metrics.record_error(ErrorKind::Spawn);
+                return self.on_failure(myself, e.to_string(), &e);
+            }
         };
+        if std::mem::take(&mut self.restart_due) {
+            self.metrics.record_restart();
+        }
         tracing::info!(server = %self.label, pid = child.pid, "server process started");
         self.phase = Phase::Starting;
         let requester = child.requester.clone();
@@ -480,6 +502,7 @@ impl ServerState {
             Ok(hs) => {
                 tracing::info!(server = %self.label, protocol = %hs.protocol_version, tools = hs.lists.tools.len(), "server ready");
                 self.phase = Phase::Ready;
+                self.metrics.set_up(true);
                 self.ready_since = Some(Instant::now());
                 self.protocol_version = Some(hs.protocol_version);
                 self.caps = hs.caps;
@@ -496,6 +519,7 @@ impl ServerState {
             }
             Err(e) => {
                 // The process is up but unusable: stop it; its exit is then a known, not a new, failure.
+                self.metrics.record_error(ErrorKind::Handshake);
                 let msg = format!("start-up failed: {e}");
                 if let Some(child) = self.child.take() {
                     child.kill();
@@ -516,6 +540,7 @@ impl ServerState {
                 let err =
                     DownstreamError::Exited { server: self.label.to_string(), status: status.clone(), stderr_tail };
                 tracing::warn!(server = %self.label, %status, "server process exited");
+                self.metrics.record_error(ErrorKind::Crash);
                 let in_flight = child.requester.pending().drain();
                 // Long healthy runs do not count toward the backoff of the next crash.
                 if self.ready_since.is_some_and(|t| t.elapsed() > self.cfg.restart_backoff_max) {
@@ -531,6 +556,9 @@ impl ServerState {
                 }
             }
             ChildEvent::ToolError { mut reply } => {
+                if let Some(log) = reply.log.as_ref() {
+                    log.attempt_ended(crate::telemetry::Outcome::ToolError);
+                }
                 let err = DownstreamError::BadResponse {
                     server: self.label.to_string(),
                     detail: "the tool returned isError and its fallback could not be reached".into(),
@@ -544,6 +572,7 @@ impl ServerState {
             ChildEvent::Request(frame) => self.on_server_request(frame),
             ChildEvent::InputRequired { reply, frame } => self.on_input_required(myself, reply, &frame),
             ChildEvent::Garbage(line) => {
+                self.metrics.record_error(ErrorKind::Protocol);
                 tracing::warn!(server = %self.label, line = %line, "the server wrote a line that is not JSON-RPC to stdout; skipped");
             }
         }
@@ -578,6 +607,8 @@ impl ServerState {
         }
         self.crashes += 1;
         self.restarts += 1;
+        self.restart_due = true;
+        self.metrics.set_up(false);
         self.last_error = Some(summary);
         self.ready_since = None;
         let exp = self.crashes.saturating_sub(1).min(16);
@@ -597,10 +628,17 @@ impl ServerState {
         err: DownstreamError,
         retryable: bool,
     ) {
+        if retryable {
+            // The attempt reached the server and ended without an answer.
+            if let Some(log) = reply.log.as_ref() {
+                log.attempt_ended(crate::calls::failure_outcome(&err));
+            }
+        }
         if retryable && reply.retries_left > 0 {
             if let Some(resend) = reply.resend.clone() {
                 reply.retries_left -= 1;
-                tracing::info!(server = %self.label, error = %err, left = reply.retries_left, "retrying a call that is safe to repeat");
+                let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
+                tracing::info!(server = %self.label, correlation, error = %err, left = reply.retries_left, "retrying a call that is safe to repeat");
                 let call = Call {
                     method: resend.method,
                     params: resend.params,
@@ -632,7 +670,11 @@ impl ServerState {
             tracing::warn!(server = %self.label, target = %fb.target, "fallback target is not available");
             return Responder::Client(reply).fail(&err);
         };
-        tracing::info!(from = %fb.from, to = %fb.target, error = %err, "falling back");
+        let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
+        tracing::info!(correlation, from = %fb.from, to = %fb.target, error = %err, "falling back");
+        if let Some(log) = reply.log.as_mut() {
+            log.fell_back(&fb.target, &err);
+        }
         reply.answered_by = Some((fb.target.clone(), fb.from.clone()));
         reply.retries_left = 0;
         let call = Call { method: "tools/call", params, reply, timeout, start_failures: 0 };
@@ -641,6 +683,12 @@ impl ServerState {
         {
             Responder::Client(call.reply).fail(&err);
         }
+    }
+
+    /// What this server answered before may be stale now: its cached results go.
+    fn invalidate_cache(&self) {
+        let tag = crate::cache::server_tag(self.cfg.namespace.as_str(), &self.cfg.name);
+        self.ctx.services.invalidate_tag(tag);
     }
 
     fn fail_queue(&mut self, err: &DownstreamError) {
@@ -656,6 +704,7 @@ impl ServerState {
             "notifications/tools/list_changed"
             | "notifications/prompts/list_changed"
             | "notifications/resources/list_changed" => {
+                self.invalidate_cache();
                 for &kind in ListKind::from_notification(method) {
                     if matches!(self.phase, Phase::Ready) {
                         self.refresh(myself, kind);
@@ -670,7 +719,10 @@ impl ServerState {
                     client.send(frame.clone());
                 }
             }
-            "notifications/resources/updated" => self.on_resource_updated(env.params),
+            "notifications/resources/updated" => {
+                self.invalidate_cache();
+                self.on_resource_updated(env.params)
+            }
             "notifications/cancelled" => self.on_server_cancelled(env.params),
             _ => tracing::debug!(server = %self.label, method, "notification not forwarded"),
         }
@@ -923,6 +975,11 @@ impl ServerState {
     }
 
     fn on_tick(&mut self, myself: &ActorRef<ServerMsg>) {
+        let circuit = self.breaker.state();
+        if circuit != self.exported_circuit {
+            self.exported_circuit = circuit;
+            self.metrics.set_circuit(circuit);
+        }
         let now = Instant::now();
         while self.queue.front().is_some_and(|(deadline, _)| *deadline <= now) {
             if let Some((_, call)) = self.queue.pop_front() {
@@ -940,6 +997,7 @@ impl ServerState {
                 }
             }
             let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
+            self.metrics.record_error(ErrorKind::Timeout);
             match entry.responder {
                 Responder::Client(reply) => {
                     self.breaker.failure();
@@ -956,6 +1014,7 @@ impl ServerState {
         if idle {
             tracing::info!(server = %self.label, "stopping idle server");
             self.phase = Phase::Idle { ever_started: true };
+            self.metrics.set_up(false);
             if let Some(child) = self.child.take() {
                 let grace = self.ctx.stop_grace;
                 tokio::spawn(async move { child.stop(grace).await });

@@ -30,12 +30,28 @@ pub enum Permit {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, Hash, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
+    /// Calls flow.
+    #[default]
     Closed,
+    /// Calls fail fast until the cool-down ends.
     Open,
+    /// One probe call is let through to test the server.
     HalfOpen,
+}
+
+impl CircuitState {
+    /// The `gateway_circuit_state` gauge value: 0 closed, 1 half-open, 2 open (dashboards and alerts rely on
+    /// these numbers).
+    pub fn gauge_value(self) -> i64 {
+        match self {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        }
+    }
 }
 
 impl CircuitState {

@@ -51,6 +51,11 @@ pub enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Manage the result cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Call one tool through the full gateway and print its result (for debugging).
     Call {
         /// Wire name (app__server__tool) or canonical name (app.server.tool).
@@ -61,6 +66,24 @@ pub enum Command {
         /// How long to wait for the answer.
         #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
         timeout: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Drop every cache entry carrying TAG: `ns:<namespace>`, `server:<ns>.<server>`, `tool:<canonical tool>`,
+    /// or a tag a policy rule gives (`cache = { tags = [...] }`). Goes to a running gateway (its health
+    /// listener) and, with a Redis cache, to Redis directly (every gateway on it sees the change).
+    Invalidate {
+        #[arg(long)]
+        tag: String,
+        /// A running gateway's health listener, e.g. http://127.0.0.1:8080 (default: HEALTH_PORT on 127.0.0.1
+        /// when the configuration's cache is embedded).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Invalidate in this Redis (default: the configuration's Redis cache, if it has one).
+        #[arg(long)]
+        redis: Option<String>,
     },
 }
 
@@ -124,6 +147,9 @@ pub fn main() -> ExitCode {
             Command::Tools { health: Some(url) } => live_states(&url).await,
             Command::Tools { health: None } => tools(config, policy).await,
             Command::Call { tool, arguments, timeout } => call(config, policy, &tool, &arguments, timeout).await,
+            Command::Cache { action: CacheAction::Invalidate { tag, gateway, redis } } => {
+                invalidate(&config, &tag, gateway, redis).await
+            }
             Command::Check | Command::Explain { .. } => unreachable!("handled above"),
         }
     });
@@ -155,26 +181,88 @@ struct Fronts {
 
 const NO_FRONTS: Fronts = Fronts { stdio: false, http: false };
 
+/// A started gateway and the audit trail it writes to (stopped after the gateway, so that every record of its
+/// last calls is written).
+struct Running {
+    handle: GatewayHandle,
+    evidence: Option<crate::actors::evidence::Evidence>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.handle.stop().await;
+        if let Some(evidence) = self.evidence {
+            evidence.stop().await;
+        }
+    }
+}
+
+/// Starts the gateway. `evidence`: write the audit trail (`serve` must; a one-off command does when the trail's
+/// directory is free, and says so when another gateway holds it).
 async fn start(
     config: Arc<Config>,
     policy: PolicySet,
     fronts: Fronts,
     shutdown: CancellationToken,
-) -> anyhow::Result<GatewayHandle> {
+    evidence: Need,
+) -> anyhow::Result<Running> {
     let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
     let Fronts { stdio, http } = fronts;
-    gateway::start(GatewayArgs { config, stdio, http, shutdown, lookup_env, policy })
+    let (services, evidence) = build_services(&config, evidence).await?;
+    let handle = gateway::start(GatewayArgs { config, stdio, http, shutdown, lookup_env, policy, services })
         .await
-        .context("starting the gateway")
+        .context("starting the gateway")?;
+    Ok(Running { handle, evidence })
+}
+
+/// Whether a command needs the audit trail.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Required,
+    IfFree,
+}
+
+/// The cache, the rate limiter and the evidence trail of `[cache]`, `[rate_limit]`, `[evidence]`. A Redis that
+/// is down is not an error (the gateway starts degraded and heals); a Redis URL that cannot work is.
+async fn build_services(
+    config: &Config,
+    need: Need,
+) -> anyhow::Result<(Arc<crate::calls::Services>, Option<crate::actors::evidence::Evidence>)> {
+    let svc = &config.services;
+    let cache = if svc.cache.enabled {
+        Some(crate::cache::Cache::build(&svc.cache.settings).await.context("starting the cache")?)
+    } else {
+        None
+    };
+    let limiter = crate::ratelimit::Limiter::build(&svc.rate_limit).await.context("starting the rate limiter")?;
+    let evidence = match &svc.evidence {
+        None => None,
+        Some(cfg) => {
+            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok()).validate()?;
+            match crate::actors::evidence::spawn(cfg).await {
+                Ok(e) => Some(e),
+                Err(e) if need == Need::IfFree => {
+                    tracing::warn!(error = %e, "this command writes no evidence");
+                    None
+                }
+                Err(e) => return Err(e).context("starting the evidence trail"),
+            }
+        }
+    };
+    let handle = evidence.as_ref().map_or_else(crate::actors::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
+    let metrics = Arc::new(crate::telemetry::Metrics::new());
+    let services = crate::calls::Services::new(metrics, handle, cache, limiter, &svc.cache);
+    Ok((Arc::new(services), evidence))
 }
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
-    let handle = start(config.clone(), policy, fronts, shutdown.clone()).await?;
+    let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
+    let handle = &running.handle;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
-    let ops = start_ops(&handle, shutdown.clone()).await;
+    let ops = start_ops(handle, shutdown.clone()).await;
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
@@ -186,7 +274,7 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     if let Some(r) = reloader {
         r.abort();
     }
-    handle.stop().await;
+    running.stop().await;
     if let Some(ops) = ops {
         ops.join().await;
     }
@@ -212,8 +300,13 @@ async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Optio
         let shared = shared.clone();
         async move { gateway::health(&shared).await }
     });
-    let metrics = Arc::new(crate::telemetry::Metrics::new());
-    match crate::ops::start(plan, Arc::new(source), metrics, shutdown).await {
+    let metrics = handle.shared.services.metrics.clone();
+    let services = handle.shared.services.clone();
+    let invalidate: crate::ops::Invalidate = Arc::new(move |tag: String| {
+        let services = services.clone();
+        Box::pin(async move { services.invalidate_tag_now(&tag).await.map_err(|e| e.to_string()) })
+    });
+    match crate::ops::start(plan, Arc::new(source), metrics, Some(invalidate), shutdown).await {
         Ok(ops) => {
             tracing::info!(health = ?ops.health_addr, metrics = ?ops.metrics_addr, "ops endpoints listening");
             Some(ops)
@@ -225,18 +318,70 @@ async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Optio
     }
 }
 
-/// The server table of a running gateway, from its `/healthz`.
-async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
+/// One HTTP/1.0 request to a local ops listener: (status, body). `url` is `http://host:port[/path]`.
+async fn http_request(method: &str, url: &str, default_path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").context("--health takes an http:// URL")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/healthz".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let rest = url.strip_prefix("http://").context("the URL must start with http://")?;
+    let (host, path) = rest.split_once('/').map_or((rest, default_path.to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connecting to {host}"))?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    let request = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).context("not an HTTP response")?;
-    let health: serde_json::Value = serde_json::from_str(body).context("the health document is not JSON")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("not an HTTP response")?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("not an HTTP status line")?;
+    Ok((status, body.to_owned()))
+}
+
+/// `cache invalidate`: in Redis (shared by every gateway on it) and/or in a running gateway.
+async fn invalidate(
+    config: &Config,
+    tag: &str,
+    gateway: Option<String>,
+    redis: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let settings = &config.services.cache.settings;
+    let redis = redis.or_else(|| settings.redis.as_ref().map(|r| r.url.clone()));
+    let gateway = gateway.or_else(|| {
+        redis.is_none().then(|| {
+            let port = std::env::var("HEALTH_PORT").ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(8080);
+            format!("http://127.0.0.1:{port}")
+        })
+    });
+    if let Some(url) = redis {
+        let opts = crate::kv::RedisOptions { op_timeout: Duration::from_secs(5), ..crate::kv::RedisOptions::new(url) };
+        let cache =
+            crate::cache::RedisCache::connect(&opts, settings.key_prefix.clone(), settings.memory.max_entry_bytes)
+                .await
+                .context("connecting to Redis")?;
+        let n = crate::cache::CacheBackend::invalidate_tag(&cache, tag).await.context("invalidating in Redis")?;
+        println!("redis {}: {n} entries with tag `{tag}` dropped", cache.conn().endpoint());
+    }
+    if let Some(url) = gateway {
+        let base = url.trim_end_matches('/').trim_end_matches("/healthz");
+        let target = format!("{base}/cache/invalidate?tag={}", query_escape(tag));
+        let (status, body) = http_request("POST", &target, "/").await.with_context(|| format!("asking {base}"))?;
+        anyhow::ensure!(status == 200, "{base} answered {status}: {}", body.trim());
+        let answer: serde_json::Value = serde_json::from_str(&body).context("the gateway's answer is not JSON")?;
+        println!("gateway {base}: {} entries with tag `{tag}` dropped", answer["invalidated"]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The server table of a running gateway, from its `/healthz`.
+async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
+    let (_, body) = http_request("GET", url, "/healthz").await?;
+    let health: serde_json::Value = serde_json::from_str(&body).context("the health document is not JSON")?;
     let mut rows =
         vec![["SERVER".to_owned(), "STATE".to_owned(), "CIRCUIT".to_owned(), "RESTARTS / LAST ERROR".to_owned()]];
     for (ns, n) in health["namespaces"].as_object().into_iter().flatten() {
@@ -304,7 +449,8 @@ fn spawn_policy_reload(
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
-    let handle = start(config, policy, NO_FRONTS, CancellationToken::new()).await?;
+    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
+    let handle = &running.handle;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
     let table = handle.shared.table.load_full();
@@ -327,7 +473,7 @@ async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
         }
     }
     print_table(&rows);
-    handle.stop().await;
+    running.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -347,7 +493,8 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let handle = start(config, policy, NO_FRONTS, CancellationToken::new()).await?;
+    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
+    let handle = &running.handle;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let session = Session::new(handle.shared.clone(), tx);
@@ -368,7 +515,7 @@ async fn call(
     })
     .await;
     drop(session);
-    handle.stop().await;
+    running.stop().await;
     let msg = outcome.map_err(|_| anyhow::anyhow!("no answer within {}", humantime::format_duration(timeout)))??;
     if let Some(error) = msg.get("error") {
         eprintln!("error: {}", serde_json::to_string_pretty(error)?);

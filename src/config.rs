@@ -9,6 +9,7 @@
 mod env;
 mod http;
 mod raw;
+mod services;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use crate::naming::Naming;
 
 pub use env::{expand_env, EnvLookup, Overlay};
 pub use http::{token_hash, HttpFrontConfig, HttpOverlay, TokenEntry};
+pub use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
 pub const BUNDLED: &str = include_str!("config/bundled.toml");
@@ -111,6 +113,8 @@ pub struct Config {
     /// Servers in name order.
     pub servers: Vec<Arc<ServerConfig>>,
     pub policy: PolicyConfig,
+    /// `[cache]`, `[rate_limit]`, `[evidence]`.
+    pub services: ServicesConfig,
 }
 
 /// `[policy]`: where the rules are and what happens when none matches.

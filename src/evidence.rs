@@ -227,6 +227,9 @@ pub struct Record {
     pub decision: Option<String>,
     /// `cache_hit`: answered from the cache.
     pub cache_hit: Option<bool>,
+    /// `coalesced_with`: the correlation id of an identical call in flight whose answer this call shared (no
+    /// downstream call of its own).
+    pub coalesced_with: Option<String>,
     /// `server`: the downstream that answered (after a fallback, the fallback's server).
     pub server: Option<String>,
     /// `attempts`: how many times the call was sent (1 + retries).
@@ -263,6 +266,7 @@ impl Record {
             rule: None,
             decision: None,
             cache_hit: None,
+            coalesced_with: None,
             server: None,
             attempts: None,
             duration_ms: None,

@@ -14,6 +14,7 @@
 //! - [`routing`]: the routing table snapshot the fronts read.
 //! - [`catalog`]: persisted tool lists of lazy servers.
 //! - [`session`]: one client's MCP session.
+//! - [`calls`]: what each tool call leaves behind (metrics, evidence, cache) and its admission (limits, cache).
 //! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
 //! - [`cli`]: the `dfs-gateway` commands.
@@ -23,6 +24,7 @@
 pub mod actors;
 pub mod breaker;
 pub mod cache;
+pub mod calls;
 pub mod catalog;
 pub mod cli;
 pub mod clients;

@@ -1,5 +1,6 @@
-//! The operations HTTP endpoints (warp): `GET /healthz` (JSON, 200 while serving, 503 when not) and
-//! `GET /metrics` (OpenMetrics text). Everything else is 404.
+//! The operations HTTP endpoints (warp): `GET /healthz` (JSON, 200 while serving, 503 when not),
+//! `GET /metrics` (OpenMetrics text), and on the health listener `POST /cache/invalidate?tag=T` (what
+//! `dfs-gateway cache invalidate` calls). Everything else is 404.
 //!
 //! The two endpoints may share a listener or have one each (`HEALTH_PORT` 8080 and `METRICS_PORT` 9090 by
 //! default): [`serve`] runs one listener with whichever endpoints it is given, and [`start`] runs the one or two
@@ -14,6 +15,7 @@ pub mod health;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,9 +51,14 @@ pub enum OpsError {
     },
 }
 
+/// Drops the cache entries carrying a tag; answers how many went (or why it could not).
+pub type Invalidate = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
+
 /// Which endpoints one listener serves. An endpoint left `None` answers 404 on that listener.
 #[derive(Clone)]
 pub struct OpsEndpoints {
+    /// `POST /cache/invalidate?tag=T`.
+    pub invalidate: Option<Invalidate>,
     /// `/healthz`'s source.
     pub health: Option<Arc<dyn HealthSource>>,
     /// `/metrics`' registry.
@@ -62,7 +69,7 @@ pub struct OpsEndpoints {
 
 impl Default for OpsEndpoints {
     fn default() -> Self {
-        OpsEndpoints { health: None, metrics: None, health_timeout: DEFAULT_HEALTH_TIMEOUT }
+        OpsEndpoints { invalidate: None, health: None, metrics: None, health_timeout: DEFAULT_HEALTH_TIMEOUT }
     }
 }
 
@@ -120,12 +127,19 @@ where
     let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
     let bound = listener.local_addr().map_err(bind_err)?;
     let endpoints = Arc::new(what);
-    let routes = warp::method().and(warp::path::full()).and(warp::header::optional::<String>("accept")).then(
-        move |method: Method, path: warp::path::FullPath, accept: Option<String>| {
-            let endpoints = endpoints.clone();
-            async move { respond(&endpoints, &method, path.as_str(), accept.as_deref()).await }
-        },
-    );
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let routes =
+        warp::method().and(warp::path::full()).and(query).and(warp::header::optional::<String>("accept")).then(
+            move |method: Method, path: warp::path::FullPath, query: String, accept: Option<String>| {
+                let endpoints = endpoints.clone();
+                async move {
+                    if path.as_str() == "/cache/invalidate" {
+                        return invalidate_response(&endpoints, &method, &query).await;
+                    }
+                    respond(&endpoints, &method, path.as_str(), accept.as_deref()).await
+                }
+            },
+        );
     let server = warp::serve(routes).incoming(listener).graceful(shutdown);
     let task = tokio::spawn(async move {
         server.run().await;
@@ -152,6 +166,47 @@ async fn respond(ep: &OpsEndpoints, method: &Method, path: &str, accept: Option<
         (Endpoint::Metrics, _, Some(metrics)) => metrics_response(metrics, accept),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// `POST /cache/invalidate?tag=T`: `{"tag":T,"invalidated":N}`, 400 without a tag, 502 when the backend failed.
+async fn invalidate_response(ep: &OpsEndpoints, method: &Method, query: &str) -> Response {
+    let Some(invalidate) = &ep.invalidate else { return text(StatusCode::NOT_FOUND, "not found\n") };
+    if method != Method::POST {
+        return warp::reply::with_header(text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"), header::ALLOW, "POST")
+            .into_response();
+    }
+    let tag = query.split('&').find_map(|kv| kv.strip_prefix("tag=")).map(percent_decode).filter(|t| !t.is_empty());
+    let Some(tag) = tag else { return text(StatusCode::BAD_REQUEST, "name the tag: /cache/invalidate?tag=T\n") };
+    let (status, body) = match invalidate(tag.clone()).await {
+        Ok(n) => (StatusCode::OK, serde_json::json!({ "tag": tag, "invalidated": n })),
+        Err(e) => (StatusCode::BAD_GATEWAY, serde_json::json!({ "tag": tag, "error": e })),
+    };
+    let reply = warp::reply::with_header(body.to_string(), header::CONTENT_TYPE, "application/json");
+    warp::reply::with_status(reply, status).into_response()
+}
+
+/// `%XX` escapes and `+` of a query value.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Which endpoint a request is for.
@@ -236,12 +291,13 @@ pub async fn start(
     plan: OpsPlan,
     health: Arc<dyn HealthSource>,
     metrics: Arc<Metrics>,
+    invalidate: Option<Invalidate>,
     shutdown: CancellationToken,
 ) -> Result<OpsServers, OpsError> {
     let mut servers = OpsServers { health_addr: None, metrics_addr: None, tasks: Vec::new() };
     match (plan.health, plan.metrics) {
         (Some(h), Some(m)) if h == m => {
-            let both = OpsEndpoints::new().with_health(health).with_metrics(metrics);
+            let both = OpsEndpoints { invalidate, ..OpsEndpoints::new().with_health(health).with_metrics(metrics) };
             let (bound, task) = serve(h, both, shutdown.clone().cancelled_owned()).await?;
             servers = OpsServers { health_addr: Some(bound), metrics_addr: Some(bound), tasks: vec![task] };
         }
@@ -249,8 +305,8 @@ pub async fn start(
             // A child token, so a failure below can stop the first listener without cancelling the gateway.
             let local = shutdown.child_token();
             if let Some(addr) = h {
-                let (bound, task) =
-                    serve(addr, OpsEndpoints::new().with_health(health), local.clone().cancelled_owned()).await?;
+                let endpoints = OpsEndpoints { invalidate, ..OpsEndpoints::new().with_health(health) };
+                let (bound, task) = serve(addr, endpoints, local.clone().cancelled_owned()).await?;
                 servers.health_addr = Some(bound);
                 servers.tasks.push(task);
             }
@@ -377,18 +433,19 @@ mod tests {
         // stopped again.
         let taken = TcpListener::bind(localhost()).await.unwrap();
         let plan = OpsPlan { health: Some(localhost()), metrics: Some(taken.local_addr().unwrap()) };
-        let e = start(plan, board.clone(), metrics.clone(), token.clone()).await.unwrap_err();
+        let e = start(plan, board.clone(), metrics.clone(), None, token.clone()).await.unwrap_err();
         assert!(e.to_string().contains("for /metrics"), "{e}");
         assert!(!token.is_cancelled(), "a failed start does not cancel the gateway's token");
 
         let plan = OpsPlan { health: Some(localhost()), metrics: Some(localhost()) };
         // Equal addresses (both port 0) share one listener.
-        let shared = start(plan, board.clone(), metrics.clone(), token.clone()).await.unwrap();
+        let shared = start(plan, board.clone(), metrics.clone(), None, token.clone()).await.unwrap();
         assert_eq!(shared.health_addr, shared.metrics_addr);
 
-        let split = start(OpsPlan { health: Some(localhost()), metrics: None }, board, metrics.clone(), token.clone())
-            .await
-            .unwrap();
+        let split =
+            start(OpsPlan { health: Some(localhost()), metrics: None }, board, metrics.clone(), None, token.clone())
+                .await
+                .unwrap();
         let health = split.health_addr.unwrap();
         assert_eq!(split.metrics_addr, None);
         assert_eq!(get(health, "/healthz").await.0, 200);

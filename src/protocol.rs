@@ -49,6 +49,8 @@ pub mod code {
     pub const DENIED: i64 = -32004;
     /// The server's circuit breaker is open: calls fail fast until a probe succeeds.
     pub const CIRCUIT_OPEN: i64 = -32005;
+    /// A policy rate limit refuses the call; `data` says the limit and when to retry.
+    pub const RATE_LIMITED: i64 = -32006;
     /// 2026-07-28: an HTTP header does not match the body.
     pub const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28: the server needs a client capability the request did not declare.

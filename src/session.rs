@@ -18,10 +18,11 @@ use tokio::sync::watch;
 
 use crate::actors::router::RouterMsg;
 use crate::actors::server::{Call, ServerMsg};
+use crate::calls::{CachePlan, CallLog, LimitPlan, Plan};
 use crate::clients::{ClientHandle, Clients, ReturnPath};
 use crate::policy::{Action, PolicySet, Subject};
 use crate::protocol::{self, code, Envelope, Kind, RawObject};
-use crate::routing::{Page, RoutingTable, ServerRoute};
+use crate::routing::{NamedEntry, Page, RoutingTable, ServerRoute};
 use crate::transport::framing::Frame;
 use crate::transport::pending::{ClientReply, Fallback};
 use crate::transport::{ClientTx, DownstreamError};
@@ -48,6 +49,8 @@ pub struct Shared {
     /// The capabilities of the first client to initialize: what servers are initialized with, so that they
     /// offer what this client can do (stdio has exactly one client).
     pub client_caps: watch::Sender<Option<Arc<str>>>,
+    /// Metrics, evidence, cache and rate limits.
+    pub services: Arc<crate::calls::Services>,
 }
 
 /// A policy set and what it implies for lists.
@@ -352,11 +355,15 @@ impl Session {
                 tokio::spawn(async move {
                     shared.wait_ready().await;
                     if let Err(e) = route(&shared, &client, &id, &method, params.as_deref(), modern) {
+                        e.count(&shared);
                         client.send(e.to_frame(&id));
                     }
                 });
             }
-            Err(e) => self.send(e.to_frame(id)),
+            Err(e) => {
+                e.count(&self.shared);
+                self.send(e.to_frame(id))
+            }
         }
     }
 
@@ -483,6 +490,14 @@ enum Unrouted {
 }
 
 impl Unrouted {
+    /// A call to a tool nobody lists is counted under `tool="unknown"` (denials are counted where decided).
+    fn count(&self, shared: &Shared) {
+        if let Unrouted::Unknown("tool", _) = self {
+            let metrics = shared.services.tool_metrics(None);
+            metrics.record_request(crate::telemetry::Outcome::Unavailable, Duration::ZERO);
+        }
+    }
+
     fn to_frame(&self, id: &RawValue) -> Bytes {
         match self {
             Unrouted::Invalid(msg) => protocol::error_frame(id, code::INVALID_PARAMS, msg, None),
@@ -536,6 +551,8 @@ fn route(
     let mut timeout = None;
     let mut retries = 0;
     let mut fallback = None;
+    // A tool call's record and what admission checks (rate limit, cache).
+    let mut admission: Option<(Box<CallLog>, Plan)> = None;
     let (server, method): (&Arc<ServerRoute>, &'static str) = match method {
         "tools/call" | "prompts/get" => {
             let (list, what, method) = if method == "tools/call" {
@@ -551,8 +568,10 @@ fn route(
                 let subject = Subject::new(&entry.canonical, client.identity.get().map(String::as_str), Utc::now());
                 let decision = policy.set.decide(&subject);
                 if decision.action == Action::Deny {
+                    record_denial(shared, client, &entry.canonical, &decision);
                     return Err(Unrouted::Denied(entry.canonical.to_string(), decision.to_string()));
                 }
+                admission = Some(admit_plan(shared, client, entry, &obj, &decision));
                 timeout = decision.timeout();
                 // Repeat only what is safe to repeat: policy first, then the tool's own annotations.
                 if decision.retry().unwrap_or(entry.safe) {
@@ -666,6 +685,12 @@ fn route(
     reply.record_task = method == "tools/call" && obj.get("task").is_some();
     reply.retries_left = retries;
     reply.fallback = fallback;
+    if let Some((log, plan)) = admission {
+        reply.log = Some(log);
+        let call = Call { method, params, reply, timeout, start_failures: 0 };
+        shared.services.admit(call, server.actor.clone(), plan);
+        return Ok(());
+    }
     let call = Call { method, params, reply, timeout, start_failures: 0 };
     server.actor.cast(ServerMsg::Call(call)).map_err(|_| {
         Unrouted::Unavailable(DownstreamError::Unavailable {
@@ -673,6 +698,76 @@ fn route(
             reason: "its actor is restarting; retry".into(),
         })
     })
+}
+
+/// Starts the record of an allowed tool call and plans its admission: the rule's rate limit, and the cache when
+/// the rule caches or the tool is read-only (privately per client unless the rule says `scope = "public"`).
+fn admit_plan(
+    shared: &Shared,
+    client: &ClientHandle,
+    entry: &NamedEntry,
+    params: &RawObject<'_>,
+    decision: &crate::policy::Decision<'_>,
+) -> (Box<CallLog>, Plan) {
+    let services = &shared.services;
+    let identity = client.identity.get();
+    let arguments = params.get("arguments");
+    let mut log = Box::new(services.start_call(&entry.canonical, &entry.server.label));
+    log.client = identity.cloned();
+    log.rule = decision.rule_name().map(str::to_owned);
+    log.decision = if decision.action == Action::Fallback { "fallback" } else { "allow" };
+    log.invalidates = decision.invalidates().to_vec();
+    if services.evidence.is_enabled() {
+        log.arguments = arguments.map(|a| a.to_owned());
+    }
+    let mut plan = Plan::default();
+    if let (Some(rl), Some(rule)) = (decision.rate_limit(), decision.rule_name()) {
+        let who = identity.map_or_else(|| format!("session-{}", client.session), String::clone);
+        plan.limit = Some(LimitPlan {
+            key: crate::ratelimit::limit_key(rule, rl.scope, &entry.canonical, &who),
+            limit: rl.count,
+            window: rl.per,
+            what: match rl.scope {
+                crate::policy::RateScope::Namespace => format!("namespace {}", entry.server.namespace),
+                crate::policy::RateScope::Client => format!("{} (per client)", entry.canonical),
+                crate::policy::RateScope::Tool => entry.canonical.to_string(),
+            },
+        });
+    }
+    // A task-creating call answers with a task, not a result worth keeping.
+    let rule_cache = decision.cache();
+    if services.cache.is_some() && (rule_cache.is_some() || entry.read_only) && params.get("task").is_none() {
+        let public = rule_cache.is_some_and(|c| c.scope == crate::policy::CacheScope::Public);
+        let scope =
+            if public { "public".to_owned() } else { format!("client:{}:{}", services.instance, client.session) };
+        let mut tags = crate::cache::standard_tags(&entry.canonical);
+        tags.extend(rule_cache.iter().flat_map(|c| c.tags.iter().cloned()));
+        plan.cache = Some(CachePlan {
+            key: crate::cache::cache_key("tools/call", &entry.canonical, arguments, &scope),
+            ttl: rule_cache.map_or(services.result_ttl, |c| c.ttl),
+            tags,
+            public,
+        });
+    }
+    (log, plan)
+}
+
+/// A denied tool call: counted, and written to the audit trail as a decision.
+fn record_denial(shared: &Shared, client: &ClientHandle, canonical: &Arc<str>, decision: &crate::policy::Decision<'_>) {
+    let services = &shared.services;
+    let metrics = services.tool_metrics(Some(canonical));
+    metrics.record_denied(decision.rule_name().unwrap_or("default_action"));
+    metrics.record_request(crate::telemetry::Outcome::Denied, Duration::ZERO);
+    if services.evidence.is_enabled() {
+        services.evidence.record(crate::evidence::Record {
+            correlation_id: Some(services.correlation().to_string()),
+            client: client.identity.get().cloned(),
+            rule: decision.rule_name().map(str::to_owned),
+            outcome: Some("denied".into()),
+            error: Some(decision.to_string()),
+            ..crate::evidence::Record::decision(canonical.as_ref(), "deny")
+        });
+    }
 }
 
 /// A modern client's retry of a call the gateway parked: its answers go to the server's questions and the new

@@ -2,19 +2,19 @@
 //! `promtool`):
 //! - `promtool` checks `prometheus/prometheus.yml`, `prometheus/alerts.yml` and runs `prometheus/alerts_test.yml`;
 //! - the Grafana dashboard is well-formed (ids, targets, datasource);
-//! - a real Prometheus scrapes a live `/metrics` every second, and every dashboard panel query and every alert
-//!   expression is evaluated through its HTTP API: all must parse, and the core series must have data.
+//! - a real Prometheus scrapes the `/metrics` of a running gateway under a small load every second, and every
+//!   dashboard panel query and every alert expression is evaluated through its HTTP API: all must parse, and the
+//!   core series must have data.
 //!
 //! Under `CI=true` a missing tool is a failure; otherwise the test prints SKIPPED and passes.
+
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dfs_gateway::ops::{self, HealthBoard, OpsEndpoints, ServerState};
-use dfs_gateway::telemetry::{ErrorKind, Metrics, Outcome, ServerLabels, ToolLabels};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use serde_json::Value;
@@ -140,16 +140,16 @@ fn the_dashboard_is_well_formed() {
     }
 }
 
-/// What Prometheus scrapes: the address of a live `/metrics`, kept alive (with its load) until dropped.
-///
-/// Today: the ops server in-process with a [`Metrics`] fed by synthetic calls. To test a running gateway
-/// instead, make [`start_target`] spawn the binary with `METRICS_PORT` set and a load generator, and return its
-/// metrics address; nothing else in the test changes.
+/// What Prometheus scrapes: a running `dfs-gateway` binary federating two fixture servers, with its `/metrics`
+/// on a free port and a client driving a small, varied load through its stdio (every outcome the panels split
+/// on: results, cache hits, tool errors, denials, rate limits, unknown tools). Kept alive until dropped.
 struct Target {
     /// `host:port` of the `/metrics` endpoint.
     addr: SocketAddr,
-    /// Stops the server and the load when the test ends.
+    /// Stops the load (the gateway then exits at the end of its stdin).
     stop: CancellationToken,
+    /// Holds the workspace (config, state) while the gateway runs.
+    _ws: support::Workspace,
 }
 
 impl Drop for Target {
@@ -158,59 +158,71 @@ impl Drop for Target {
     }
 }
 
-async fn start_target() -> Target {
-    let metrics = Arc::new(Metrics::new());
-    let board = Arc::new(HealthBoard::new(Some(metrics.clone())));
-    let stop = CancellationToken::new();
-    let fs = ServerLabels::new("app", "fs");
-    let gh = ServerLabels::new("ext", "github");
-    board.set_state(&fs, ServerState::Ready);
-    board.set_state(&gh, ServerState::NotStarted);
-    board.set_serving(true);
-    let read = Arc::new(metrics.tool(ToolLabels::new(&fs, "read_file")));
-    let search = Arc::new(metrics.tool(ToolLabels::new(&gh, "search_repositories")));
-    let unknown = Arc::new(metrics.unknown_tool());
+const TARGET_RULES: &str = r#"
+[[rule]]
+name = "no-env"
+namespace = "app"
+tool = "fx.env"
+action = "deny"
 
-    // A small, varied load: every outcome the panels split on, recorded the way the gateway records calls.
+[[rule]]
+name = "counter-budget"
+namespace = "app"
+tool = "fx.counter"
+action = "allow"
+rate_limit = { count = 5, per = "10s" }
+"#;
+
+async fn start_target() -> Target {
+    use serde_json::json;
+    let ws = support::Workspace::new();
+    let rules = ws.file("rules.toml");
+    std::fs::write(&rules, TARGET_RULES).unwrap();
+    let cfg = ws.config(&format!(
+        "[policy]\nfiles = [\"{}\"]\n\n{}\n{}",
+        rules.display(),
+        support::fixture_server("fx", "app", ""),
+        support::fixture_server("other", "ext", "")
+    ));
+    let port = support::free_port();
+    let p = port.to_string();
+    let mut gw = support::Gateway::start_with(
+        &cfg,
+        &[("ENABLE_METRICS", "true"), ("METRICS_PORT", &p), ("ENABLE_HEALTH", "false"), ("LOG_LEVEL", "warn")],
+    )
+    .await;
+    gw.initialize().await;
+    let stop = CancellationToken::new();
     let load = {
-        let (board, stop) = (board.clone(), stop.clone());
+        let stop = stop.clone();
         async move {
             let mut i = 0u64;
             while !stop.is_cancelled() {
-                let t = read.start();
-                let hit = i % 3 != 0;
-                read.record_cache_lookup(hit);
-                if hit {
-                    t.finish(Outcome::CacheHit);
-                } else {
-                    read.record_execution(Outcome::Ok);
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                    t.finish(Outcome::Ok);
+                // Every third message repeats: read-only echo answers those from the cache.
+                gw.call("app__fx__echo", json!({"message": format!("m{}", i - i % 3)})).await;
+                gw.call("ext__other__sleep", json!({"ms": 2 + i % 5})).await;
+                if i % 5 == 0 {
+                    gw.call("app__fx__fail", json!({})).await;
                 }
-                search.record_cache_lookup(false);
-                search.record_execution(if i % 5 == 0 { Outcome::ToolError } else { Outcome::Ok });
-                search.record_request(Outcome::Ok, Duration::from_millis(150 + i % 200));
                 if i % 7 == 0 {
-                    search.record_rate_limited();
-                    search.record_request(Outcome::RateLimited, Duration::from_micros(60));
-                    search.record_denied("no-private-repos");
-                    search.record_request(Outcome::Denied, Duration::from_micros(80));
-                    unknown.record_request(Outcome::Unavailable, Duration::from_micros(40));
-                }
-                if i % 20 == 0 {
-                    board.record_error(&gh, ErrorKind::Crash, "process exited with status 1");
-                    board.record_restart(&gh);
+                    gw.call("app__fx__env", json!({"name": "HOME"})).await;
+                    gw.call("app__fx__counter", json!({})).await;
+                    gw.call("app__fx__missing", json!({})).await;
                 }
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            gw.close_stdin();
+            let _ = tokio::time::timeout(Duration::from_secs(10), gw.child.wait()).await;
         }
     };
     tokio::spawn(load);
-    let what = OpsEndpoints::new().with_health(board).with_metrics(metrics);
-    let (addr, _task) =
-        ops::serve("127.0.0.1:0".parse().unwrap(), what, stop.clone().cancelled_owned()).await.expect("ops server");
-    Target { addr, stop }
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_for("the gateway's /metrics", Duration::from_secs(15), || async {
+        tokio::net::TcpStream::connect(addr).await.is_ok().then_some(())
+    })
+    .await;
+    Target { addr, stop, _ws: ws }
 }
 
 /// One GET on a fresh connection: (status, body).
@@ -264,10 +276,6 @@ where
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_gateway_and_evaluates_every_panel_and_alert() {
     let started = Instant::now();
@@ -286,7 +294,7 @@ async fn prometheus_scrapes_the_gateway_and_evaluates_every_panel_and_alert() {
         alerts = alerts.display().to_string(),
     );
     std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-    let prom: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let prom: SocketAddr = format!("127.0.0.1:{}", support::free_port()).parse().unwrap();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
     let mut child = tokio::process::Command::new(prometheus)
         .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
@@ -322,6 +330,11 @@ async fn prometheus_scrapes_the_gateway_and_evaluates_every_panel_and_alert() {
         "gateway_cache_misses_total",
         "gateway_tool_executions_total",
         "gateway_server_up",
+        "gateway_circuit_state",
+        "gateway_policy_denials_total",
+        "gateway_rate_limited_total",
+        r#"gateway_requests_total{outcome="tool_error"}"#,
+        r#"gateway_requests_total{tool="unknown"}"#,
         "sum(rate(gateway_requests_total[1m])) > 0",
     ] {
         let v = query(prom, core).await;

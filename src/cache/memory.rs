@@ -112,6 +112,40 @@ impl MemoryCache {
         None
     }
 
+    /// Stores synchronously (the call path of the embedded cache needs no task).
+    pub fn put_now(&self, key: &CacheKey, value: Bytes, ttl: Duration, tags: &[String]) -> Result<(), CacheError> {
+        let tag_bytes: usize = tags.iter().map(String::len).sum();
+        let charge = value.len() + tag_bytes + ENTRY_OVERHEAD;
+        if value.len() > self.limits.max_entry_bytes || charge > self.limits.max_bytes {
+            return Err(CacheError::TooLarge { size: value.len(), max: self.limits.max_entry_bytes });
+        }
+        let expires_at = self.clock.now().saturating_add(ttl);
+        let mut store = self.lock();
+        store.remove(key);
+        let mut interned: Vec<Arc<str>> = tags.iter().map(|t| store.intern(t)).collect();
+        interned.sort_unstable();
+        interned.dedup();
+        for tag in &interned {
+            store.by_tag.entry(tag.clone()).or_default().insert(*key);
+        }
+        store.bytes += charge;
+        store.lru.put(*key, Entry { value, expires_at, tags: interned.into_boxed_slice(), charge });
+        while store.lru.len() > self.limits.max_entries || store.bytes > self.limits.max_bytes {
+            match store.lru.pop_lru() {
+                Some((old_key, old)) => store.unlink(&old_key, old),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every entry carrying `tag`, synchronously; how many live entries went.
+    pub fn invalidate_tag_now(&self, tag: &str) -> u64 {
+        let mut store = self.lock();
+        let keys = store.by_tag.remove(tag).unwrap_or_default();
+        keys.iter().filter(|k| store.remove(k)).count() as u64
+    }
+
     fn lock(&self) -> MutexGuard<'_, Store> {
         // A panic elsewhere while holding the lock leaves the store consistent (every mutation completes before
         // anything can panic), so the poison flag carries no information here.
@@ -157,29 +191,7 @@ impl CacheBackend for MemoryCache {
     }
 
     async fn put(&self, key: &CacheKey, value: Bytes, ttl: Duration, tags: &[String]) -> Result<(), CacheError> {
-        let tag_bytes: usize = tags.iter().map(String::len).sum();
-        let charge = value.len() + tag_bytes + ENTRY_OVERHEAD;
-        if value.len() > self.limits.max_entry_bytes || charge > self.limits.max_bytes {
-            return Err(CacheError::TooLarge { size: value.len(), max: self.limits.max_entry_bytes });
-        }
-        let expires_at = self.clock.now().saturating_add(ttl);
-        let mut store = self.lock();
-        store.remove(key);
-        let mut interned: Vec<Arc<str>> = tags.iter().map(|t| store.intern(t)).collect();
-        interned.sort_unstable();
-        interned.dedup();
-        for tag in &interned {
-            store.by_tag.entry(tag.clone()).or_default().insert(*key);
-        }
-        store.bytes += charge;
-        store.lru.put(*key, Entry { value, expires_at, tags: interned.into_boxed_slice(), charge });
-        while store.lru.len() > self.limits.max_entries || store.bytes > self.limits.max_bytes {
-            match store.lru.pop_lru() {
-                Some((old_key, old)) => store.unlink(&old_key, old),
-                None => break,
-            }
-        }
-        Ok(())
+        self.put_now(key, value, ttl, tags)
     }
 
     async fn remove(&self, key: &CacheKey) -> Result<bool, CacheError> {
@@ -187,9 +199,7 @@ impl CacheBackend for MemoryCache {
     }
 
     async fn invalidate_tag(&self, tag: &str) -> Result<u64, CacheError> {
-        let mut store = self.lock();
-        let keys = store.by_tag.remove(tag).unwrap_or_default();
-        Ok(keys.iter().filter(|k| store.remove(k)).count() as u64)
+        Ok(self.invalidate_tag_now(tag))
     }
 
     async fn invalidate_all(&self) -> Result<u64, CacheError> {

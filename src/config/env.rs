@@ -18,6 +18,8 @@ pub struct Overlay {
     pub external_servers: Option<String>,
     /// `DATABASE_URL`: passed through to app servers that do not set it themselves.
     pub database_url: Option<String>,
+    /// `REDIS_URL`: the cache and rate limiter use Redis when set (unless `backend = "memory"`).
+    pub redis_url: Option<String>,
     /// `ENABLE_HTTP`, `HTTP_LISTEN`: the Streamable HTTP front.
     pub http: super::HttpOverlay,
 }
@@ -30,6 +32,7 @@ impl Overlay {
             app_servers: var("APP_SERVERS"),
             external_servers: var("EXTERNAL_SERVERS"),
             database_url: var("DATABASE_URL"),
+            redis_url: var("REDIS_URL"),
             http: super::HttpOverlay { enabled: var("ENABLE_HTTP"), listen: var("HTTP_LISTEN") },
         }
     }

@@ -28,6 +28,12 @@ struct RawConfig {
     servers: BTreeMap<String, Spanned<RawServer>>,
     #[serde(default)]
     policy: RawPolicy,
+    #[serde(default)]
+    cache: super::services::RawCache,
+    #[serde(default)]
+    rate_limit: super::services::RawRateLimit,
+    #[serde(default)]
+    evidence: super::services::RawEvidence,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +249,17 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     }
     servers.sort_by(|a, b| a.name.cmp(&b.name));
 
+    let state_dir = resolve(base, &g.state_dir);
+    let services = super::services::compile(
+        &raw.cache,
+        &raw.rate_limit,
+        &raw.evidence,
+        overlay.redis_url.as_deref(),
+        &state_dir,
+        base,
+        &mut |span, m| errs.at(span, m),
+    );
+
     if !errs.list.is_empty() {
         return Err(ConfigErrors(errs.list));
     }
@@ -251,7 +268,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         gateway: GatewayConfig {
             name: g.name.clone(),
             naming: Naming { separator, max_len },
-            state_dir: resolve(base, &g.state_dir),
+            state_dir,
             max_frame_bytes: max_frame,
             log_level,
             page_size: g.page_size,
@@ -260,10 +277,11 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         http,
         policy,
         servers: servers.into_iter().map(Arc::new).collect(),
+        services,
     })
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_path_buf()

@@ -83,6 +83,7 @@ fn environment_overlay_adds_servers_and_passes_database_url_to_app_servers() {
         app_servers: Some("/srv/slate.py".into()),
         external_servers: Some("search=/usr/bin/env python3 -m search".into()),
         database_url: Some("postgres://db".into()),
+        redis_url: None,
         ..Overlay::default()
     };
     let cfg = load_str("", &overlay).unwrap();

@@ -361,6 +361,8 @@ impl Writer {
             #[serde(skip_serializing_if = "Option::is_none")]
             cache_hit: Option<bool>,
             #[serde(skip_serializing_if = "Option::is_none")]
+            coalesced_with: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             server: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             attempts: Option<u32>,
@@ -394,6 +396,7 @@ impl Writer {
             rule: rec.rule.as_deref(),
             decision: rec.decision.as_deref(),
             cache_hit: rec.cache_hit,
+            coalesced_with: rec.coalesced_with.as_deref(),
             server: rec.server.as_deref(),
             attempts: rec.attempts,
             duration_ms: rec.duration_ms.filter(|d| d.is_finite()),

@@ -109,12 +109,15 @@ pub struct CacheHealth {
     pub backend: String,
     /// Whether it answers.
     pub state: CacheState,
+    /// Why it is down (or why rate limits are enforced locally), without secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl CacheHealth {
     /// No cache configured.
     pub fn disabled() -> CacheHealth {
-        CacheHealth { backend: "none".into(), state: CacheState::Disabled }
+        CacheHealth { backend: "none".into(), state: CacheState::Disabled, detail: None }
     }
 }
 
@@ -435,7 +438,7 @@ mod tests {
         let cache_down = Health::build(
             true,
             [("app", "a", entry(ServerState::Ready))],
-            CacheHealth { backend: "redis".into(), state: CacheState::Down },
+            CacheHealth { backend: "redis".into(), state: CacheState::Down, detail: None },
         );
         assert_eq!(cache_down.status, Status::Degraded);
 
@@ -457,8 +460,11 @@ mod tests {
         fs.restarts = 3;
         fs.last_error = Some("process exited with status 1".into());
         fs.pid = Some(4242);
-        let h =
-            Health::build(true, [("app", "fs", fs)], CacheHealth { backend: "redis".into(), state: CacheState::Up });
+        let h = Health::build(
+            true,
+            [("app", "fs", fs)],
+            CacheHealth { backend: "redis".into(), state: CacheState::Up, detail: None },
+        );
         let json: serde_json::Value = serde_json::to_value(&h).unwrap();
         assert_eq!(
             json,
@@ -514,7 +520,7 @@ mod tests {
         assert_eq!(h.namespaces["app"].servers["fs"].state, ServerState::Ready);
         assert_eq!(h.namespaces["app"].servers["fs"].last_error, None);
 
-        board.set_cache(CacheHealth { backend: "redis".into(), state: CacheState::Down });
+        board.set_cache(CacheHealth { backend: "redis".into(), state: CacheState::Down, detail: None });
         assert_eq!(board.snapshot().status, Status::Degraded);
         assert!(metrics.encode().contains("gateway_cache_backend_up 0"));
 

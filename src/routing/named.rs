@@ -21,10 +21,12 @@ pub struct NamedEntry {
     /// A tool the server annotates as read-only or idempotent: safe to repeat after a timeout or crash (a hint
     /// from the server; policy `retry` overrides it).
     pub safe: bool,
+    /// A tool the server annotates as read-only: its results may be cached (by default privately, per client).
+    pub read_only: bool,
 }
 
-/// `annotations.readOnlyHint` or `annotations.idempotentHint` is true.
-fn annotated_safe(item: &RawObject<'_>) -> bool {
+/// (`annotations.readOnlyHint` or `annotations.idempotentHint`, `annotations.readOnlyHint`).
+fn annotated_safe(item: &RawObject<'_>) -> (bool, bool) {
     #[derive(serde::Deserialize, Default)]
     struct Hints {
         #[serde(default, rename = "readOnlyHint")]
@@ -34,7 +36,7 @@ fn annotated_safe(item: &RawObject<'_>) -> bool {
     }
     item.get("annotations")
         .and_then(|a| serde_json::from_str::<Hints>(a.get()).ok())
-        .is_some_and(|h| h.read_only || h.idempotent)
+        .map_or((false, false), |h| (h.read_only || h.idempotent, h.read_only))
 }
 
 /// All tools (or all prompts) of the gateway.
@@ -94,12 +96,14 @@ impl NamedList {
             let canonical: Arc<str> = canonical(f.route.namespace.as_str(), &f.route.name, &f.name).into();
             index.insert(wire.clone().into_boxed_str(), i);
             index.entry(canonical.as_ref().into()).or_insert(i);
+            let (safe, read_only) = annotated_safe(&f.raw);
             entries.push(NamedEntry {
                 wire: wire.into(),
                 canonical,
                 name: f.name.as_str().into(),
                 server: f.route.clone(),
-                safe: annotated_safe(&f.raw),
+                safe,
+                read_only,
             });
         }
         NamedList { key, entries, index, items }

@@ -240,29 +240,8 @@ impl EncodeLabelValue for ErrorKind {
     }
 }
 
-/// A server's circuit breaker: the value of the `gateway_circuit_state` gauge.
-#[derive(Clone, Copy, Debug, Default, Hash, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CircuitState {
-    /// Calls flow.
-    #[default]
-    Closed,
-    /// One probe call is let through to test the server.
-    HalfOpen,
-    /// Calls fail fast as `unavailable` until the cool-down ends.
-    Open,
-}
-
-impl CircuitState {
-    /// The gauge value: 0 closed, 1 half-open, 2 open (dashboards and alerts rely on these numbers).
-    pub fn gauge_value(self) -> i64 {
-        match self {
-            CircuitState::Closed => 0,
-            CircuitState::HalfOpen => 1,
-            CircuitState::Open => 2,
-        }
-    }
-}
+/// A server's circuit breaker state: the value of the `gateway_circuit_state` gauge (the breaker's own type).
+pub use crate::breaker::CircuitState;
 
 #[cfg(test)]
 mod tests {

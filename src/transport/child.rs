@@ -327,29 +327,17 @@ fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                             c.client.remember_task(task_id, &requester.server);
                         }
                     }
-                    let frame = match (env.result, env.error) {
-                        (Some(result), _) if c.answered_by.is_some() => {
-                            let (by, from) = c.answered_by.as_ref().expect("checked");
-                            let members =
-                                format!(r#""dfs-gateway/answeredBy":"{by}","dfs-gateway/fallbackFrom":"{from}""#);
-                            let result = protocol::merge_meta(Some(result.get().as_bytes()), members.as_bytes(), None);
-                            let result = match c.complete_for_modern {
-                                Some(cacheable) => crate::era::complete_result(&result, cacheable).into_owned(),
-                                None => result,
-                            };
-                            protocol::response_frame_bytes(&c.id, &result)
+                    match (env.result, env.error) {
+                        (Some(result), _) => {
+                            let frame = c.result_frame(result.get().as_bytes());
+                            c.deliver(frame, crate::calls::Answer::Result(result));
                         }
-                        (Some(result), _) => match c.complete_for_modern {
-                            Some(cacheable) => protocol::response_frame_bytes(
-                                &c.id,
-                                &crate::era::complete_result(result.get().as_bytes(), cacheable),
-                            ),
-                            None => protocol::response_frame(&c.id, result),
-                        },
-                        (None, Some(error)) => protocol::raw_error_frame(&c.id, error),
+                        (None, Some(error)) => {
+                            let frame = protocol::raw_error_frame(&c.id, error);
+                            c.deliver(frame, crate::calls::Answer::Error(error));
+                        }
                         (None, None) => unreachable!("kind() checked it"),
-                    };
-                    c.client.send(frame);
+                    }
                 }
                 Responder::Internal(tx) => {
                     drop(env);

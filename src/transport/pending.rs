@@ -41,6 +41,8 @@ pub struct ClientReply {
     pub answered_by: Option<(Arc<str>, Arc<str>)>,
     /// A modern server serves a legacy client: an `input_required` result must be bridged into requests.
     pub bridge_input: bool,
+    /// The record of a tool call (metrics, evidence, cache): finished when the client is answered.
+    pub log: Option<Box<crate::calls::CallLog>>,
 }
 
 impl ClientReply {
@@ -58,7 +60,50 @@ impl ClientReply {
             fallback: None,
             answered_by: None,
             bridge_input: false,
+            log: None,
         }
+    }
+
+    /// The response frame carrying a downstream's `result` (or a cached one) as this client gets it: the
+    /// fallback's `_meta` added when another tool answered, the modern members when the client is modern.
+    pub fn result_frame(&self, result: &[u8]) -> Bytes {
+        match &self.answered_by {
+            Some((by, from)) => {
+                let members = format!(r#""dfs-gateway/answeredBy":"{by}","dfs-gateway/fallbackFrom":"{from}""#);
+                let result = crate::protocol::merge_meta(Some(result), members.as_bytes(), None);
+                match self.complete_for_modern {
+                    Some(cacheable) => crate::protocol::response_frame_bytes(
+                        &self.id,
+                        &crate::era::complete_result(&result, cacheable),
+                    ),
+                    None => crate::protocol::response_frame_bytes(&self.id, &result),
+                }
+            }
+            None => match self.complete_for_modern {
+                Some(cacheable) => {
+                    crate::protocol::response_frame_bytes(&self.id, &crate::era::complete_result(result, cacheable))
+                }
+                None => crate::protocol::response_frame_bytes(&self.id, result),
+            },
+        }
+    }
+
+    /// Sends `frame` to the client and records the call (`answer` says how it ended).
+    pub fn deliver(mut self, frame: Bytes, answer: crate::calls::Answer<'_>) {
+        let log = self.log.take();
+        match log {
+            Some(log) => {
+                self.client.send(frame.clone());
+                log.finish(&self, &frame, answer);
+            }
+            None => self.client.send(frame),
+        }
+    }
+
+    /// Answers with a failure the gateway saw.
+    pub fn fail(self, err: &DownstreamError) {
+        let frame = err.to_frame(&self.id);
+        self.deliver(frame, crate::calls::Answer::Failure(err));
     }
 }
 
@@ -94,7 +139,7 @@ impl Responder {
     /// Answers with a failure.
     pub fn fail(self, err: &DownstreamError) {
         match self {
-            Responder::Client(c) => c.client.send(err.to_frame(&c.id)),
+            Responder::Client(c) => c.fail(err),
             Responder::Internal(tx) => {
                 let _ = tx.send(Err(err.clone()));
             }

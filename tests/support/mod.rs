@@ -97,7 +97,7 @@ pub struct Gateway {
     lines: Lines<BufReader<ChildStdout>>,
     /// Messages read while waiting for something else.
     stash: VecDeque<Value>,
-    next_id: u64,
+    pub next_id: u64,
     pub stderr_path: PathBuf,
 }
 
@@ -311,4 +311,52 @@ pub fn cli(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
         cmd.env(k, v);
     }
     cmd.output().expect("run dfs-gateway")
+}
+
+/// A free loopback port (bound and released; another process could take it in between, which tests accept).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// One plain HTTP/1.0 request to a loopback listener: (status, body). `None` while nothing answers.
+pub fn http(method: &str, port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// The value of one sample line of a Prometheus/OpenMetrics text (`name{labels}`), written with labels in the
+/// order the gateway encodes them; `None` when the series is absent.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Sends `tools/call` requests for every `(tool, args)` at once, then collects each response (in request order).
+pub async fn call_concurrently(gw: &mut Gateway, calls: &[(&str, Value)]) -> Vec<Value> {
+    let first = gw.next_id;
+    for (i, (tool, args)) in calls.iter().enumerate() {
+        let id = first + i as u64;
+        gw.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}),
+        )
+        .await;
+    }
+    gw.next_id += calls.len() as u64;
+    let mut out = Vec::with_capacity(calls.len());
+    for i in 0..calls.len() {
+        out.push(gw.response(json!(first + i as u64)).await);
+    }
+    out
 }

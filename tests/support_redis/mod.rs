@@ -156,3 +156,31 @@ fn ping(port: u16) -> bool {
     let mut buf = [0u8; 7];
     stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
+
+impl RedisServer {
+    /// How many keys match `pattern` (`KEYS`, fine for a test's small database); `None` while Redis is down.
+    pub fn count_keys(&self, pattern: &str) -> Option<usize> {
+        let mut stream =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_millis(200)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+        let cmd = format!("*2\r\n$4\r\nKEYS\r\n${}\r\n{pattern}\r\n", pattern.len());
+        stream.write_all(cmd.as_bytes()).ok()?;
+        let mut first = Vec::new();
+        let mut byte = [0u8; 1];
+        while first.last() != Some(&b'\n') {
+            stream.read_exact(&mut byte).ok()?;
+            first.push(byte[0]);
+        }
+        std::str::from_utf8(&first).ok()?.trim().strip_prefix('*')?.parse().ok()
+    }
+
+    /// Waits (bounded) until at least `n` cache values are stored: the gateway stores into Redis after it has
+    /// answered, so a test that expects a hit from another call waits for the write first.
+    pub fn wait_for_cached(&self, n: usize) {
+        let deadline = Instant::now() + READY_DEADLINE;
+        while self.count_keys("dfs-gateway:cache:v:*").unwrap_or(0) < n {
+            assert!(Instant::now() < deadline, "no cache entry reached Redis within {READY_DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
