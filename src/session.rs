@@ -46,8 +46,9 @@ pub struct Shared {
     pub modern_list_members: String,
     /// The policy in force (replaced whole on reload).
     pub policy: ArcSwap<ActivePolicy>,
-    /// The capabilities of the first client to initialize: what servers are initialized with, so that they
-    /// offer what this client can do (stdio has exactly one client).
+    /// What servers are initialized with: with the stdio front alone, the capabilities of its one client (once
+    /// it has sent them); with the HTTP front, everything the gateway can forward
+    /// ([`crate::clients::FORWARDED_CAPS`]), each client's own declaration being checked per server request.
     pub client_caps: watch::Sender<Option<Arc<str>>>,
     /// Metrics, evidence, cache and rate limits.
     pub services: Arc<crate::calls::Services>,
