@@ -257,18 +257,20 @@ async fn build_services(
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
+    // Before anything starts: a signal during start-up must still stop the children, not kill the gateway alone.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
     let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     let handle = &running.handle;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
     let ops = start_ops(handle, shutdown.clone()).await;
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = sigterm.recv() => tracing::info!("SIGTERM; shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT; shutting down"),
+        _ = sigint.recv() => tracing::info!("SIGINT; shutting down"),
     }
     shutdown.cancel();
     if let Some(r) = reloader {

@@ -428,6 +428,13 @@ async fn a_deleted_or_expired_session_gets_404_and_a_new_one_works() {
     // The client re-initializes and carries on.
     let sid = raw.initialize(&[]).await;
     assert_eq!(text_of(&raw.call(&sid, 5, "app__fx__echo", json!({"message": "e"}), &[]).await.json()), "e");
+    // An unsupported MCP-Protocol-Version is refused; a supported one (or none) is fine.
+    let odd =
+        raw.call(&sid, 7, "app__fx__echo", json!({"message": "f"}), &[("mcp-protocol-version", "1999-01-01")]).await;
+    assert_eq!(odd.status, 400, "{odd:?}");
+    let known =
+        raw.call(&sid, 8, "app__fx__echo", json!({"message": "g"}), &[("mcp-protocol-version", "2025-06-18")]).await;
+    assert_eq!(known.status, 200, "{known:?}");
     // A request without a session that is not initialize is refused.
     let none = raw.send(raw.post(r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#, &[])).await;
     assert_eq!(none.status, 400, "{none:?}");
@@ -744,6 +751,40 @@ async fn the_get_stream_carries_list_changes() {
             other => panic!("no list_changed on the GET stream ({other:?}); got {seen:?}"),
         }
     }
+    drop(stream);
+    gw.stop().await;
+}
+
+/// 2026-07-28: `subscriptions/listen` answers with a stream that stays open and carries the changes it asked for;
+/// closing it ends the subscription.
+#[tokio::test]
+async fn a_modern_listen_stream_carries_list_changes() {
+    let ws = Workspace::new();
+    let gw = HttpGateway::start(&ws, "", &fixture("fx", &[]), &[]).await;
+    let raw = Raw::new(&gw);
+    let listen = format!(
+        r#"{{"jsonrpc":"2.0","id":"L1","method":"subscriptions/listen","params":{{"notifications":{{"toolsListChanged":true}},{META}}}}}"#
+    );
+    let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "subscriptions/listen")];
+    let mut stream = raw.post(listen, &headers).send().await.expect("listen");
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut seen = String::new();
+    let until = Instant::now() + DEADLINE;
+    let mut added = false;
+    while !seen.contains("notifications/tools/list_changed") {
+        if seen.contains("notifications/subscriptions/acknowledged") && !added {
+            let a = raw.modern_call("add", "app__fx__add_tool", json!({"name": "fresh"})).await;
+            assert_eq!(text_of(&a.json()), "added fresh");
+            added = true;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("no list_changed on the listen stream ({other:?}); got {seen:?}"),
+        }
+    }
+    assert!(seen.contains(r#""io.modelcontextprotocol/subscriptionId":"L1""#), "{seen}");
     drop(stream);
     gw.stop().await;
 }

@@ -407,21 +407,36 @@ enum BodyError {
     Read(warp::Error),
 }
 
-/// The whole body, refused as soon as it is known to be over `limit` (by `Content-Length`, or while reading).
+/// How much of an oversized body is read and thrown away before the 413, so that the client, still sending,
+/// reads the answer instead of a connection reset (closing a socket with unread data resets it).
+const DRAIN: u64 = 1 << 20;
+
+/// The whole body, refused once it is known to be over `limit` (by `Content-Length`, or while reading); what
+/// is left of a moderately oversized body is drained (up to [`DRAIN`]) but not kept.
 async fn read_body<S, B>(headers: &HeaderMap, body: S, limit: usize) -> Result<Vec<u8>, BodyError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
     let declared = header(headers, CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = std::pin::pin!(body);
     if declared.is_some_and(|len| len > limit as u64) {
+        if declared.is_some_and(|len| len <= limit as u64 + DRAIN) {
+            while let Some(Ok(_)) = next_chunk(&mut body).await {}
+        }
         return Err(BodyError::TooLarge(declared));
     }
-    let mut body = std::pin::pin!(body);
     let mut out = Vec::with_capacity(declared.unwrap_or(256).min(limit as u64) as usize);
-    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+    while let Some(chunk) = next_chunk(&mut body).await {
         let mut chunk = chunk.map_err(BodyError::Read)?;
         if out.len() + chunk.remaining() > limit {
+            let mut seen = (out.len() + chunk.remaining()) as u64;
+            while seen <= limit as u64 + DRAIN {
+                match next_chunk(&mut body).await {
+                    Some(Ok(more)) => seen += more.remaining() as u64,
+                    _ => break,
+                }
+            }
             return Err(BodyError::TooLarge(None));
         }
         while chunk.has_remaining() {
@@ -432,6 +447,10 @@ where
         }
     }
     Ok(out)
+}
+
+async fn next_chunk<S: Stream>(s: &mut Pin<&mut S>) -> Option<S::Item> {
+    std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await
 }
 
 /// Whose request is in flight, so that a client leaving early cancels it.
