@@ -14,7 +14,7 @@ use super::http_front::{HttpFront, HttpFrontArgs};
 use super::router::{Router, RouterArgs, RouterMsg};
 use super::server::{ServerContext, ServerMsg, ServerStatus};
 use super::stdio_front::{StdioFront, StdioFrontArgs};
-use super::supervisor::{ServerSupervisor, SupervisorArgs};
+use super::supervisor::{ReconcileReport, ServerSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::routing::RoutingTable;
@@ -40,12 +40,13 @@ pub struct GatewayArgs {
 
 pub enum GatewayMsg {
     Shared(RpcReplyPort<Arc<Shared>>),
+    Supervisor(RpcReplyPort<ActorRef<SupervisorMsg>>),
 }
 
 pub struct GatewayState {
     shared: Arc<Shared>,
     router: ActorRef<RouterMsg>,
-    supervisor: ActorRef<()>,
+    supervisor: ActorRef<SupervisorMsg>,
     front: Option<ActorRef<()>>,
     http_front: Option<ActorRef<()>>,
     shutdown: CancellationToken,
@@ -157,6 +158,9 @@ impl Actor for Gateway {
             GatewayMsg::Shared(reply) => {
                 let _ = reply.send(state.shared.clone());
             }
+            GatewayMsg::Supervisor(reply) => {
+                let _ = reply.send(state.supervisor.clone());
+            }
         }
         Ok(())
     }
@@ -221,13 +225,26 @@ pub struct GatewayHandle {
     actor: ActorRef<GatewayMsg>,
     join: tokio::task::JoinHandle<()>,
     pub shared: Arc<Shared>,
+    /// Where a configuration reload sends the new server definitions (see [`reconcile`]).
+    pub supervisor: ActorRef<SupervisorMsg>,
 }
 
 /// Starts the actor tree.
 pub async fn start(args: GatewayArgs) -> anyhow::Result<GatewayHandle> {
     let (actor, join) = Actor::spawn(None, Gateway, args).await?;
     let shared = ractor::call!(actor, GatewayMsg::Shared)?;
-    Ok(GatewayHandle { actor, join, shared })
+    let supervisor = ractor::call!(actor, GatewayMsg::Supervisor)?;
+    Ok(GatewayHandle { actor, join, shared, supervisor })
+}
+
+/// Starts, stops and replaces servers so that the running set matches `servers` (a reloaded configuration);
+/// unchanged servers are not touched. Waits until removed and changed servers' processes are gone.
+pub async fn reconcile(
+    supervisor: &ActorRef<SupervisorMsg>,
+    servers: Vec<Arc<crate::config::ServerConfig>>,
+) -> anyhow::Result<ReconcileReport> {
+    // Each retiring server may take its stop grace and more; the supervisor bounds every wait itself.
+    Ok(ractor::call_t!(supervisor, SupervisorMsg::Reconcile, 300_000, servers)?)
 }
 
 impl GatewayHandle {

@@ -3,7 +3,7 @@
 //! ```text
 //! Gateway (root)
 //! ├── Router            routing table snapshot (ArcSwap), list_changed fan-out, start-up readiness
-//! ├── ServerSupervisor  keeps one ServerActor per server alive (respawns on panic)
+//! ├── ServerSupervisor  keeps one ServerActor per server alive (respawns on panic); reconciles on reload
 //! │   └── ServerActor × N   process, handshake, calls, timeouts, crash restarts with backoff, idle stop
 //! ├── StdioFront        stdin → Session → ServerActor; every answer → stdout
 //! └── HttpFront         /mcp over Streamable HTTP: a Session per legacy session / per modern request

@@ -1,12 +1,13 @@
 //! `Router`: owns the routing table. Servers report their lists here; the router rebuilds the table, publishes
 //! it for the fronts (lock-free reads), tells clients once when what they were shown changed, and tracks
-//! start-up readiness.
+//! start-up readiness. On a configuration reload it drops removed servers and keeps a replaced server's lists
+//! until its new process reports its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use crate::clients::Clients;
@@ -20,6 +21,12 @@ pub enum RouterMsg {
     ServerSettled { server: String },
     /// A server actor was (re)spawned: its route changes.
     SetRoute(Arc<ServerRoute>),
+    /// Servers taken out of the configuration: their routes and lists go, in one new table. Answered once the
+    /// table without them is published.
+    RemoveServers(Vec<String>, RpcReplyPort<()>),
+    /// A server is restarted with a changed definition: its current lists stay until the new process publishes
+    /// its own, or are dropped if its first start fails.
+    Replacing { server: String },
 }
 
 pub struct RouterArgs {
@@ -43,6 +50,8 @@ pub struct RouterState {
     /// lists before the supervisor has announced its route.
     expected_routes: usize,
     clients: Arc<Clients>,
+    /// Servers being replaced whose lists are still the old process's.
+    replacing: HashSet<String>,
 }
 
 pub struct Router;
@@ -66,6 +75,7 @@ impl Actor for Router {
             ready: args.ready,
             awaited: args.awaited,
             clients: args.clients,
+            replacing: HashSet::new(),
         };
         state.check_ready();
         Ok(state)
@@ -79,15 +89,38 @@ impl Actor for Router {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RouterMsg::ServerLists { server, lists } => {
+                state.replacing.remove(&server);
                 state.lists.insert(server.clone(), lists);
                 state.rebuild();
                 state.settle(&server);
             }
-            RouterMsg::ServerSettled { server } => state.settle(&server),
+            RouterMsg::ServerSettled { server } => {
+                // A replacement that cannot start must not go on listing what the old process offered.
+                if state.replacing.remove(&server) && state.lists.remove(&server).is_some() {
+                    state.rebuild();
+                }
+                state.settle(&server);
+            }
             RouterMsg::SetRoute(route) => {
                 state.routes.insert(route.name.clone(), route);
                 state.rebuild();
                 state.check_ready();
+            }
+            RouterMsg::RemoveServers(servers, reply) => {
+                for server in &servers {
+                    if state.routes.remove(server).is_some() {
+                        state.expected_routes = state.expected_routes.saturating_sub(1);
+                    }
+                    state.lists.remove(server);
+                    state.replacing.remove(server);
+                    state.awaited.retain(|s| s != server);
+                }
+                state.rebuild();
+                state.check_ready();
+                let _ = reply.send(());
+            }
+            RouterMsg::Replacing { server } => {
+                state.replacing.insert(server);
             }
         }
         Ok(())

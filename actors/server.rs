@@ -8,6 +8,8 @@
 //! [`crate::transport`]).
 
 mod downstream;
+mod per_client;
+mod retire;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -31,9 +33,10 @@ use crate::mrtr::{InputRequest, ParkedCall};
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
 use crate::telemetry::ErrorKind;
-use crate::transport::child::{ChildProcess, SpawnSpec};
-use crate::transport::pending::{ClientReply, Fallback, Resend, Responder};
-use crate::transport::{ChildEvent, DownstreamError};
+use crate::transport::child::{ChildProcess, Requester, SpawnSpec};
+use crate::transport::http::{HttpConnection, HttpSpec};
+use crate::transport::pending::{ClientReply, Entry, Fallback, Resend, Responder};
+use crate::transport::{ChildEvent, Connection, DownstreamError};
 use downstream::{Caps, Handshake, ListKind};
 
 /// Everything servers share, set once by the gateway.
@@ -83,8 +86,15 @@ pub enum ServerMsg {
     },
     /// Something child number `generation` sent or did.
     Child(u64, ChildEvent),
+    /// Something a client's own downstream session (per-client mode: client session, connection number) did.
+    Sub(u64, u64, ChildEvent),
+    /// A client's own downstream session was initialized, or failed to.
+    SubStarted(u64, u64, Result<(), DownstreamError>),
     Started(u64, Result<Handshake, DownstreamError>),
-    ListRefreshed(u64, ListKind, Result<Vec<Box<RawValue>>, DownstreamError>),
+    ListRefreshed(u64, ListKind, Result<(Vec<Box<RawValue>>, Option<u64>), DownstreamError>),
+    /// A client asked for a list: refetch this server's lists if they are older than their time to live (servers
+    /// that never send `list_changed` are then seen to change at most `[cache] list_ttl` late).
+    ListsWanted,
     /// A client set the log level (`logging/setLevel` fans out to every server).
     SetLogLevel(Arc<str>),
     /// A client notification every server hears (e.g. `notifications/roots/list_changed`).
@@ -105,6 +115,10 @@ pub enum ServerMsg {
     /// Start now if not running (the CLI wants live state).
     Ensure,
     Status(RpcReplyPort<ServerStatus>),
+    /// The server leaves the gateway (removed or changed by a configuration reload): calls are answered with an
+    /// error giving the reason, the process group is stopped, then the actor ends. Answered once the process is
+    /// gone.
+    Retire(String, RpcReplyPort<()>),
 }
 
 /// What operators see of a server (CLI `tools`, `/healthz`).
@@ -184,7 +198,7 @@ pub struct ServerState {
     ctx: Arc<ServerContext>,
     label: Arc<str>,
     phase: Phase,
-    child: Option<ChildProcess>,
+    child: Option<Connection>,
     /// Numbers children, so late events of a previous process are told apart.
     generation: u64,
     /// Calls waiting for the process to be ready, with their deadlines.
@@ -215,12 +229,23 @@ pub struct ServerState {
     /// it is ready, so no change is lost and no partial list is published.
     stale: Vec<ListKind>,
     ticker: Option<tokio::task::JoinHandle<()>>,
+    /// Why a retired server no longer takes calls (see [`ServerMsg::Retire`]).
+    retired: Option<String>,
+    /// `session = "per_client"`: each client's own downstream session, by client session.
+    sessions: HashMap<u64, per_client::ClientSession>,
+    next_sub: u64,
+    /// This actor, for connections opened outside `handle`'s arguments (client sessions).
+    myself: Option<ActorRef<ServerMsg>>,
     /// This server's series: up, restarts, errors, circuit.
     metrics: crate::telemetry::ServerMetrics,
     /// The circuit state last exported, so the gauge is set only on change.
     exported_circuit: CircuitState,
     /// The next start follows a crash or failed start: it counts as a restart.
     restart_due: bool,
+    /// When the lists were last fetched from the running process.
+    lists_fetched: Option<Instant>,
+    /// How long they are trusted: `[cache] list_ttl`, or the server's own `ttlMs` when it gives one.
+    list_ttl: Duration,
 }
 
 pub struct ServerActor;
@@ -241,6 +266,8 @@ impl Actor for ServerActor {
             metrics: args.ctx.services.metrics.server(labels),
             exported_circuit: CircuitState::Closed,
             restart_due: false,
+            lists_fetched: None,
+            list_ttl: args.ctx.services.list_ttl,
             label: cfg.qualified().into(),
             breaker: Arc::new(Breaker::new(cfg.circuit_failures, cfg.circuit_cooldown)),
             cfg,
@@ -264,6 +291,10 @@ impl Actor for ServerActor {
             rounds: HashMap::new(),
             next_round: 0,
             ticker: Some(myself.send_interval(Duration::from_millis(100), || ServerMsg::Tick)),
+            retired: None,
+            sessions: HashMap::new(),
+            next_sub: 0,
+            myself: Some(myself.clone()),
         };
         // A lazy server is listed from its catalog; without one it is started once to discover its tools.
         let cached = catalog::load(&state.ctx.state_dir, &state.cfg.name, &state.cfg.launch_key());
@@ -282,8 +313,9 @@ impl Actor for ServerActor {
         state.phase = Phase::Stopping;
         let err = state.unavailable("the gateway is shutting down");
         state.fail_queue(&err);
+        state.stop_sessions(&err).await;
         if let Some(child) = state.child.take() {
-            for entry in child.requester.pending().drain() {
+            for entry in child.requester().pending().drain() {
                 entry.responder.fail(&err);
             }
             child.stop(state.ctx.stop_grace).await;
@@ -304,6 +336,8 @@ impl Actor for ServerActor {
                 state.on_child_event(&myself, event)
             }
             ServerMsg::Child(..) => {}
+            ServerMsg::Sub(session, number, event) => state.on_sub_event(&myself, session, number, event),
+            ServerMsg::SubStarted(session, number, result) => state.on_sub_started(&myself, session, number, result),
             ServerMsg::Started(generation, result) if generation == state.generation => {
                 state.on_started(&myself, result)
             }
@@ -312,7 +346,8 @@ impl Actor for ServerActor {
                 if generation == state.generation && matches!(state.phase, Phase::Ready) =>
             {
                 match result {
-                    Ok(items) => {
+                    Ok((items, ttl_ms)) => {
+                        state.note_list_ttl(ttl_ms);
                         let mut lists = state.lists.clone().unwrap_or_default();
                         *kind.slot(&mut lists) = items;
                         state.publish(lists, false);
@@ -321,12 +356,13 @@ impl Actor for ServerActor {
                 }
             }
             ServerMsg::ListRefreshed(..) => {}
+            ServerMsg::ListsWanted => state.on_lists_wanted(&myself),
             ServerMsg::SetLogLevel(level) => state.on_set_level(level),
             ServerMsg::SubscribeResource(uri) => state.subscribe_resource(uri),
             ServerMsg::InputResponse { round, key, answer } => state.on_input_response(round, key, answer),
             ServerMsg::Notify(method) => {
                 if let (Phase::Ready, Some(child)) = (&state.phase, &state.child) {
-                    child.requester.notify(method, None);
+                    child.requester().notify(method, None);
                 }
             }
             ServerMsg::Restart(generation) => {
@@ -342,6 +378,10 @@ impl Actor for ServerActor {
             }
             ServerMsg::Status(reply) => {
                 let _ = reply.send(state.status());
+            }
+            ServerMsg::Retire(reason, reply) => {
+                state.retire(&myself, reason).await;
+                let _ = reply.send(());
             }
         }
         Ok(())
@@ -365,9 +405,11 @@ impl ServerState {
             name: self.cfg.name.clone(),
             namespace: self.cfg.namespace,
             state,
-            pid: self.child.as_ref().map(|c| c.pid),
+            pid: self.child.as_ref().and_then(|c| c.pid()),
             restarts: self.restarts,
-            pending: self.child.as_ref().map_or(0, |c| c.requester.pending().len()) + self.queue.len(),
+            pending: self.child.as_ref().map_or(0, |c| c.requester().pending().len())
+                + self.queue.len()
+                + self.sessions.values().map(per_client::ClientSession::pending).sum::<usize>(),
             last_error: self.last_error.clone(),
             protocol_version: self.protocol_version.clone(),
             circuit: self.breaker.state(),
@@ -382,7 +424,9 @@ impl ServerState {
         }
         match self.phase {
             Phase::Ready => self.dispatch(call),
-            Phase::Stopping => call.reply_fail(&self.unavailable("the gateway is shutting down")),
+            Phase::Stopping => {
+                call.reply_fail(&self.unavailable(self.retired.as_deref().unwrap_or("the gateway is shutting down")))
+            }
             _ if self.queue.len() >= self.cfg.max_pending => call.reply_fail(&DownstreamError::Overloaded {
                 server: self.label.to_string(),
                 limit: self.cfg.max_pending,
@@ -406,10 +450,18 @@ impl ServerState {
     }
 
     fn dispatch(&mut self, call: Call) {
+        if self.per_client() {
+            return self.dispatch_per_client(call);
+        }
         let Some(child) = &self.child else {
             return call.reply_fail(&self.unavailable("it is not running"));
         };
-        let requester = &child.requester;
+        let requester = child.requester().clone();
+        self.send_call(&requester, call);
+    }
+
+    /// Sends a call on one connection (the server's, or a client's own session).
+    fn send_call(&self, requester: &Requester, call: Call) {
         if requester.pending().len() >= self.cfg.max_pending {
             return call.reply_fail(&DownstreamError::Overloaded {
                 server: self.label.to_string(),
@@ -446,10 +498,13 @@ impl ServerState {
             self.queue.remove(pos);
             return;
         }
+        if self.cancel_in_session(session, client_id) {
+            return;
+        }
         let Some(child) = &self.child else { return };
-        if let Some((id, _entry)) = child.requester.pending().remove_client_request(session, client_id) {
+        if let Some((id, _entry)) = child.requester().pending().remove_client_request(session, client_id) {
             let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the client"}}"#);
-            child.requester.notify("notifications/cancelled", Some(params.as_bytes()));
+            child.requester().notify("notifications/cancelled", Some(params.as_bytes()));
         }
     }
 
@@ -459,17 +514,30 @@ impl ServerState {
         let generation = self.generation;
         let events_to = myself.clone();
         let lookup = self.ctx.lookup_env.clone();
-        let spawned = ChildProcess::spawn(SpawnSpec {
-            config: &self.cfg,
-            label: self.label.clone(),
-            max_frame_bytes: self.ctx.max_frame_bytes,
-            breaker: Some(self.breaker.clone()),
-            events: Arc::new(move |ev| {
-                let _ = events_to.cast(ServerMsg::Child(generation, ev));
-            }),
-            lookup_env: &*lookup,
+        let events: crate::transport::child::EventSink = Arc::new(move |ev| {
+            let _ = events_to.cast(ServerMsg::Child(generation, ev));
         });
-        let child = match spawned {
+        let opened = match &self.cfg.http {
+            Some(http) => HttpConnection::open(HttpSpec {
+                http,
+                label: self.label.clone(),
+                max_frame_bytes: self.ctx.max_frame_bytes,
+                events,
+                breaker: Some(self.breaker.clone()),
+                lookup_env: &*lookup,
+            })
+            .map(Connection::Http),
+            None => ChildProcess::spawn(SpawnSpec {
+                config: &self.cfg,
+                label: self.label.clone(),
+                max_frame_bytes: self.ctx.max_frame_bytes,
+                breaker: Some(self.breaker.clone()),
+                events,
+                lookup_env: &*lookup,
+            })
+            .map(Connection::Child),
+        };
+        let child = match opened {
             Ok(child) => child,
             Err(e) => {
                 self.metrics.record_error(ErrorKind::Spawn);
@@ -479,11 +547,23 @@ impl ServerState {
         if std::mem::take(&mut self.restart_due) {
             self.metrics.record_restart();
         }
-        tracing::info!(server = %self.label, pid = child.pid, "server process started");
+        match (child.pid(), &self.cfg.http) {
+            (Some(pid), _) => tracing::info!(server = %self.label, pid, "server process started"),
+            (None, Some(http)) => {
+                tracing::info!(server = %self.label, url = %http.url, "connecting to the HTTP server")
+            }
+            (None, None) => {}
+        }
         self.phase = Phase::Starting;
-        let requester = child.requester.clone();
         self.child = Some(child);
-        let me = myself.clone();
+        self.handshake(myself);
+    }
+
+    /// Runs the handshake on the current connection, reporting back as `Started`.
+    fn handshake(&self, myself: &ActorRef<ServerMsg>) {
+        let Some(child) = &self.child else { return };
+        let requester = child.requester().clone();
+        let (me, generation) = (myself.clone(), self.generation);
         let (start_timeout, caps, level) =
             (self.cfg.start_timeout, self.ctx.client_caps.clone(), self.log_level.clone());
         let known_era = self.era;
@@ -508,6 +588,8 @@ impl ServerState {
                 self.caps = hs.caps;
                 self.era = Some(hs.era);
                 self.envelope = hs.envelope;
+                self.lists_fetched = Some(Instant::now());
+                self.note_list_ttl(hs.list_ttl_ms);
                 self.write_catalog(&hs.lists, hs.server_info, hs.capabilities);
                 self.publish(hs.lists, false);
                 for kind in std::mem::take(&mut self.stale) {
@@ -521,6 +603,7 @@ impl ServerState {
                 // The process is up but unusable: stop it; its exit is then a known, not a new, failure.
                 self.metrics.record_error(ErrorKind::Handshake);
                 let msg = format!("start-up failed: {e}");
+                tracing::warn!(server = %self.label, error = %e, "start-up failed");
                 if let Some(child) = self.child.take() {
                     child.kill();
                 }
@@ -537,11 +620,14 @@ impl ServerState {
                 if matches!(self.phase, Phase::Idle { .. } | Phase::Stopping) {
                     return;
                 }
-                let err =
-                    DownstreamError::Exited { server: self.label.to_string(), status: status.clone(), stderr_tail };
+                let err = if self.cfg.http.is_some() {
+                    DownstreamError::Unavailable { server: self.label.to_string(), reason: status.clone() }
+                } else {
+                    DownstreamError::Exited { server: self.label.to_string(), status: status.clone(), stderr_tail }
+                };
                 tracing::warn!(server = %self.label, %status, "server process exited");
                 self.metrics.record_error(ErrorKind::Crash);
-                let in_flight = child.requester.pending().drain();
+                let in_flight = child.requester().pending().drain();
                 // Long healthy runs do not count toward the backoff of the next crash.
                 if self.ready_since.is_some_and(|t| t.elapsed() > self.cfg.restart_backoff_max) {
                     self.crashes = 0;
@@ -571,10 +657,35 @@ impl ServerState {
             ChildEvent::Notification(frame) => self.on_notification(myself, frame),
             ChildEvent::Request(frame) => self.on_server_request(frame),
             ChildEvent::InputRequired { reply, frame } => self.on_input_required(myself, reply, &frame),
+            ChildEvent::SessionExpired { entry, reinit } => self.on_session_expired(myself, entry, reinit),
+            ChildEvent::Failed { entry, error } => match entry.responder {
+                Responder::Client(reply) => {
+                    self.breaker.failure();
+                    self.recover_or_fail(myself, reply, error, true);
+                }
+                other => other.fail(&error),
+            },
             ChildEvent::Garbage(line) => {
                 self.metrics.record_error(ErrorKind::Protocol);
                 tracing::warn!(server = %self.label, line = %line, "the server wrote a line that is not JSON-RPC to stdout; skipped");
             }
+        }
+    }
+
+    /// An HTTP server forgot the session: initialize a new one (the first report only) and repeat the refused call
+    /// when that is safe. Nothing else is disturbed: other servers, the clients' sessions and the breaker.
+    fn on_session_expired(&mut self, myself: &ActorRef<ServerMsg>, entry: Option<Entry>, reinit: bool) {
+        if reinit && matches!(self.phase, Phase::Ready) {
+            tracing::info!(server = %self.label, "the server's session expired; initializing a new one");
+            self.phase = Phase::Starting;
+            self.handshake(myself);
+        }
+        let Some(entry) = entry else { return };
+        let err =
+            self.unavailable("its session expired (the server answered 404); the gateway opened a new one, call again");
+        match entry.responder {
+            Responder::Client(reply) => self.recover_or_fail(myself, reply, err, true),
+            other => other.fail(&err),
         }
     }
 
@@ -760,36 +871,41 @@ impl ServerState {
     /// A request of the server's own (sampling, elicitation, roots): to the client whose call caused it, under a
     /// gateway-unique id, remembering how to return the answer.
     fn on_server_request(&mut self, frame: Bytes) {
+        let Some(child) = &self.child else { return };
+        let requester = child.requester().clone();
+        self.forward_server_request(&requester, None, frame);
+    }
+
+    /// Forwards a server's request that came in on `requester`'s connection; `owner` is the client that
+    /// connection belongs to (a per-client session), else the client is found by the calls in flight.
+    fn forward_server_request(&self, requester: &Requester, owner: Option<Arc<ClientHandle>>, frame: Bytes) {
         let Ok(env) = Envelope::parse(&frame) else { return };
         let (Some(id), Some(method)) = (env.id, env.method.as_deref()) else { return };
-        let Some(child) = &self.child else { return };
         if method == "ping" {
-            child.requester.send_raw(protocol::response_frame_bytes(id, b"{}"));
+            requester.send_raw(protocol::response_frame_bytes(id, b"{}"));
             return;
         }
-        let client = child.requester.pending().sole_client().or_else(|| self.ctx.clients.only());
+        let client = owner.or_else(|| requester.pending().sole_client()).or_else(|| self.ctx.clients.only());
         let Some(client) = client else {
             let msg = format!(
                 "dfs-gateway cannot tell which client `{method}` is for (no single client has calls in flight here)"
             );
-            child.requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
+            requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
             return;
         };
         if client.caps.get().is_some_and(|caps| !caps.allows(method)) {
             // Servers are initialized with what the gateway can forward; this client cannot answer this one.
             let msg = format!("the client of this call did not declare the capability `{method}` needs");
-            child.requester.send_raw(protocol::error_frame(id, protocol::code::METHOD_NOT_FOUND, &msg, None));
+            requester.send_raw(protocol::error_frame(id, protocol::code::METHOD_NOT_FOUND, &msg, None));
             return;
         }
         if client.is_modern() {
-            return self.ask_modern_client(&client, id, method, env.params);
+            return self.ask_modern_client(requester, &client, id, method, env.params);
         }
         let gid = self.ctx.clients.next_request_id();
-        if !client
-            .park_server_request(gid, ReturnPath::Server { requester: child.requester.clone(), id: id.to_owned() })
-        {
+        if !client.park_server_request(gid, ReturnPath::Server { requester: requester.clone(), id: id.to_owned() }) {
             let msg = "the client has too many requests from servers outstanding";
-            child.requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, msg, None));
+            requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, msg, None));
             return;
         }
         client.send(protocol::request_frame(gid, method, env.params.map(|p| p.get().as_bytes())));
@@ -798,7 +914,7 @@ impl ServerState {
     /// Subscribes at the server on behalf of a modern client's listen stream (a legacy client subscribes itself).
     fn subscribe_resource(&self, uri: String) {
         let (Phase::Ready, Some(child)) = (&self.phase, &self.child) else { return };
-        let (requester, timeout) = (child.requester.clone(), self.cfg.timeout);
+        let (requester, timeout) = (child.requester().clone(), self.cfg.timeout);
         tokio::spawn(async move {
             let params = serde_json::json!({ "uri": uri }).to_string();
             if let Err(e) = requester.request("resources/subscribe", Some(params.as_bytes()), timeout).await {
@@ -807,9 +923,30 @@ impl ServerState {
         });
     }
 
+    /// A server's own `ttlMs` for its lists replaces the configured list lifetime.
+    fn note_list_ttl(&mut self, ttl_ms: Option<u64>) {
+        if let Some(ms) = ttl_ms {
+            self.list_ttl = Duration::from_millis(ms);
+        }
+    }
+
+    fn on_lists_wanted(&mut self, myself: &ActorRef<ServerMsg>) {
+        let stale = self.lists_fetched.is_some_and(|t| t.elapsed() >= self.list_ttl);
+        if !matches!(self.phase, Phase::Ready) || !stale {
+            return;
+        }
+        tracing::debug!(server = %self.label, ttl = ?self.list_ttl, "lists are older than their time to live; refetching");
+        self.lists_fetched = Some(Instant::now());
+        for kind in ListKind::ALL {
+            if kind.offered_by(self.caps) {
+                self.refresh(myself, kind);
+            }
+        }
+    }
+
     fn refresh(&self, myself: &ActorRef<ServerMsg>, kind: ListKind) {
         let Some(child) = &self.child else { return };
-        let requester = child.requester.clone();
+        let requester = child.requester().clone();
         let (me, generation, timeout) = (myself.clone(), self.generation, self.cfg.timeout);
         let envelope = self.envelope.clone();
         tokio::spawn(async move {
@@ -821,9 +958,14 @@ impl ServerState {
 
     /// A modern client cannot receive requests: its call is answered `input_required` with the server's request,
     /// and the downstream call waits, parked, for the client's retry (see [`crate::mrtr`]).
-    fn ask_modern_client(&self, client: &Arc<ClientHandle>, id: &RawValue, method: &str, params: Option<&RawValue>) {
-        let Some(child) = &self.child else { return };
-        let requester = &child.requester;
+    fn ask_modern_client(
+        &self,
+        requester: &Requester,
+        client: &Arc<ClientHandle>,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+    ) {
         let parking = &self.ctx.clients.parking;
         let input = InputRequest {
             key: parking.next_key(method),
@@ -963,13 +1105,13 @@ impl ServerState {
             Some(envelope) => era::with_envelope(Some(&params), envelope),
             None => params,
         };
-        child.requester.send(method, Some(&params), Responder::Client(r.reply), self.cfg.timeout, true);
+        child.requester().send(method, Some(&params), Responder::Client(r.reply), self.cfg.timeout, true);
     }
 
     fn on_set_level(&mut self, level: Arc<str>) {
         self.log_level = Some(level.clone());
         if let (Phase::Ready, Some(child), true) = (&self.phase, &self.child, self.caps.logging) {
-            let (requester, timeout) = (child.requester.clone(), self.cfg.timeout);
+            let (requester, timeout) = (child.requester().clone(), self.cfg.timeout);
             tokio::spawn(async move { downstream::set_level(&requester, &level, timeout).await });
         }
     }
@@ -981,6 +1123,9 @@ impl ServerState {
             self.metrics.set_circuit(circuit);
         }
         let now = Instant::now();
+        if !self.sessions.is_empty() {
+            self.tick_sessions(myself, now);
+        }
         while self.queue.front().is_some_and(|(deadline, _)| *deadline <= now) {
             if let Some((_, call)) = self.queue.pop_front() {
                 let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
@@ -988,12 +1133,12 @@ impl ServerState {
             }
         }
         let Some(child) = &self.child else { return };
-        let expired = child.requester.pending().expire(now);
+        let expired = child.requester().pending().expire(now);
         for (id, entry) in expired {
             if entry.cancel_on_timeout {
                 if let Some(child) = &self.child {
                     let params = format!(r#"{{"requestId":{id},"reason":"timed out in dfs-gateway"}}"#);
-                    child.requester.notify("notifications/cancelled", Some(params.as_bytes()));
+                    child.requester().notify("notifications/cancelled", Some(params.as_bytes()));
                 }
             }
             let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
@@ -1009,14 +1154,18 @@ impl ServerState {
         let Some(child) = &self.child else { return };
         let idle = self.cfg.lazy
             && matches!(self.phase, Phase::Ready)
-            && child.requester.pending().is_empty()
+            && child.requester().pending().is_empty()
+            && self.sessions.values().all(|s| s.pending() == 0)
             && self.last_activity.elapsed() >= self.cfg.idle_timeout;
         if idle {
             tracing::info!(server = %self.label, "stopping idle server");
             self.phase = Phase::Idle { ever_started: true };
             self.metrics.set_up(false);
+            let grace = self.ctx.stop_grace;
+            for (_, session) in self.sessions.drain() {
+                tokio::spawn(async move { session.stop(grace).await });
+            }
             if let Some(child) = self.child.take() {
-                let grace = self.ctx.stop_grace;
                 tokio::spawn(async move { child.stop(grace).await });
             }
         }

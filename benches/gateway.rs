@@ -7,7 +7,9 @@
 //! 3. idle RSS of a gateway with 10 lazy, catalogued servers (checking none of them was started);
 //! 4. time from spawn to the first `tools/list` answer (10 lazy catalogued servers, no servers, one app server);
 //! 5. `tools/list` round trip over 1,000+ tools, through the gateway and directly;
-//! 6. slow-server isolation: the p99 of echo calls to one server while another is kept busy with 1 s sleeps.
+//! 6. slow-server isolation: the p99 of echo calls to one server while another is kept busy with 1 s sleeps;
+//! 7. cache: sequential echo latency directly, through the gateway uncached, and answered from the embedded and
+//!    the Redis cache.
 //!
 //! The client is a writer task and a reader task on the child's stdin/stdout of a single-threaded runtime, so
 //! it takes at most one core. Requests are stamped when written and answers when read; every answer's id
@@ -17,7 +19,7 @@
 //! `BENCH_WARMUP`, `BENCH_INFLIGHT`, `BENCH_SLOW_INFLIGHT`, `BENCH_SLOW_MS`, `BENCH_READY_RUNS`,
 //! `BENCH_LIST_CALLS`, `BENCH_EXTRA_TOOLS`, `BENCH_LAZY_SERVERS`, `BENCH_MAX_CALLS` (cap per stream),
 //! `BENCH_ROUNDS` / `BENCH_ISO_ROUNDS` (alternating rounds the echo and isolation comparisons are split into),
-//! `BENCH_ONLY=echo,idle,ready,list,iso` (a subset of the phases).
+//! `BENCH_ONLY=echo,cache,idle,ready,list,iso` (a subset of the phases).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -428,13 +430,19 @@ impl Conn {
 
     /// `n` sequential echo calls after `warmup` unmeasured ones; round trips in ns, and the wrong answers.
     async fn latency(&mut self, tool: &str, warmup: usize, n: usize) -> Result<(Vec<u64>, u64)> {
+        self.latency_of(tool, warmup, n, None).await
+    }
+
+    /// Like [`Conn::latency`]; with `same = Some(k)` every call asks to echo `m<k>` (a cacheable repeat).
+    async fn latency_of(&mut self, tool: &str, warmup: usize, n: usize, same: Option<u64>) -> Result<(Vec<u64>, u64)> {
         let mut lat = Vec::with_capacity(n);
         let mut wrong = 0;
         let mut buf = Vec::with_capacity(256);
         for i in 0..warmup + n {
             let id = self.take_id();
+            let seq = same.unwrap_or(id);
             buf.clear();
-            write_call(&mut buf, id, tool, &Work::Echo, id);
+            write_call(&mut buf, id, tool, &Work::Echo, seq);
             let t0 = Instant::now();
             self.stdin.as_mut().context("stdin is closed")?.write_all(&buf).await?;
             let dt = loop {
@@ -442,7 +450,7 @@ impl Conn {
                 let dt = t0.elapsed();
                 match serde_json::from_slice::<Reply<'_>>(&self.line) {
                     Ok(r) if r.id.is_none() && r.method.is_some() => continue,
-                    Ok(r) if r.id == Some(id) && matches!(judge(&r, &Work::Echo, id, ""), Verdict::Ok) => {}
+                    Ok(r) if r.id == Some(id) && matches!(judge(&r, &Work::Echo, seq, ""), Verdict::Ok) => {}
                     _ => wrong += 1,
                 }
                 break dt;
@@ -937,6 +945,88 @@ async fn echo_compare(s: &Settings) -> Result<[EchoSide; 2]> {
     }))
 }
 
+/// One row of the cache phase: what was measured, its latencies and wrong answers.
+struct CacheRow {
+    label: &'static str,
+    lat: Lat,
+    wrong: u64,
+}
+
+/// A `redis-server` of the bench's own on a free loopback port; killed on drop.
+struct BenchRedis {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchRedis {
+    fn start() -> Result<BenchRedis> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("redis-server is not installed (apt-get install redis-server)")?;
+        let until = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(Instant::now() < until, "redis-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(BenchRedis { child, port, _dir: dir })
+    }
+}
+
+impl Drop for BenchRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sequential echo latency: the fixture directly, an uncached call through the gateway, and calls answered from
+/// the embedded cache and from a Redis cache (the same repeated arguments, after one call that fills the entry).
+async fn cache_phase(s: &Settings) -> Result<Vec<Result<CacheRow>>> {
+    let ws = tempfile::tempdir()?;
+    let fx = server_toml("fx", "app", &[], "");
+    let uncached = write_config(ws.path(), "uncached.toml", &format!("[cache]\nenabled = false\n\n{fx}"))?;
+    let memory = write_config(ws.path(), "memory.toml", &format!("[cache]\nbackend = \"memory\"\n\n{fx}"))?;
+    let redis = BenchRedis::start();
+    let redis_cfg = match &redis {
+        Ok(r) => {
+            let body = format!("[cache]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{}\"\n\n{fx}", r.port);
+            Some(write_config(ws.path(), "redis.toml", &body)?)
+        }
+        Err(_) => None,
+    };
+    let n = s.lat_calls;
+    let mut rows = Vec::new();
+    let measure = |label: &'static str, conn: Result<Conn>, tool: &'static str, same: Option<u64>| async move {
+        let mut conn = conn?;
+        conn.handshake().await?;
+        let (_, mut wrong) = timeout(STEP, conn.latency_of(tool, s.warmup, 0, same)).await??;
+        let (mut v, w) = timeout(STEP * 2, conn.latency_of(tool, 0, n, same)).await??;
+        wrong += w;
+        conn.close().await?;
+        Ok(CacheRow { label, lat: lat_stats(&mut v), wrong })
+    };
+    rows.push(measure("fixture directly (every call runs)", Conn::fixture(&["--name", "fx"]), "echo", None).await);
+    rows.push(measure("gateway, cache off (every call runs)", Conn::gateway(&uncached), "app__fx__echo", None).await);
+    rows.push(measure("gateway, embedded cache hit", Conn::gateway(&memory), "app__fx__echo", Some(7)).await);
+    match (&redis, redis_cfg) {
+        (Ok(_), Some(cfg)) => {
+            rows.push(measure("gateway, Redis cache hit", Conn::gateway(&cfg), "app__fx__echo", Some(7)).await)
+        }
+        (Err(e), _) => rows.push(Err(anyhow!("Redis cache hit: {e:#}"))),
+        _ => {}
+    }
+    drop(redis);
+    Ok(rows)
+}
+
 struct Idle {
     servers: usize,
     tools: usize,
@@ -1357,6 +1447,33 @@ async fn run() -> Result<bool> {
                 r.bad_answers += d.lat_wrong + d.load_bad + g.lat_wrong + g.load_bad;
             }
             Err(e) => r.failed("echo", &e),
+        }
+        r.cpu_note("this phase", &mark);
+    }
+
+    // Cache: hits against a direct call and an uncached one.
+    if s.runs("cache") {
+        progress("cache: embedded and Redis hits against direct and uncached calls");
+        let mark = CpuMark::now();
+        match cache_phase(&s).await {
+            Ok(results) => {
+                let mut rows = Vec::new();
+                let mut direct = None;
+                for res in results {
+                    match res {
+                        Ok(c) => {
+                            let base = *direct.get_or_insert(c.lat.p50);
+                            rows.push(row(c.label, us(c.lat.p50), us(c.lat.p99), delta(base, c.lat.p50)));
+                            r.bad_answers += c.wrong;
+                        }
+                        Err(e) => r.failed("cache", &e),
+                    }
+                }
+                let title = format!("Echo @1 in flight: cache hits ({} sequential calls each)", s.lat_calls);
+                r.table(&title, ["", "p50 (µs)", "p99 (µs)", "p50 vs direct"], &rows);
+                r.note("hits repeat one argument set after a first call filled the entry; misses use new ones.");
+            }
+            Err(e) => r.failed("cache", &e),
         }
         r.cpu_note("this phase", &mark);
     }

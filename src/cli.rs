@@ -1,4 +1,6 @@
-//! The `dfs-gateway` command line: `serve` (default), `check`, `tools`, `call`.
+//! The `dfs-gateway` command line: `serve` (default), `check`, `tools`, `call`, `explain`, `evidence verify`.
+
+mod evidence;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +69,9 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
         timeout: Duration,
     },
+    /// The audit trail in `<state_dir>/evidence`.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +95,9 @@ pub enum CacheAction {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Evidence(sub) = &command {
+        return evidence::run(sub, cli.config.as_deref());
+    }
     let config = match Config::load_with_process_env(cli.config.as_deref()) {
         Ok(c) => Arc::new(c),
         Err(errors) => {
@@ -123,7 +131,8 @@ pub fn main() -> ExitCode {
         Command::Serve => config.gateway.log_level.clone(),
         _ => std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
     };
-    crate::telemetry::init_logging(&level);
+    // Log files are the server's: one-off commands (tools, call) log to stderr only. Held until main returns.
+    let _log_files = crate::telemetry::init_logging(&level, matches!(command, Command::Serve).then_some(&config.log));
     // DFS_GATEWAY_WORKERS: runtime threads (default 2); 1 runs everything on one thread, which saves the
     // cross-thread wake-ups of every hop when the machine is small.
     let workers = std::env::var("DFS_GATEWAY_WORKERS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2);
@@ -150,7 +159,7 @@ pub fn main() -> ExitCode {
             Command::Cache { action: CacheAction::Invalidate { tag, gateway, redis } } => {
                 invalidate(&config, &tag, gateway, redis).await
             }
-            Command::Check | Command::Explain { .. } => unreachable!("handled above"),
+            Command::Check | Command::Explain { .. } | Command::Evidence(_) => unreachable!("handled above"),
         }
     });
     match result {
@@ -265,7 +274,7 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     let handle = &running.handle;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
-    let reloader = spawn_policy_reload(config.clone(), handle.shared.clone());
+    let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone());
     let ops = start_ops(handle, shutdown.clone()).await;
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -399,55 +408,6 @@ async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
     }
     print_table(&rows);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Watches the configuration and policy files and swaps in the new policy when they change and validate; a bad
-/// new version is logged and the old one stays in force. The client session is not touched, except for a
-/// `list_changed` when what it may see could have changed. (Server changes in the configuration take a restart.)
-fn spawn_policy_reload(
-    config: Arc<Config>,
-    shared: Arc<crate::session::Shared>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let config_path = match &config.source {
-        crate::config::Source::File(p) => Some(p.clone()),
-        crate::config::Source::Bundled => None,
-    };
-    let mut files: Vec<PathBuf> = config.policy.files.clone();
-    files.extend(config_path.clone());
-    if files.is_empty() {
-        return None;
-    }
-    let mut watcher = match crate::watch::watch_files(files) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the configuration for changes; hot reload is off");
-            return None;
-        }
-    };
-    Some(tokio::spawn(async move {
-        loop {
-            let changed = watcher.changed().await;
-            tracing::info!(files = ?changed, "configuration changed on disk; reloading the policy");
-            let reloaded = Config::load_with_process_env(config_path.as_deref())
-                .and_then(|cfg| cfg.load_policy().map(|p| (cfg, p)));
-            match reloaded {
-                Ok((cfg, policy)) => {
-                    if cfg.servers != config.servers {
-                        tracing::warn!("server definitions changed; they take effect after a restart of the gateway");
-                    }
-                    let rules = policy.rules().len();
-                    shared.policy.store(Arc::new(crate::session::ActivePolicy::new(policy)));
-                    tracing::info!(rules, "policy reloaded");
-                    for client in shared.clients.all() {
-                        client.notify_list_changed("tools");
-                    }
-                }
-                Err(errors) => {
-                    tracing::error!(errors = %errors, "the changed configuration does not validate; the previous policy stays in force")
-                }
-            }
-        }
-    }))
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {

@@ -318,6 +318,11 @@ impl Clients {
         self.next_request.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// The session numbered `session`, while it is open.
+    pub fn get(&self, session: u64) -> Option<Arc<ClientHandle>> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner()).get(&session).cloned()
+    }
+
     /// Every session.
     pub fn all(&self) -> Vec<Arc<ClientHandle>> {
         self.sessions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()

@@ -115,6 +115,42 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[cache]`, `[rate_limit]`, `[evidence]`.
     pub services: ServicesConfig,
+    pub log: LogConfig,
+}
+
+/// `[log]`: rolling JSON log files, written besides stderr (which always gets every line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Folder of the files, absolute; `None` (the default): stderr only. `LOG_DIR` overrides.
+    pub dir: Option<PathBuf>,
+    /// When a new file is begun (`LOG_ROTATION` overrides). Default daily.
+    pub rotation: LogRotation,
+    /// Files kept: at each rotation the oldest beyond this many are deleted; 0 keeps all (`LOG_KEEP`). Default 7.
+    pub keep: usize,
+}
+
+/// `[log] rotation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRotation {
+    Minutely,
+    Hourly,
+    Daily,
+    Weekly,
+    /// One file, `dfs-gateway.log`, never rotated.
+    Never,
+}
+
+impl LogRotation {
+    pub fn parse(s: &str) -> Option<LogRotation> {
+        Some(match s.trim() {
+            "minutely" => LogRotation::Minutely,
+            "hourly" => LogRotation::Hourly,
+            "daily" => LogRotation::Daily,
+            "weekly" => LogRotation::Weekly,
+            "never" => LogRotation::Never,
+            _ => return None,
+        })
+    }
 }
 
 /// `[policy]`: where the rules are and what happens when none matches.
@@ -147,12 +183,40 @@ pub struct StdioFrontConfig {
     pub enabled: bool,
 }
 
+/// How many downstream sessions an HTTP server gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// One downstream session that every client's calls share (the default).
+    #[default]
+    Shared,
+    /// One downstream session per client session: a client's calls, progress and the server's requests stay in
+    /// its own session, which ends when the client's does.
+    PerClient,
+}
+
+/// A Streamable HTTP downstream, `url = "http://…/mcp"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpServer {
+    /// The MCP endpoint, `http://host[:port]/path`.
+    pub url: String,
+    /// Extra request headers; values may hold `${VAR}` references to the gateway's environment.
+    pub headers: BTreeMap<String, String>,
+    /// A variable of the gateway's environment holding a bearer token for `Authorization`.
+    pub bearer_env: Option<String>,
+    pub session: SessionMode,
+}
+
 /// One downstream MCP server, `[servers.<name>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// The key under `[servers]`: the middle part of canonical names.
     pub name: String,
     pub namespace: Namespace,
+    /// Set for a Streamable HTTP server (then `command`, `args`, `env` and `cwd` are unused).
+    pub http: Option<HttpServer>,
+    /// Its tools and prompts keep their own names on the wire (`prefix = false`), e.g. to run a test suite that
+    /// calls a server's own names through the gateway. Canonical names (policy, logs) keep the prefix.
+    pub prefix: bool,
     /// Program to run: a bare name is looked up on PATH, a path is absolute (relative ones were resolved).
     pub command: PathBuf,
     pub args: Vec<String>,
@@ -191,11 +255,21 @@ impl ServerConfig {
         format!("{}.{}", self.namespace, self.name)
     }
 
-    /// Identifies what is run, so a catalog written for another command is not trusted.
+    /// Whether `other` defines the same server: every setting equal, wherever in the file it is written (a reload
+    /// must not restart a server because a line was added above it).
+    pub fn same_definition(&self, other: &ServerConfig) -> bool {
+        let unplaced = |c: &ServerConfig| ServerConfig { origin: String::new(), ..c.clone() };
+        unplaced(self) == unplaced(other)
+    }
+
+    /// Identifies what is run, so a catalog written for another command (or URL) is not trusted.
     pub fn launch_key(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        h.update(self.command.as_os_str().as_encoded_bytes());
+        match &self.http {
+            Some(http) => h.update(http.url.as_bytes()),
+            None => h.update(self.command.as_os_str().as_encoded_bytes()),
+        }
         for a in &self.args {
             h.update([0]);
             h.update(a.as_bytes());

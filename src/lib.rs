@@ -17,6 +17,7 @@
 //! - [`calls`]: what each tool call leaves behind (metrics, evidence, cache) and its admission (limits, cache).
 //! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
+//! - [`reload`]: applying configuration and policy changes to the running gateway.
 //! - [`cli`]: the `dfs-gateway` commands.
 #![forbid(unsafe_code)]
 
@@ -39,6 +40,7 @@ pub mod ops;
 pub mod policy;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod telemetry;

@@ -34,6 +34,8 @@ pub struct ServerRoute {
     pub actor: ActorRef<ServerMsg>,
     /// How often a call that is safe to repeat is retried (`retries` in the server's config).
     pub retries: u32,
+    /// Its tools and prompts are named on the wire as the server names them (`prefix = false`).
+    pub prefix: bool,
 }
 
 /// Everything a server lists, each item exactly as the server sent it.

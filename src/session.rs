@@ -296,6 +296,13 @@ impl Session {
             cursor: Option<String>,
         }
         let cursor = params.and_then(|p| serde_json::from_str::<ListParams>(p.get()).ok()).unwrap_or_default().cursor;
+        if cursor.is_none() {
+            // A fresh listing: servers whose lists have outlived their time to live fetch them again (the
+            // answer now is what is known; a change follows as list_changed).
+            for server in &self.shared.table.load().servers {
+                let _ = server.actor.cast(ServerMsg::ListsWanted);
+            }
+        }
         let answer = {
             let (shared, client, method, id) =
                 (self.shared.clone(), self.client.clone(), method.to_owned(), id.to_owned());

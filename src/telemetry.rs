@@ -1,5 +1,5 @@
-//! Telemetry: logging (`tracing` JSON lines on stderr; stdout belongs to the protocol) and the Prometheus
-//! metrics registry.
+//! Telemetry: logging (`tracing` JSON lines on stderr, and optionally in rolling files; stdout belongs to the
+//! protocol) and the Prometheus metrics registry.
 //!
 //! - [`labels`]: the label sets and their closed value sets ([`Outcome`], [`ErrorKind`], [`CircuitState`]).
 //! - [`metrics`]: the registry ([`Metrics`]) and the recording handles the call path keeps
@@ -13,15 +13,67 @@ pub mod metrics;
 pub use labels::{CircuitState, ErrorKind, Outcome, ServerLabels, ToolLabels};
 pub use metrics::{CallTimer, Format, InflightGuard, Metrics, MetricsError, ServerMetrics, ToolMetrics};
 
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `level` is a filter directive such as `info` or `dfs_gateway=debug`.
-pub fn init_logging(level: &str) {
+use crate::config::{LogConfig, LogRotation};
+
+/// Log files are `dfs-gateway.<date>.log` (`dfs-gateway.log` without rotation).
+const FILE_PREFIX: &str = "dfs-gateway";
+const FILE_SUFFIX: &str = "log";
+
+/// Keeps the log file writer's thread alive; dropping it (at the end of `main`) writes out the lines still
+/// buffered, so the last lines before exit reach the file.
+#[must_use = "the log file loses its last lines if the guard is dropped early"]
+pub struct LogGuard {
+    _file: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+/// Installs the global subscriber: JSON lines on stderr and, with `files`, the same lines in rolling files written
+/// by a background thread (a slow disk never delays the gateway; the writer buffers up to 128,000 lines and
+/// drops beyond that rather than block). `level` is a filter directive such as `info` or `dfs_gateway=debug`.
+/// A log folder that cannot be used is reported on stderr, and logging goes on to stderr alone.
+pub fn init_logging(level: &str, files: Option<&LogConfig>) -> LogGuard {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let stderr = tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(std::io::stderr);
+    let mut guard = None;
+    let mut problem = None;
+    let file = match files.and_then(|f| f.dir.as_ref().map(|dir| (f, dir))) {
+        Some((cfg, dir)) => match appender(cfg, dir) {
+            Ok(appender) => {
+                let (writer, g) = tracing_appender::non_blocking(appender);
+                guard = Some(g);
+                Some(tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(writer))
+            }
+            Err(e) => {
+                problem = Some(format!("cannot write log files to {}: {e}; logging to stderr only", dir.display()));
+                None
+            }
+        },
+        None => None,
+    };
+    let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file).try_init();
+    if let Some(p) = problem {
+        tracing::error!("{p}");
+    }
+    LogGuard { _file: guard }
+}
+
+fn appender(cfg: &LogConfig, dir: &std::path::Path) -> Result<RollingFileAppender, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let rotation = match cfg.rotation {
+        LogRotation::Minutely => Rotation::MINUTELY,
+        LogRotation::Hourly => Rotation::HOURLY,
+        LogRotation::Daily => Rotation::DAILY,
+        LogRotation::Weekly => Rotation::WEEKLY,
+        LogRotation::Never => Rotation::NEVER,
+    };
+    let mut builder =
+        RollingFileAppender::builder().rotation(rotation).filename_prefix(FILE_PREFIX).filename_suffix(FILE_SUFFIX);
+    if cfg.keep > 0 {
+        builder = builder.max_log_files(cfg.keep);
+    }
+    builder.build(dir).map_err(|e| e.to_string())
 }

@@ -1,12 +1,15 @@
 //! Talking to one downstream MCP server: framing, the pending-request map, and the child process.
 //!
-//! A [`child::ChildProcess`] owns four small tasks (stdin writer, stdout reader, stderr ring, exit watcher).
+//! A downstream is a [`Connection`]: a child process ([`child::ChildProcess`]) or a Streamable HTTP endpoint
+//! ([`http::HttpConnection`]), both behind the same [`child::Requester`] and pending map, so the server actor's
+//! logic is the same for both. A [`child::ChildProcess`] owns four small tasks (stdin writer, stdout reader, stderr ring, exit watcher).
 //! Responses are matched to requests in the reader task itself through the shared [`pending::Pending`] map and
 //! go straight to whoever waits (a client's outbound channel, or the gateway's own request), so the reply path
 //! involves no actor hop; everything else the server sends becomes a [`ChildEvent`] for its `ServerActor`.
 
 pub mod child;
 pub mod framing;
+pub mod http;
 pub mod pending;
 
 use std::time::Duration;
@@ -32,8 +35,53 @@ pub enum ChildEvent {
     InputRequired { reply: pending::ClientReply, frame: Bytes },
     /// A call whose policy falls back on `isError` got an `isError` result.
     ToolError { reply: pending::ClientReply },
-    /// The process ended. Pending requests are still in the map for the actor to fail.
+    /// The process ended (for HTTP: the server cannot be reached). Pending requests are still in the map for the
+    /// actor to fail.
     Exited { status: String, stderr_tail: String },
+    /// HTTP: the server no longer knows the session (404). `reinit` is set for the first report of that session;
+    /// `entry` is the call that was refused (it never ran).
+    SessionExpired { entry: Option<pending::Entry>, reinit: bool },
+    /// HTTP: one call got no usable answer (error status, broken stream, bad body).
+    Failed { entry: pending::Entry, error: DownstreamError },
+}
+
+/// A running downstream: a child process or an HTTP connection.
+pub enum Connection {
+    Child(child::ChildProcess),
+    Http(http::HttpConnection),
+}
+
+impl Connection {
+    pub fn requester(&self) -> &child::Requester {
+        match self {
+            Connection::Child(c) => &c.requester,
+            Connection::Http(h) => &h.requester,
+        }
+    }
+
+    /// The process id (none for HTTP).
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Connection::Child(c) => Some(c.pid),
+            Connection::Http(_) => None,
+        }
+    }
+
+    /// Asks the server to end (closes stdin / ends the HTTP session) and waits until it has, within `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        match self {
+            Connection::Child(c) => c.stop(grace).await,
+            Connection::Http(h) => h.stop(grace).await,
+        }
+    }
+
+    /// Ends it at once.
+    pub fn kill(&self) {
+        match self {
+            Connection::Child(c) => c.kill(),
+            Connection::Http(h) => h.kill(),
+        }
+    }
 }
 
 /// Expected failures of a downstream call, answered to the caller as values.

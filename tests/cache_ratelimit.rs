@@ -322,3 +322,26 @@ async fn calls_survive_redis_going_away_and_the_cache_heals_when_it_returns() {
     }
     assert!(healed, "the cache did not recover after Redis came back; log:\n{}", gw.stderr());
 }
+
+#[tokio::test]
+async fn lists_of_a_server_that_never_says_they_changed_are_refetched_after_their_ttl() {
+    let ws = Workspace::new();
+    let cfg = config_with_rules(&ws, "", "[cache]\nlist_ttl = \"300ms\"\n");
+    let mut gw = Gateway::start(&cfg).await;
+    gw.initialize().await;
+    assert!(!gw.tool_names().await.contains(&"app__fx__quiet".to_owned()));
+    // The server adds a tool without telling anyone.
+    gw.call_text("app__fx__add_tool", json!({"name": "quiet", "silent": true})).await;
+    assert!(!gw.tool_names().await.contains(&"app__fx__quiet".to_owned()), "nothing said it changed yet");
+    // Once the lists are older than list_ttl, a listing refetches them, and the client hears list_changed.
+    let mut seen = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if gw.tool_names().await.contains(&"app__fx__quiet".to_owned()) {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the new tool never appeared; log:\n{}", gw.stderr());
+    assert_eq!(gw.call_text("app__fx__quiet", json!({"message": "hi"})).await, "hi");
+}

@@ -119,8 +119,10 @@ async fn every_call_and_decision_is_in_the_trail_with_its_correlation_id_and_no_
     gw.close_stdin();
     assert!(gw.wait_exit(DEADLINE).await.success());
     let dir = ws.path().join("state/evidence");
+    let out = cli(&["evidence", "verify", dir.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let report = dfs_gateway::evidence::verify(&dir).expect("verify");
-    assert!(report.is_ok() && report.torn_tail.is_none(), "{report}");
+    assert!(report.torn_tail.is_none(), "{report}");
     let recs = records(&dir);
     let echo = recs.iter().find(|r| r["tool"] == "app.fx.echo").unwrap_or_else(|| panic!("{recs:?}"));
     assert_eq!(
@@ -183,6 +185,8 @@ async fn kill_9_under_load_leaves_at_most_one_torn_line_and_the_next_start_repai
     assert!(eventually(DEADLINE, || size() > 200_000).await, "no load reached the trail");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(gw.pid()), nix::sys::signal::Signal::SIGKILL).unwrap();
     gw.wait_exit(DEADLINE).await;
+    let out = cli(&["evidence", "verify", dir.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let report = dfs_gateway::evidence::verify(&dir).expect("verify");
     assert!(report.is_ok(), "{report}");
     assert!(report.torn_tail.as_ref().is_none_or(|t| t.lines == 1), "{report}");

@@ -165,6 +165,7 @@ mod spelling {
                 label: format!("{ns}.{name}").into(),
                 actor: actor.clone(),
                 retries: 0,
+                prefix: true,
             });
             let lists = ServerLists { tools: tools.into_iter().map(tool).collect(), ..ServerLists::default() };
             servers.insert(name.to_owned(), (route, Some(Arc::new(lists))));
@@ -266,7 +267,7 @@ async fn a_policy_edited_on_disk_takes_effect_in_the_open_session_and_a_bad_edit
     std::fs::write(&rules, "[[rule]]\naction = \"maybe\"\n").unwrap();
     let log = gw.stderr_path.clone();
     let refused = eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(&log).unwrap_or_default().contains("previous policy stays in force")
+        std::fs::read_to_string(&log).unwrap_or_default().contains("previous configuration and policy stay in force")
     })
     .await;
     assert!(refused, "{}", gw.stderr());

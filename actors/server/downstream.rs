@@ -59,6 +59,8 @@ pub enum ListKind {
 }
 
 impl ListKind {
+    pub const ALL: [ListKind; 4] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates];
+
     fn method(self) -> (&'static str, &'static str) {
         match self {
             ListKind::Tools => ("tools/list", "tools"),
@@ -87,7 +89,7 @@ impl ListKind {
         }
     }
 
-    fn offered_by(self, caps: Caps) -> bool {
+    pub fn offered_by(self, caps: Caps) -> bool {
         match self {
             ListKind::Tools => caps.tools,
             ListKind::Prompts => caps.prompts,
@@ -107,6 +109,8 @@ pub struct Handshake {
     pub capabilities: Option<Box<RawValue>>,
     pub caps: Caps,
     pub lists: ServerLists,
+    /// The shortest `ttlMs` the server gave its lists (2026-07-28), if any.
+    pub list_ttl_ms: Option<u64>,
 }
 
 /// The downstream as the gateway's client sees it: requests to a modern server carry the envelope.
@@ -179,7 +183,7 @@ async fn modern_handshake(
     let server_info = d.meta.and_then(|mut m| m.remove(protocol::meta::SERVER_INFO)).or(d.server_info);
     let server_caps = Caps::parse(d.capabilities.as_deref());
     let link = Link { req, envelope: Some(&envelope) };
-    let lists = fetch_lists(&link, server_caps, timeout).await?;
+    let (lists, list_ttl_ms) = fetch_lists(&link, server_caps, timeout).await?;
     if server_caps.tools || server_caps.prompts || server_caps.resources {
         // Modern servers announce list changes only on a listen stream; it stays open for the process's life
         // (a server without listen support refuses it, which is fine).
@@ -206,6 +210,7 @@ async fn modern_handshake(
         capabilities: d.capabilities,
         caps: server_caps,
         lists,
+        list_ttl_ms,
     })
 }
 
@@ -224,22 +229,14 @@ async fn legacy_handshake(
         #[serde(default, rename = "serverInfo")]
         server_info: Option<Box<RawValue>>,
     }
-    let mut params = Vec::with_capacity(160 + caps.len());
-    params.extend_from_slice(b"{\"protocolVersion\":\"");
-    params.extend_from_slice(protocol::LATEST_LEGACY_VERSION.as_bytes());
-    params.extend_from_slice(b"\",\"capabilities\":");
-    params.extend_from_slice(caps.as_bytes());
-    params.extend_from_slice(b",\"clientInfo\":{\"name\":\"dfs-gateway\",\"version\":\"");
-    params.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
-    params.extend_from_slice(b"\"}}");
-    let frame = req.request("initialize", Some(&params), timeout).await?;
+    let frame = req.request("initialize", Some(&initialize_params(caps)), timeout).await?;
     let init: InitResult = result_of(req, "initialize", &frame)?;
     req.notify("notifications/initialized", None);
     let server_caps = Caps::parse(init.capabilities.as_deref());
     if let (true, Some(level)) = (server_caps.logging, log_level) {
         set_level(req, &level, timeout).await;
     }
-    let lists = fetch_lists(&Link { req, envelope: None }, server_caps, timeout).await?;
+    let (lists, list_ttl_ms) = fetch_lists(&Link { req, envelope: None }, server_caps, timeout).await?;
     Ok(Handshake {
         era: Era::Legacy,
         envelope: None,
@@ -248,17 +245,65 @@ async fn legacy_handshake(
         capabilities: init.capabilities,
         caps: server_caps,
         lists,
+        list_ttl_ms,
     })
 }
 
-async fn fetch_lists(link: &Link<'_>, caps: Caps, timeout: Duration) -> Result<ServerLists, DownstreamError> {
+/// Opens one more legacy session on a connection (a client's own, in per-client mode): `initialize` with the
+/// client's capabilities, `initialized`, and the log level. The lists come from the server's own connection.
+pub async fn open_session(
+    req: &Requester,
+    timeout: Duration,
+    mut client_caps: watch::Receiver<Option<Arc<str>>>,
+    log_level: Option<Arc<str>>,
+) -> Result<(), DownstreamError> {
+    let caps = client_caps.wait_for(Option::is_some).await.map(|c| c.clone()).ok().flatten();
+    let caps = caps.as_deref().unwrap_or("{}");
+    let frame = req.request("initialize", Some(&initialize_params(caps)), timeout).await?;
+    #[derive(Deserialize)]
+    struct InitResult {
+        #[serde(default)]
+        capabilities: Option<Box<RawValue>>,
+    }
+    let init: InitResult = result_of(req, "initialize", &frame)?;
+    req.notify("notifications/initialized", None);
+    if let (true, Some(level)) = (Caps::parse(init.capabilities.as_deref()).logging, log_level) {
+        set_level(req, &level, timeout).await;
+    }
+    Ok(())
+}
+
+/// `initialize` params announcing the gateway with the client's capabilities.
+fn initialize_params(caps: &str) -> Vec<u8> {
+    let mut params = Vec::with_capacity(160 + caps.len());
+    params.extend_from_slice(b"{\"protocolVersion\":\"");
+    params.extend_from_slice(protocol::LATEST_LEGACY_VERSION.as_bytes());
+    params.extend_from_slice(b"\",\"capabilities\":");
+    params.extend_from_slice(caps.as_bytes());
+    params.extend_from_slice(b",\"clientInfo\":{\"name\":\"dfs-gateway\",\"version\":\"");
+    params.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    params.extend_from_slice(b"\"}}");
+    params
+}
+
+async fn fetch_lists(
+    link: &Link<'_>,
+    caps: Caps,
+    timeout: Duration,
+) -> Result<(ServerLists, Option<u64>), DownstreamError> {
     let mut lists = ServerLists::default();
-    for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates] {
+    let mut ttl: Option<u64> = None;
+    for kind in ListKind::ALL {
         if kind.offered_by(caps) {
-            *kind.slot(&mut lists) = list_all(link, kind, timeout).await?;
+            let (items, ms) = list_all(link, kind, timeout).await?;
+            *kind.slot(&mut lists) = items;
+            ttl = match (ttl, ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
     }
-    Ok(lists)
+    Ok((lists, ttl))
 }
 
 /// `logging/setLevel`; a server that refuses it is logged, not failed.
@@ -270,15 +315,18 @@ pub async fn set_level(req: &Requester, level: &str, timeout: Duration) {
 }
 
 /// Every page of one list.
+/// Every item of one list (following `nextCursor`), and the shortest `ttlMs` a page carried (2026-07-28: how long
+/// the server says the list may be reused).
 pub async fn list_all(
     link: &Link<'_>,
     kind: ListKind,
     timeout: Duration,
-) -> Result<Vec<Box<RawValue>>, DownstreamError> {
+) -> Result<(Vec<Box<RawValue>>, Option<u64>), DownstreamError> {
     let req = link.req;
     let (method, key) = kind.method();
     let bad = |detail: String| DownstreamError::BadResponse { server: req.server().to_owned(), detail };
     let mut items = Vec::new();
+    let mut ttl_ms: Option<u64> = None;
     let mut cursor: Option<String> = None;
     // Bounded, against a server whose cursors never end.
     for _ in 0..1000 {
@@ -291,12 +339,15 @@ pub async fn list_all(
                 serde_json::from_str(list.get()).map_err(|e| bad(format!("{method}: {e}")))?;
             items.extend(list);
         }
+        if let Some(ms) = page.get("ttlMs").and_then(|t| t.get().trim().parse::<u64>().ok()) {
+            ttl_ms = Some(ttl_ms.map_or(ms, |t| t.min(ms)));
+        }
         match page.get_str("nextCursor") {
             Some(c) if !c.is_empty() => cursor = Some(c.into_owned()),
-            _ => return Ok(items),
+            _ => return Ok((items, ttl_ms)),
         }
     }
-    Ok(items)
+    Ok((items, ttl_ms))
 }
 
 /// The `result` of a response frame, typed; an error response or a bad shape is a `BadResponse`.

@@ -137,8 +137,8 @@ const BASE_TOOL_DEFS: &str = r#"[
  "inputSchema": {"type": "object", "properties": {"steps": {"type": "integer", "minimum": 0}, "interval_ms": {"type": "integer", "minimum": 0}}}},
 {"name": "log", "description": "Sends notifications/message at `level` (default info), then answers.",
  "inputSchema": {"type": "object", "properties": {"level": {"type": "string", "enum": ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]}, "message": {"type": "string"}}, "required": ["message"]}},
-{"name": "add_tool", "description": "Adds an echo-like tool called `name`, then sends notifications/tools/list_changed.",
- "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+{"name": "add_tool", "description": "Adds an echo-like tool called `name`, then sends notifications/tools/list_changed (unless `silent`).",
+ "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}, "silent": {"type": "boolean"}}, "required": ["name"]}},
 {"name": "counter", "description": "Increments a process-wide counter and returns the new value.",
  "inputSchema": {"type": "object", "properties": {}},
  "annotations": {"readOnlyHint": false, "idempotentHint": false, "destructiveHint": false}},
@@ -572,6 +572,8 @@ struct ToolArgs<'a> {
     method: Option<String>,
     #[serde(borrow)]
     params: Option<&'a RawValue>,
+    #[serde(default)]
+    silent: bool,
 }
 
 async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
@@ -678,7 +680,9 @@ async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
                     return failed(&format!("could not rebuild tool list: {e}"));
                 }
             }
-            state.notify("notifications/tools/list_changed", None);
+            if !a.silent {
+                state.notify("notifications/tools/list_changed", None);
+            }
             text(&format!("added {name}"))
         }
         Kind::Counter => {

@@ -18,6 +18,10 @@ pub struct Overlay {
     pub external_servers: Option<String>,
     /// `DATABASE_URL`: passed through to app servers that do not set it themselves.
     pub database_url: Option<String>,
+    /// `LOG_DIR`, `LOG_ROTATION`, `LOG_KEEP`: override `[log] dir`, `rotation`, `keep`.
+    pub log_dir: Option<String>,
+    pub log_rotation: Option<String>,
+    pub log_keep: Option<String>,
     /// `REDIS_URL`: the cache and rate limiter use Redis when set (unless `backend = "memory"`).
     pub redis_url: Option<String>,
     /// `ENABLE_HTTP`, `HTTP_LISTEN`: the Streamable HTTP front.
@@ -32,6 +36,9 @@ impl Overlay {
             app_servers: var("APP_SERVERS"),
             external_servers: var("EXTERNAL_SERVERS"),
             database_url: var("DATABASE_URL"),
+            log_dir: var("LOG_DIR"),
+            log_rotation: var("LOG_ROTATION"),
+            log_keep: var("LOG_KEEP"),
             redis_url: var("REDIS_URL"),
             http: super::HttpOverlay { enabled: var("ENABLE_HTTP"), listen: var("HTTP_LISTEN") },
         }

@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::env::{check_env_syntax, parse_server_list, Overlay};
 use super::{
-    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, Namespace, PolicyConfig, ServerConfig,
-    Source, StdioFrontConfig,
+    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, HttpServer, LogConfig, LogRotation,
+    Namespace, PolicyConfig, ServerConfig, SessionMode, Source, StdioFrontConfig,
 };
 use crate::naming::Naming;
 
@@ -34,6 +34,25 @@ struct RawConfig {
     rate_limit: super::services::RawRateLimit,
     #[serde(default)]
     evidence: super::services::RawEvidence,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    /// Folder of rolling JSON log files, relative to the config file. Default: none (stderr only).
+    dir: Option<String>,
+    /// "minutely", "hourly", "daily" (default), "weekly" or "never".
+    rotation: Spanned<String>,
+    /// Files kept; default 7; 0 keeps every file.
+    keep: usize,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { dir: None, rotation: Spanned::new(0..0, "daily".into()), keep: 7 }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +156,16 @@ struct RawServer {
     restart_backoff: Option<String>,
     /// Default "30s".
     restart_backoff_max: Option<String>,
+    /// A Streamable HTTP server instead of `command`: `http://host[:port]/path`.
     url: Option<String>,
+    /// HTTP servers: extra request headers, values with `${VAR}` from the gateway's environment.
+    headers: Option<BTreeMap<String, String>>,
+    /// HTTP servers: the variable of the gateway's environment holding a bearer token (`Authorization`).
+    bearer_env: Option<String>,
+    /// HTTP servers: "shared" (default) or "per_client".
+    session: Option<String>,
+    /// Default true; false keeps the server's own tool and prompt names on the wire.
+    prefix: Option<bool>,
 }
 
 /// Collects errors with their place in one text.
@@ -191,6 +219,8 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         errs.at(0..0, format!("log level `{log_level}` is not a valid filter (try info, debug, warn)"));
     }
+
+    let log = compile_log(&raw.log, base, overlay, &mut errs);
 
     let default_action = match raw.policy.default_action.get_ref().as_str() {
         "allow" => crate::policy::Action::Allow,
@@ -278,7 +308,42 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         policy,
         servers: servers.into_iter().map(Arc::new).collect(),
         services,
+        log,
     })
+}
+
+/// `[log]` with `LOG_DIR` / `LOG_ROTATION` / `LOG_KEEP` over it (a relative `LOG_DIR` is relative to the current
+/// directory, like any path given on a command line).
+fn compile_log(raw: &RawLog, base: &Path, overlay: &Overlay, errs: &mut Errors<'_>) -> LogConfig {
+    const ROTATIONS: &str = "\"minutely\", \"hourly\", \"daily\", \"weekly\" or \"never\"";
+    let dir = match (&overlay.log_dir, &raw.dir) {
+        (Some(d), _) => Some(resolve(&std::env::current_dir().unwrap_or_default(), d)),
+        (None, Some(d)) if d.trim().is_empty() => {
+            errs.at(0..0, "[log] dir must not be empty; leave it out to log to stderr only");
+            None
+        }
+        (None, Some(d)) => Some(resolve(base, d)),
+        (None, None) => None,
+    };
+    let rotation = match &overlay.log_rotation {
+        Some(r) => LogRotation::parse(r).unwrap_or_else(|| {
+            errs.env("LOG_ROTATION", format!("`{r}` is not a rotation; use {ROTATIONS}"));
+            LogRotation::Daily
+        }),
+        None => LogRotation::parse(raw.rotation.get_ref()).unwrap_or_else(|| {
+            let msg = format!("rotation `{}` is not a rotation; use {ROTATIONS}", raw.rotation.get_ref());
+            errs.at(raw.rotation.span(), msg);
+            LogRotation::Daily
+        }),
+    };
+    let keep = match &overlay.log_keep {
+        Some(k) => k.trim().parse().unwrap_or_else(|_| {
+            errs.env("LOG_KEEP", format!("`{k}` is not a number of files (0 keeps every file)"));
+            raw.keep
+        }),
+        None => raw.keep,
+    };
+    LogConfig { dir, rotation, keep }
 }
 
 pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -318,9 +383,27 @@ fn compile_server(
             Namespace::Ext
         }
     };
-    if raw.url.is_some() {
-        fail("remote (url) servers are not available in this version; run the server over stdio with `command`".into());
-    }
+    let http = match (&raw.url, &raw.command) {
+        (Some(_), Some(_)) => {
+            fail(
+                "set either `command` (a process speaking stdio) or `url` (a Streamable HTTP server), not both".into(),
+            );
+            None
+        }
+        (Some(url), None) => compile_http(raw, url, &mut fail),
+        (None, _) => {
+            for (key, set) in [
+                ("headers", raw.headers.is_some()),
+                ("bearer_env", raw.bearer_env.is_some()),
+                ("session", raw.session.is_some()),
+            ] {
+                if set {
+                    fail(format!("`{key}` applies to HTTP servers only (set `url`)"));
+                }
+            }
+            None
+        }
+    };
     let command = match raw.command.as_deref() {
         Some(c) if !c.trim().is_empty() => {
             if c.contains('/') {
@@ -333,9 +416,16 @@ fn compile_server(
                 PathBuf::from(c)
             }
         }
-        _ if raw.url.is_some() => PathBuf::new(),
-        _ => {
-            fail("command is missing: name the program that runs the server".into());
+        Some(_) => {
+            fail("command is empty: name the program that runs the server".into());
+            PathBuf::new()
+        }
+        None if raw.url.is_some() => PathBuf::new(),
+        None => {
+            fail(
+                "neither `command` nor `url` is set: name the program that runs the server, or its Streamable HTTP URL"
+                    .into(),
+            );
             PathBuf::new()
         }
     };
@@ -381,6 +471,8 @@ fn compile_server(
     Some(ServerConfig {
         name: name.to_owned(),
         namespace,
+        http,
+        prefix: raw.prefix.unwrap_or(true),
         command,
         args: raw.args.clone(),
         env,
@@ -398,4 +490,84 @@ fn compile_server(
         restart_backoff_max: restart_backoff_max.max(restart_backoff),
         origin,
     })
+}
+
+/// The HTTP part of a `url` server; `None` after reporting what is wrong.
+fn compile_http(raw: &RawServer, url: &str, fail: &mut dyn FnMut(String)) -> Option<HttpServer> {
+    let before_args = raw.args.is_empty() && raw.env.is_empty() && raw.cwd.is_none() && !raw.inherit_env;
+    if !before_args {
+        fail(
+            "`args`, `env`, `cwd` and `inherit_env` apply to command servers only; an HTTP server takes `headers`"
+                .into(),
+        );
+    }
+    let mut ok = true;
+    match check_url(url) {
+        Ok(()) => {}
+        Err(e) => {
+            fail(format!("url `{url}`: {e}"));
+            ok = false;
+        }
+    }
+    let headers = raw.headers.clone().unwrap_or_default();
+    for key in headers.keys() {
+        let reserved = [
+            "content-type",
+            "accept",
+            "mcp-session-id",
+            "mcp-protocol-version",
+            "mcp-method",
+            "mcp-name",
+            "host",
+            "content-length",
+        ];
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+            fail(format!("header name `{key}` is not a valid HTTP header name"));
+            ok = false;
+        } else if reserved.contains(&key.to_ascii_lowercase().as_str()) {
+            fail(format!("header `{key}` is set by the gateway itself (MCP transport); remove it"));
+            ok = false;
+        }
+    }
+    if let Err(e) = check_env_syntax(&headers) {
+        fail(format!("headers: {e}"));
+        ok = false;
+    }
+    if let Some(var) = &raw.bearer_env {
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            fail(format!("bearer_env must name an environment variable (letters, digits, `_`), not `{var}`"));
+            ok = false;
+        }
+        if headers.keys().any(|k| k.eq_ignore_ascii_case("authorization")) {
+            fail("set `bearer_env` or an `Authorization` header, not both".into());
+            ok = false;
+        }
+    }
+    let session = match raw.session.as_deref() {
+        None | Some("shared") => SessionMode::Shared,
+        Some("per_client") => SessionMode::PerClient,
+        Some(other) => {
+            fail(format!("session must be \"shared\" or \"per_client\", not \"{other}\""));
+            ok = false;
+            SessionMode::Shared
+        }
+    };
+    ok.then(|| HttpServer { url: url.to_owned(), headers, bearer_env: raw.bearer_env.clone(), session })
+}
+
+/// A URL the HTTP transport can reach: `http://host[:port]/path`.
+fn check_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri =
+        url.parse().map_err(|e| format!("not a URL ({e}); write e.g. \"http://127.0.0.1:3001/mcp\""))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err("https is not supported yet (no TLS client is built in); reach the server over http, e.g. through a local TLS-terminating proxy".into())
+        }
+        _ => return Err("the scheme must be http://".into()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("it names no host".into());
+    }
+    Ok(())
 }

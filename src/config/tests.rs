@@ -61,7 +61,7 @@ timeout = "soon"
     .unwrap_err();
     let text = errs.to_string();
     assert!(text.contains("gw.toml:2:16: max_name_len must be between 16 and 128"), "{text}");
-    assert!(text.contains("gw.toml:4:1: server `a`: command is missing"), "{text}");
+    assert!(text.contains("gw.toml:4:1: server `a`: neither `command` nor `url` is set"), "{text}");
     assert!(text.contains("gw.toml:7:1: server `b`: namespace must be \"app\" or \"ext\""), "{text}");
     assert!(text.contains("server `b`: timeout: `soon` is not a duration"), "{text}");
 }
@@ -83,7 +83,6 @@ fn environment_overlay_adds_servers_and_passes_database_url_to_app_servers() {
         app_servers: Some("/srv/slate.py".into()),
         external_servers: Some("search=/usr/bin/env python3 -m search".into()),
         database_url: Some("postgres://db".into()),
-        redis_url: None,
         ..Overlay::default()
     };
     let cfg = load_str("", &overlay).unwrap();
@@ -110,6 +109,111 @@ fn launch_key_changes_with_command_or_args() {
     )
     .unwrap();
     assert_ne!(cfg.server("a").unwrap().launch_key(), cfg.server("b").unwrap().launch_key());
+}
+
+#[test]
+fn a_server_moved_in_the_file_is_the_same_and_a_changed_setting_is_not() {
+    let a = load_str("[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"1s\"\n", &Overlay::default())
+        .unwrap();
+    let moved =
+        load_str("\n\n[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"1s\"\n", &Overlay::default())
+            .unwrap();
+    let changed =
+        load_str("[servers.x]\nnamespace = \"app\"\ncommand = \"sh\"\ntimeout = \"2s\"\n", &Overlay::default())
+            .unwrap();
+    let (a, moved, changed) = (a.server("x").unwrap(), moved.server("x").unwrap(), changed.server("x").unwrap());
+    assert_ne!(a.origin, moved.origin);
+    assert!(a.same_definition(moved));
+    assert!(!a.same_definition(changed));
+}
+
+#[test]
+fn log_files_come_from_the_log_section_and_the_environment_overrides_it() {
+    let text = "[log]\ndir = \"logs\"\nrotation = \"hourly\"\nkeep = 3\n";
+    let cfg = load_str(text, &Overlay::default()).unwrap();
+    assert_eq!(cfg.log, LogConfig { dir: Some("/base/logs".into()), rotation: LogRotation::Hourly, keep: 3 });
+    assert_eq!(load_str("", &Overlay::default()).unwrap().log.dir, None, "no [log]: stderr only");
+    let env = Overlay {
+        log_dir: Some("/var/log/gw".into()),
+        log_rotation: Some("never".into()),
+        log_keep: Some("0".into()),
+        ..Overlay::default()
+    };
+    let cfg = load_str(text, &env).unwrap();
+    assert_eq!(cfg.log, LogConfig { dir: Some("/var/log/gw".into()), rotation: LogRotation::Never, keep: 0 });
+    let bad = Overlay { log_keep: Some("many".into()), ..Overlay::default() };
+    let errs = load_str(text, &bad).unwrap_err();
+    assert!(errs.to_string().contains("env:LOG_KEEP"), "{errs}");
+}
+
+#[test]
+fn http_servers_are_validated_with_their_place() {
+    let cfg = load_str(
+        r#"
+[servers.remote]
+namespace = "ext"
+url = "http://127.0.0.1:3001/mcp"
+headers = { "X-Api-Key" = "${KEY}" }
+bearer_env = "REMOTE_TOKEN"
+session = "per_client"
+prefix = false
+"#,
+        &Overlay::default(),
+    )
+    .unwrap();
+    let remote = cfg.server("remote").unwrap();
+    let http = remote.http.as_ref().unwrap();
+    assert_eq!(http.session, SessionMode::PerClient);
+    assert_eq!(http.bearer_env.as_deref(), Some("REMOTE_TOKEN"));
+    assert!(!remote.prefix);
+
+    let errs = load_str(
+        r#"
+[servers.both]
+namespace = "ext"
+command = "sh"
+url = "http://127.0.0.1:1/mcp"
+
+[servers.neither]
+namespace = "ext"
+
+[servers.badurl]
+namespace = "ext"
+url = "ftp://x/mcp"
+
+[servers.tls]
+namespace = "ext"
+url = "https://example.invalid/mcp"
+
+[servers.mixed]
+namespace = "ext"
+url = "http://127.0.0.1:1/mcp"
+args = ["x"]
+session = "sometimes"
+headers = { "Mcp-Session-Id" = "x", "bad header" = "y" }
+
+[servers.stdio]
+namespace = "ext"
+command = "sh"
+bearer_env = "T"
+"#,
+        &Overlay::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "gw.toml:2:1: server `both`: set either `command`",
+        "gw.toml:7:1: server `neither`: neither `command` nor `url` is set",
+        "gw.toml:10:1: server `badurl`: url `ftp://x/mcp`: the scheme must be http://",
+        "server `tls`: url `https://example.invalid/mcp`: https is not supported yet",
+        "server `mixed`: `args`, `env`, `cwd` and `inherit_env` apply to command servers only",
+        "server `mixed`: session must be \"shared\" or \"per_client\"",
+        "server `mixed`: header `Mcp-Session-Id` is set by the gateway itself",
+        "server `mixed`: header name `bad header` is not a valid HTTP header name",
+        "server `stdio`: `bearer_env` applies to HTTP servers only",
+    ] {
+        assert!(errs.contains(expected), "missing {expected:?} in:\n{errs}");
+    }
 }
 
 #[test]

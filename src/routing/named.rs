@@ -39,6 +39,40 @@ fn annotated_safe(item: &RawObject<'_>) -> (bool, bool) {
         .map_or((false, false), |h| (h.read_only || h.idempotent, h.read_only))
 }
 
+/// Gives the items of servers mounted with `prefix = false` their own names on the wire. A name another item
+/// has already (a prefixed wire name, or the same name from another unprefixed server; app servers and then
+/// server names come first) is not shadowed: the later item keeps its prefixed wire name, and a warning names
+/// both.
+fn unprefixed(key: &str, found: &[(&Arc<ServerRoute>, &str)], wires: &mut [String]) {
+    if found.iter().all(|(r, _)| r.prefix) {
+        return;
+    }
+    let mut taken: HashMap<String, usize> =
+        found.iter().enumerate().filter(|(_, (r, _))| r.prefix).map(|(i, _)| (wires[i].clone(), i)).collect();
+    for (i, (route, name)) in found.iter().enumerate() {
+        if route.prefix {
+            continue;
+        }
+        match taken.get(*name) {
+            None => {
+                taken.insert((*name).to_owned(), i);
+                wires[i] = (*name).to_owned();
+            }
+            Some(&j) => {
+                let (other, other_name) = found[j];
+                tracing::warn!(
+                    list = key,
+                    name,
+                    server = %route.label,
+                    taken_by = %format!("{}.{}", other.label, other_name),
+                    wire = %wires[i],
+                    "an unprefixed name is taken already; this one keeps its prefixed wire name"
+                );
+            }
+        }
+    }
+}
+
 /// All tools (or all prompts) of the gateway.
 #[derive(Debug, Default)]
 pub struct NamedList {
@@ -84,8 +118,9 @@ impl NamedList {
         found.sort_by(|a, b| {
             (a.route.namespace, &a.route.name, &a.name).cmp(&(b.route.namespace, &b.route.name, &b.name))
         });
-        let wires =
+        let mut wires =
             naming.assign(found.iter().map(|f| (f.route.namespace.as_str(), f.route.name.as_str(), f.name.as_str())));
+        unprefixed(key, &found.iter().map(|f| (f.route, f.name.as_str())).collect::<Vec<_>>(), &mut wires);
         let mut entries = Vec::with_capacity(found.len());
         let mut index = HashMap::with_capacity(found.len() * 2);
         let mut items = Vec::with_capacity(found.len());
@@ -125,5 +160,62 @@ impl NamedList {
 
     pub(super) fn same_items(&self, other: &NamedList) -> bool {
         self.items == other.items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Namespace;
+    use ractor::Actor;
+
+    struct Nop;
+    impl Actor for Nop {
+        type Msg = crate::actors::server::ServerMsg;
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(&self, _: ractor::ActorRef<Self::Msg>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn unprefixed_servers_keep_their_names_and_collisions_are_not_shadowed() {
+        let (actor, _) = Actor::spawn(None, Nop, ()).await.unwrap();
+        let route = |ns: Namespace, name: &str, prefix: bool| {
+            Arc::new(ServerRoute {
+                name: name.into(),
+                namespace: ns,
+                label: format!("{ns}.{name}").into(),
+                actor: actor.clone(),
+                retries: 0,
+                prefix,
+            })
+        };
+        let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap();
+        let (conf, other, plain) = (
+            route(Namespace::Ext, "conf", false),
+            route(Namespace::Ext, "other", false),
+            route(Namespace::App, "x", true),
+        );
+        let conf_tools = [tool("test_simple_text"), tool("echo")];
+        let other_tools = [tool("echo"), tool("only_here")];
+        let plain_tools = [tool("echo")];
+        let list = NamedList::build(
+            &Naming::default(),
+            "tools",
+            [(&conf, &conf_tools[..]), (&other, &other_tools[..]), (&plain, &plain_tools[..])].into_iter(),
+        );
+        let wire =
+            |canonical: &str| list.entries().iter().find(|e| &*e.canonical == canonical).unwrap().wire.to_string();
+        assert_eq!(wire("ext.conf.test_simple_text"), "test_simple_text");
+        assert_eq!(wire("ext.conf.echo"), "echo");
+        // The same bare name from a later server keeps its prefixed name, reachable by both spellings.
+        assert_eq!(wire("ext.other.echo"), "ext__other__echo");
+        assert_eq!(wire("ext.other.only_here"), "only_here");
+        assert_eq!(wire("app.x.echo"), "app__x__echo");
+        assert_eq!(&*list.lookup("echo").unwrap().canonical, "ext.conf.echo");
+        assert_eq!(&*list.lookup("ext.other.echo").unwrap().canonical, "ext.other.echo");
+        assert_eq!(&*list.lookup("test_simple_text").unwrap().name, "test_simple_text");
     }
 }

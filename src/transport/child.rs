@@ -48,6 +48,15 @@ pub struct Requester {
 }
 
 impl Requester {
+    /// A requester whose frames go to `tx` (the transport's writer) and whose answers are matched in a new map.
+    pub(super) fn new(
+        server: Arc<str>,
+        breaker: Option<Arc<crate::breaker::Breaker>>,
+        tx: mpsc::UnboundedSender<Bytes>,
+    ) -> Self {
+        Requester { server, breaker, tx, pending: Arc::new(Pending::default()), next_id: Arc::new(AtomicU64::new(1)) }
+    }
+
     /// Sends a request whose answer goes to `responder`. `params` must be a JSON object or array.
     pub fn send(
         &self,
@@ -200,14 +209,7 @@ impl ChildProcess {
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
 
         let (tx, rx) = mpsc::unbounded_channel();
-        let pending = Arc::new(Pending::default());
-        let requester = Requester {
-            server: spec.label.clone(),
-            breaker: spec.breaker.clone(),
-            tx,
-            pending: pending.clone(),
-            next_id: Arc::new(AtomicU64::new(1)),
-        };
+        let requester = Requester::new(spec.label.clone(), spec.breaker.clone(), tx);
         let stderr = Arc::new(StderrRing::default());
         let close_stdin = CancellationToken::new();
         let (exited_tx, exited) = watch::channel(false);
@@ -291,7 +293,9 @@ async fn read_loop(stdout: ChildStdout, requester: Requester, max: usize, events
     }
 }
 
-fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
+/// One message from the server (a stdout line, or an HTTP body or event): a response completes its pending
+/// entry, the rest becomes a [`ChildEvent`].
+pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
     let env = match Envelope::parse(&line) {
         Ok(env) => env,
         Err(_) => {

@@ -200,6 +200,10 @@ impl Pending {
         inner.entries.insert(id, entry);
     }
 
+    pub fn contains(&self, id: u64) -> bool {
+        self.lock().entries.contains_key(&id)
+    }
+
     pub fn remove(&self, id: u64) -> Option<Entry> {
         let mut inner = self.lock();
         let entry = inner.entries.remove(&id)?;
