@@ -264,7 +264,8 @@ impl Front {
         self.answer(rx, guard, accepts, true).await
     }
 
-    /// Waits for what answers one request: JSON when the response comes first, else an SSE stream.
+    /// Waits for what answers one request: JSON when the response comes first (unless the client prefers a stream),
+    /// else an SSE stream.
     async fn answer(
         &self,
         mut rx: mpsc::UnboundedReceiver<Bytes>,
@@ -290,11 +291,13 @@ impl Front {
                 };
             };
             if matches!(classify(&frame), Routed::Response(_)) {
-                guard.armed = false;
                 let status = if modern { modern_status(&frame) } else { StatusCode::OK };
-                return json(status, frame);
-            }
-            if !accepts.sse {
+                // A client that would rather stream gets its answer as a stream (unless the status says more).
+                if !(accepts.prefers_sse && accepts.sse && status == StatusCode::OK) {
+                    guard.armed = false;
+                    return json(status, frame);
+                }
+            } else if !accepts.sse {
                 // Only the response can reach a JSON-only client; a legacy session sends the rest elsewhere.
                 continue;
             }

@@ -60,19 +60,28 @@ fn is_loopback_origin(origin: &str) -> bool {
 pub struct Accepts {
     pub json: bool,
     pub sse: bool,
+    /// `text/event-stream` is listed before `application/json` (or alone): the client would rather stream, so
+    /// even an answer that could be one JSON body comes as a (one-event) SSE stream.
+    pub prefers_sse: bool,
 }
 
 impl Accepts {
     /// A missing header accepts anything (non-browser clients often send none).
     pub fn parse(accept: Option<&str>) -> Accepts {
-        let Some(accept) = accept else { return Accepts { json: true, sse: true } };
-        let mut out = Accepts { json: false, sse: false };
+        let Some(accept) = accept else { return Accepts { json: true, sse: true, prefers_sse: false } };
+        let mut out = Accepts { json: false, sse: false, prefers_sse: false };
         for item in accept.split(',') {
             let media = item.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
             match media.as_str() {
-                "*/*" => out = Accepts { json: true, sse: true },
+                "*/*" => {
+                    out.json = true;
+                    out.sse = true;
+                }
                 "application/json" | "application/*" => out.json = true,
-                "text/event-stream" | "text/*" => out.sse = true,
+                "text/event-stream" | "text/*" => {
+                    out.prefers_sse |= !out.json;
+                    out.sse = true;
+                }
                 _ => {}
             }
         }
@@ -173,11 +182,13 @@ mod tests {
 
     #[test]
     fn accept_lists_are_read_by_media_type() {
-        assert_eq!(Accepts::parse(Some("application/json, text/event-stream")), Accepts { json: true, sse: true });
-        assert_eq!(Accepts::parse(Some("application/json;q=0.9")), Accepts { json: true, sse: false });
-        assert_eq!(Accepts::parse(Some("text/event-stream")), Accepts { json: false, sse: true });
-        assert_eq!(Accepts::parse(Some("text/html")), Accepts { json: false, sse: false });
-        assert_eq!(Accepts::parse(None), Accepts { json: true, sse: true });
+        let a = |json, sse, prefers_sse| Accepts { json, sse, prefers_sse };
+        assert_eq!(Accepts::parse(Some("application/json, text/event-stream")), a(true, true, false));
+        assert_eq!(Accepts::parse(Some("text/event-stream, application/json")), a(true, true, true));
+        assert_eq!(Accepts::parse(Some("application/json;q=0.9")), a(true, false, false));
+        assert_eq!(Accepts::parse(Some("text/event-stream")), a(false, true, true));
+        assert_eq!(Accepts::parse(Some("text/html")), a(false, false, false));
+        assert_eq!(Accepts::parse(None), a(true, true, false));
     }
 
     #[test]
