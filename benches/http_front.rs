@@ -119,6 +119,17 @@ async fn initialize(addr: SocketAddr) -> Result<String> {
     Ok(sid)
 }
 
+/// CPU time (user + system) the process has used so far, in µs (from /proc/<pid>/stat, clock ticks of 10 ms
+/// on Linux: meaningful over seconds, not per call).
+fn cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // After the command name: state is field 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) * 10_000
+}
+
 fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -234,9 +245,12 @@ async fn run() -> Result<()> {
     for i in 0..inflight {
         conns.push(Conn::open(addr, Some(ids[i % sessions].clone())).await?);
     }
+    let pid = gw.id().unwrap_or(0);
+    let cpu0 = cpu_us(pid);
     let (rate, p50, p99) = throughput(conns, secs).await?;
+    let per_call = (cpu_us(pid) - cpu0) as f64 / (rate * secs);
     println!(
-        "legacy (2025-11-25, {sessions} session(s)) @{inflight} in flight: {rate:.0} calls/s, p50 {p50:.1} µs, p99 {p99:.1} µs"
+        "legacy (2025-11-25, {sessions} session(s)) @{inflight} in flight: {rate:.0} calls/s, p50 {p50:.1} µs, p99 {p99:.1} µs; gateway CPU {per_call:.1} µs/call"
     );
     let mut modern = Conn::open(addr, None).await?;
     let (p50, p99) = latency(&mut modern, lat_calls).await?;

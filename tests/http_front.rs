@@ -227,6 +227,10 @@ async fn rmcp_streamable_http_client_lists_calls_and_answers_sampling() {
     let modern = rmcp_client::connect_http(&gw.url(), None, options).await.expect("connect (auto)");
     assert_eq!(modern.protocol_version().as_deref(), Some("2026-07-28"));
     assert_eq!(modern.call("app__fx__echo", json!({"message": "modern"})).await.unwrap().text, "modern");
+    // rmcp mirrors annotated arguments into Mcp-Param-* headers for the tools it has listed.
+    modern.list_tools().await.expect("tools/list (modern)");
+    let tagged = modern.call("app__fx__tagged", json!({"region": "ap-south1", "limit": 2})).await.expect("tagged");
+    assert!(!tagged.is_error && tagged.text.contains("ap-south1"), "{tagged:?}");
     modern.close().await.expect("close");
     gw.stop().await;
 }
@@ -245,6 +249,7 @@ async fn python_sdk_over_http_in_both_eras() {
             .args(["--call", "app__fx__echo", "--args", r#"{"message":"py"}"#])
             .args(["--call", "app__fx__progress", "--args", r#"{"steps":2}"#])
             .args(["--call", "app__fx__ask", "--args", &sampling.to_string()])
+            .args(["--call", "app__fx__tagged", "--args", r#"{"region":"eu-west1","limit":4}"#])
             .arg("--")
             .arg(gw.url())
             .kill_on_drop(true)
@@ -261,6 +266,9 @@ async fn python_sdk_over_http_in_both_eras() {
         assert_eq!(calls[1]["progress"].as_array().unwrap().len(), 2, "{mode}: progress {v}");
         assert_eq!(calls[2]["is_error"], false, "{mode}: {v}");
         assert!(calls[2]["text"].as_str().unwrap().contains("from python"), "{mode}: {v}");
+        // In 2026-07-28 the SDK mirrors annotated arguments into Mcp-Param-* headers, which the gateway checks.
+        assert_eq!(calls[3]["is_error"], false, "{mode}: {v}");
+        assert_eq!(calls[3]["text"], r#"{"region":"eu-west1","limit":4}"#, "{mode}: {v}");
     }
     gw.stop().await;
 }
@@ -646,6 +654,23 @@ async fn modern_requests_have_their_headers_checked_and_get_and_delete_are_405()
         ("mcp-name", "=?base64?YXBwX19meF9fZWNobw==?="),
     ];
     assert_eq!(raw.send(raw.post(body("app__fx__echo"), &b64)).await.status, 200);
+    // Arguments the tool's schema mirrors into headers (x-mcp-header) must come with matching headers.
+    let tagged = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"app__fx__tagged","arguments":{{"region":"us-west1","limit":7}},{META}}}}}"#
+    );
+    let th = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "app__fx__tagged")];
+    let with = |extra: &[(&'static str, &'static str)]| [&th[..], extra].concat();
+    let ok =
+        raw.send(raw.post(tagged.clone(), &with(&[("mcp-param-region", "us-west1"), ("mcp-param-limit", "7")]))).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for (what, extra) in [
+        ("missing", vec![("mcp-param-limit", "7")]),
+        ("wrong", vec![("mcp-param-region", "eu-north1"), ("mcp-param-limit", "7")]),
+        ("wrong number", vec![("mcp-param-region", "us-west1"), ("mcp-param-limit", "8")]),
+    ] {
+        let a = raw.send(raw.post(tagged.clone(), &with(&extra))).await;
+        assert_eq!((a.status, a.json()["error"]["code"].clone()), (400, json!(-32020)), "{what}: {a:?}");
+    }
     // A version the gateway does not serve: 400 with -32022 and the supported versions.
     let future = r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
     let a = raw.send(raw.post(future, &[("mcp-protocol-version", "2099-01-01"), ("mcp-method", "tools/list")])).await;

@@ -15,7 +15,7 @@
 //!
 //! Tools: `echo`, `sleep`, `crash`, `garbage`, `large`, `progress`, `log`,
 //! `add_tool`, `counter`, `pid`, `spawn_child`, `env`, `cancelled_ids`,
-//! `fail`, `ask` (schemas in `BASE_TOOL_DEFS` below, or ask `tools/list`). Every flag
+//! `fail`, `ask`, `tagged` (schemas in `BASE_TOOL_DEFS` below, or ask `tools/list`). Every flag
 //! can also be set through `FIXTURE_<FLAG>` (`FIXTURE_NAME=a`,
 //! `FIXTURE_HANG_ON_INITIALIZE=true`, ...); `--help` lists them.
 //!
@@ -113,7 +113,7 @@ tool_kinds! {
     Echo = "echo", Sleep = "sleep", Crash = "crash", Garbage = "garbage", Large = "large",
     Progress = "progress", Log = "log", AddTool = "add_tool", Counter = "counter", Pid = "pid",
     SpawnChild = "spawn_child", Env = "env", CancelledIds = "cancelled_ids", Fail = "fail",
-    EchoArgs = "echo_args", SlowCounter = "slow_counter", Ask = "ask",
+    EchoArgs = "echo_args", SlowCounter = "slow_counter", Ask = "ask", Tagged = "tagged",
 }
 
 /// `tools/list` entries under their base names, in listing order. Kept as
@@ -156,6 +156,8 @@ const BASE_TOOL_DEFS: &str = r#"[
  "annotations": {"readOnlyHint": false, "idempotentHint": false, "destructiveHint": false}},
 {"name": "echo_args", "description": "Returns the raw JSON text of `arguments` exactly as received (proves byte-exact forwarding).",
  "inputSchema": {"type": "object"}},
+{"name": "tagged", "description": "Like echo_args, with `region` mirrored into the Mcp-Param-Region HTTP header by 2026-07-28 clients (x-mcp-header).",
+ "inputSchema": {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}, "limit": {"type": "integer", "x-mcp-header": "Limit"}}}},
 {"name": "ask", "description": "Sends the client a request (`method`: sampling/createMessage, elicitation/create, roots/list; with `params`) and answers with the client's result as JSON text (an error answer as isError). Cancellable.",
  "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}}, "required": ["method"]}}
 ]"#;
@@ -696,7 +698,7 @@ async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             text(&value.to_string())
         }
-        Kind::EchoArgs => text(call.args.as_deref().map_or("null", RawValue::get)),
+        Kind::EchoArgs | Kind::Tagged => text(call.args.as_deref().map_or("null", RawValue::get)),
         Kind::SpawnChild => {
             let spawned = Command::new("sleep")
                 .arg("600")

@@ -243,7 +243,8 @@ impl Front {
                 method: visible(headers::MCP_METHOD).map_err(invalid_chars)?,
                 name: visible(headers::MCP_NAME).map_err(invalid_chars)?,
             };
-            check_modern(&h, method, env.params)
+            check_modern(&h, method, env.params)?;
+            self.check_param_headers(headers, method, env.params)
         })();
         if let (Err(msg), Kind::Request) = (checked, kind) {
             return rpc_error(StatusCode::BAD_REQUEST, env.id, code::HEADER_MISMATCH, &msg);
@@ -262,6 +263,19 @@ impl Front {
         let guard = InFlight { owner: Owner::Modern(session), id: env.id.expect("a request").to_owned(), armed: true };
         guard.session().handle_envelope(env);
         self.answer(rx, guard, accepts, true).await
+    }
+
+    /// `Mcp-Param-*` headers of a `tools/call`, against the arguments the tool's schema annotates.
+    fn check_param_headers(&self, sent: &HeaderMap, method: &str, params: Option<&RawValue>) -> Result<(), String> {
+        if method != "tools/call" {
+            return Ok(());
+        }
+        let obj = params.and_then(|p| protocol::RawObject::parse(p).ok()).unwrap_or_default();
+        let Some(name) = obj.get_str("name") else { return Ok(()) };
+        let table = self.shared.table.load();
+        let Some(item) = table.tools.item(&name) else { return Ok(()) };
+        let annotations = headers::param_headers(item);
+        headers::check_params(&annotations, obj.get("arguments"), |h| sent.get(h).map(|v| v.to_str().map_err(|_| ())))
     }
 
     /// Waits for what answers one request: JSON when the response comes first (unless the client prefers a stream),

@@ -160,9 +160,117 @@ pub fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawValu
     Ok(())
 }
 
+/// The `x-mcp-header` annotations of a tool (as listed): (property path from the schema root, header name).
+/// Only annotations reachable through `properties` keys count, as the specification says.
+pub fn param_headers(tool: &[u8]) -> Vec<(Vec<String>, String)> {
+    if memchr::memmem::find(tool, b"x-mcp-header").is_none() {
+        return Vec::new();
+    }
+    fn walk(schema: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else { return };
+        for (name, prop) in props {
+            path.push(name.clone());
+            if let Some(header) = prop.get("x-mcp-header").and_then(|h| h.as_str()).filter(|h| !h.is_empty()) {
+                out.push((path.clone(), header.to_owned()));
+            }
+            walk(prop, path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(tool) = serde_json::from_slice::<serde_json::Value>(tool) {
+        if let Some(schema) = tool.get("inputSchema") {
+            walk(schema, &mut Vec::new(), &mut out);
+        }
+    }
+    out
+}
+
+/// Checks the `Mcp-Param-{Name}` headers of a `tools/call` against its arguments: a primitive value at an
+/// annotated path needs its header, equal after decoding (integers compared as numbers). `header` looks a
+/// header up by name (`Err` when its value is not visible ASCII).
+pub fn check_params<'h>(
+    annotations: &[(Vec<String>, String)],
+    arguments: Option<&RawValue>,
+    header: impl Fn(&str) -> Option<Result<&'h str, ()>>,
+) -> Result<(), String> {
+    if annotations.is_empty() {
+        return Ok(());
+    }
+    let args: serde_json::Value = arguments.and_then(|a| serde_json::from_str(a.get()).ok()).unwrap_or_default();
+    for (path, name) in annotations {
+        let value = path.iter().try_fold(&args, |v, key| v.get(key));
+        let header_name = format!("Mcp-Param-{name}");
+        let expected = match value {
+            None | Some(serde_json::Value::Null) => continue,
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Bool(b)) => b.to_string(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(_) => continue,
+        };
+        let sent = match header(&header_name) {
+            None => {
+                return Err(format!(
+                    "Header mismatch: the {header_name} header is required (argument {})",
+                    path.join(".")
+                ))
+            }
+            Some(Err(())) => {
+                return Err(format!(
+                    "Header mismatch: the {header_name} header value contains characters that are not visible ASCII"
+                ))
+            }
+            Some(Ok(v)) => decode_value(v)
+                .ok_or_else(|| format!("Header mismatch: {header_name} header value '{v}' is not valid base64"))?,
+        };
+        let same = match value {
+            Some(serde_json::Value::Number(n)) => {
+                sent.trim().parse::<f64>().ok().zip(n.as_f64()).is_some_and(|(a, b)| a == b)
+            }
+            _ => sent == expected,
+        };
+        if !same {
+            return Err(format!(
+                "Header mismatch: {header_name} header value '{sent}' does not match body value '{expected}'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annotated_parameters_need_matching_headers() {
+        let tool = br#"{"name":"sql","inputSchema":{"type":"object","properties":{
+            "region":{"type":"string","x-mcp-header":"Region"},
+            "limit":{"type":"integer","x-mcp-header":"Limit"},
+            "opts":{"type":"object","properties":{"dry":{"type":"boolean","x-mcp-header":"Dry"}}},
+            "list":{"type":"array","items":{"type":"string","x-mcp-header":"Ignored"}},
+            "query":{"type":"string"}}}}"#;
+        let ann = param_headers(tool);
+        assert_eq!(ann.len(), 3, "{ann:?}");
+        let args: &RawValue =
+            serde_json::from_str(r#"{"region":"us-west1","limit":42,"opts":{"dry":true},"query":"x"}"#).unwrap();
+        let headers = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| Ok(*v))
+        };
+        let all = &[("mcp-param-region", "us-west1"), ("mcp-param-limit", "42.0"), ("mcp-param-dry", "true")];
+        assert_eq!(check_params(&ann, Some(args), headers(all)), Ok(()));
+        let b64 =
+            &[("mcp-param-region", "=?base64?dXMtd2VzdDE=?="), ("mcp-param-limit", "42"), ("mcp-param-dry", "true")];
+        assert_eq!(check_params(&ann, Some(args), headers(b64)), Ok(()));
+        let missing = &[("mcp-param-region", "us-west1"), ("mcp-param-limit", "42")];
+        assert!(check_params(&ann, Some(args), headers(missing)).unwrap_err().contains("Mcp-Param-Dry"));
+        let wrong = &[("mcp-param-region", "eu"), ("mcp-param-limit", "42"), ("mcp-param-dry", "true")];
+        assert!(check_params(&ann, Some(args), headers(wrong)).unwrap_err().contains("'eu'"));
+        // A value that is absent needs no header.
+        let few: &RawValue = serde_json::from_str(r#"{"query":"x"}"#).unwrap();
+        assert_eq!(check_params(&ann, Some(few), headers(&[])), Ok(()));
+        assert!(param_headers(br#"{"name":"plain","inputSchema":{"type":"object"}}"#).is_empty());
+    }
 
     #[test]
     fn loopback_origins_pass_by_default_and_others_do_not() {
