@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -310,9 +310,17 @@ fn run_writer(
         }
     };
     let _ = ready.send(Ok(()));
+    let mut writer = writer;
+    // Everything queued at a moment goes out in one write; the queue running dry writes it out.
+    writer.set_batching(true);
     let mut drain = Drain { writer, dropped, noted: 0, failing: false };
     let mut replies = Vec::new();
-    while let Some(item) = rx.blocking_recv() {
+    let window = config.flush_interval;
+    let mut next = rx.blocking_recv();
+    // When the open batch must be written at the latest (`None`: nothing gathered).
+    let mut due: Option<Instant> = None;
+    while let Some(item) = next {
+        due.get_or_insert_with(|| Instant::now() + window);
         match item {
             Item::Record(rec, held) => {
                 drain.record(&rec);
@@ -322,6 +330,7 @@ fn run_writer(
             Item::Flush(reply) => {
                 drain.note_drops();
                 drain.sync();
+                due = None;
                 let _ = reply.send(drain.stats());
             }
             Item::Shutdown(reply) => {
@@ -330,6 +339,22 @@ fn run_writer(
                 rx.close();
             }
         }
+        next = loop {
+            match rx.try_recv() {
+                Ok(item) => break Some(item),
+                Err(mpsc::error::TryRecvError::Disconnected) => break None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // The queue is dry: wait for more until the batch is due, then write it and block.
+                    let left = due.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+                    if left.is_zero() {
+                        drain.flush();
+                        due = None;
+                        break rx.blocking_recv();
+                    }
+                    std::thread::sleep(left.min(Duration::from_micros(250)));
+                }
+            }
+        };
     }
     drain.note_drops();
     if let Err(e) = drain.writer.close() {
@@ -368,6 +393,21 @@ impl Drain {
     fn recovered(&mut self) {
         if std::mem::take(&mut self.failing) {
             tracing::info!("evidence writes recovered");
+        }
+    }
+
+    /// Writes what the writer gathered; records lost to a failed write are counted as dropped.
+    fn flush(&mut self) {
+        let result = self.writer.flush();
+        let lost = self.writer.take_lost();
+        self.dropped.fetch_add(lost, Ordering::Relaxed);
+        match result {
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                tracing::error!(error = %e, "evidence write failed; records are dropped (and counted) until it recovers");
+            }
+            Err(_) => {}
         }
     }
 

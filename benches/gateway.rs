@@ -19,7 +19,8 @@
 //! `BENCH_WARMUP`, `BENCH_INFLIGHT`, `BENCH_SLOW_INFLIGHT`, `BENCH_SLOW_MS`, `BENCH_READY_RUNS`,
 //! `BENCH_LIST_CALLS`, `BENCH_EXTRA_TOOLS`, `BENCH_LAZY_SERVERS`, `BENCH_MAX_CALLS` (cap per stream),
 //! `BENCH_ROUNDS` / `BENCH_ISO_ROUNDS` (alternating rounds the echo and isolation comparisons are split into),
-//! `BENCH_ONLY=echo,cache,idle,ready,list,iso` (a subset of the phases).
+//! `BENCH_ONLY=echo,cache,idle,ready,list,iso` (a subset of the phases), `BENCH_GATEWAY_TOML` (sections added to
+//! the gateway configs of the other phases, `\n` for newlines: e.g. `[evidence]\nenabled = false`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -315,6 +316,8 @@ struct Conn {
     stdout: Option<BufReader<ChildStdout>>,
     line: Vec<u8>,
     next_id: u64,
+    /// The first message number the next load uses (above every sequential call's id).
+    next_msg: u64,
 }
 
 impl Conn {
@@ -333,7 +336,16 @@ impl Conn {
         let pid = child.id().context("no pid")?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().map(|s| BufReader::with_capacity(1 << 16, s));
-        Ok(Conn { label: label.to_owned(), child, pid, stdin, stdout, line: Vec::with_capacity(1 << 16), next_id: 1 })
+        Ok(Conn {
+            label: label.to_owned(),
+            child,
+            pid,
+            stdin,
+            stdout,
+            line: Vec::with_capacity(1 << 16),
+            next_id: 1,
+            next_msg: 1 << 48,
+        })
     }
 
     fn gateway(config: &Path) -> Result<Conn> {
@@ -550,7 +562,11 @@ impl Conn {
 
     /// Runs `streams` concurrently over this connection: one writer task per stream keeps `inflight` requests
     /// outstanding, one reader task takes every answer.
-    async fn load(&mut self, streams: Vec<Stream>) -> Result<LoadOut> {
+    async fn load(&mut self, mut streams: Vec<Stream>) -> Result<LoadOut> {
+        for st in &mut streams {
+            st.msg_base = self.next_msg;
+            self.next_msg += st.max_calls as u64;
+        }
         let stdin = Arc::new(Mutex::new(self.stdin.take().context("stdin is closed")?));
         let stdout = self.stdout.take().context("stdout is closed")?;
         let base = Instant::now();
@@ -567,7 +583,7 @@ impl Conn {
             })
             .collect();
         drop(fin_tx);
-        let works = streams.iter().map(|s| s.work.clone()).collect();
+        let works = streams.iter().map(|s| (s.work.clone(), s.msg_base)).collect();
         let reader = tokio::spawn(reader(stdout, tracks, works, base, fin_rx));
         handles.push(reader.abort_handle());
         let limit = streams.iter().map(|s| s.start_delay + s.duration).max().unwrap_or_default() + STEP;
@@ -614,6 +630,28 @@ fn proc_stat(pid: i32) -> Option<(char, i32, String)> {
     Some((state, ppid, comm))
 }
 
+/// CPU time (user + system, all threads) a process has used so far, in µs; `None` when it is gone.
+fn cpu_us(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3 of the file, utime 14 and stime 15 (1-based), in clock ticks.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 1e6 / clock_ticks_per_sec())
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
 fn pid_alive(pid: i32) -> bool {
     proc_stat(pid).is_some_and(|(state, _, _)| state != 'Z' && state != 'X')
 }
@@ -640,11 +678,22 @@ struct Stream {
     start_delay: Duration,
     duration: Duration,
     max_calls: usize,
+    /// Added to the sequence number to make the echoed message: every message a connection ever sends is new,
+    /// so the gateway's cache (echo is read-only) never answers one and every call reaches the server.
+    msg_base: u64,
 }
 
 impl Stream {
     fn new(tool: &str, work: Work, inflight: usize, duration: Duration, s: &Settings) -> Stream {
-        Stream { tool: tool.to_owned(), work, inflight, start_delay: Duration::ZERO, duration, max_calls: s.max_calls }
+        Stream {
+            tool: tool.to_owned(),
+            work,
+            inflight,
+            start_delay: Duration::ZERO,
+            duration,
+            max_calls: s.max_calls,
+            msg_base: 0,
+        }
     }
 }
 
@@ -716,7 +765,7 @@ async fn writer(
         let n = n.min(max - seq);
         buf.clear();
         for q in seq..seq + n {
-            write_call(&mut buf, tag | q, &s.tool, &s.work, q);
+            write_call(&mut buf, tag | q, &s.tool, &s.work, s.msg_base + q);
         }
         let mut w = stdin.lock().await;
         let t = stamp(base);
@@ -733,15 +782,17 @@ async fn writer(
 async fn reader(
     mut out: BufReader<ChildStdout>,
     tracks: Vec<Arc<Track>>,
-    works: Vec<Work>,
+    works: Vec<(Work, u64)>,
     base: Instant,
     mut fin: mpsc::UnboundedReceiver<(usize, u64, Instant)>,
 ) -> Result<(BufReader<ChildStdout>, LoadOut)> {
     let n = tracks.len();
     let mut stats: Vec<StreamStats> = (0..n).map(|_| StreamStats::default()).collect();
     let mut finals: Vec<Option<u64>> = vec![None; n];
-    let sleep_texts: Vec<String> =
-        works.iter().map(|w| if let Work::Sleep(ms) = w { format!("slept {ms}ms") } else { String::new() }).collect();
+    let sleep_texts: Vec<String> = works
+        .iter()
+        .map(|(w, _)| if let Work::Sleep(ms) = w { format!("slept {ms}ms") } else { String::new() })
+        .collect();
     let mut stray = 0u64;
     let mut fin_open = true;
     let mut line = Vec::with_capacity(1 << 12);
@@ -774,7 +825,7 @@ async fn reader(
                             st.lat_ns.push(now_ns.saturating_sub(sent));
                             st.received += 1;
                             st.last = Some(now);
-                            match judge(&r, &works[k], seq, &sleep_texts[k]) {
+                            match judge(&r, &works[k].0, works[k].1 + seq, &sleep_texts[k]) {
                                 Verdict::Ok => st.ok += 1,
                                 Verdict::Wrong => st.wrong += 1,
                                 Verdict::Error => st.errors += 1,
@@ -813,10 +864,18 @@ fn server_toml(name: &str, namespace: &str, args: &[&str], extra: &str) -> Strin
     )
 }
 
+/// A gateway config with `servers`, plus `BENCH_GATEWAY_TOML` (extra sections, e.g. `[evidence] enabled = false`,
+/// to see what a feature costs).
 fn write_config(dir: &Path, file: &str, servers: &str) -> Result<PathBuf> {
+    let extra = std::env::var("BENCH_GATEWAY_TOML").unwrap_or_default().replace("\\n", "\n");
+    write_config_exact(dir, file, &format!("{extra}\n{servers}"))
+}
+
+/// A gateway config with exactly `body` after its `[gateway]` table.
+fn write_config_exact(dir: &Path, file: &str, body: &str) -> Result<PathBuf> {
     let path = dir.join(file);
     let state = dir.join("state");
-    std::fs::write(&path, format!("[gateway]\nstate_dir = \"{}\"\n\n{servers}", state.display()))?;
+    std::fs::write(&path, format!("[gateway]\nstate_dir = \"{}\"\n\n{body}", state.display()))?;
     Ok(path)
 }
 
@@ -872,6 +931,8 @@ struct EchoSide {
     load_calls: u64,
     load_bad: u64,
     rss_kib: Option<u64>,
+    /// CPU time the process (the fixture directly; the gateway without its child) used per pipelined call.
+    cpu_per_call_us: Option<f64>,
 }
 
 /// An unmeasured pipelined run (a sixth of the window, at most 0.5 s) so the measured one starts warm; the
@@ -915,10 +976,14 @@ async fn echo_compare(s: &Settings) -> Result<[EchoSide; 2]> {
         }
     }
     let window = s.window() / s.rounds as u32;
+    let mut cpu = [Some(0.0f64); 2];
     for r in 0..s.rounds {
         for k in order(r) {
             let (conn, tool) = &mut sides[k];
+            let before = cpu_us(conn.pid);
             let mut out = conn.load(vec![Stream::new(tool, Work::Echo, s.inflight, window, s)]).await?;
+            let used = before.zip(cpu_us(conn.pid)).map(|(a, b)| b - a);
+            cpu[k] = cpu[k].zip(used).map(|(t, u)| t + u);
             acc[k].bad += out.stray;
             acc[k].add(out.streams.remove(0));
         }
@@ -939,6 +1004,7 @@ async fn echo_compare(s: &Settings) -> Result<[EchoSide; 2]> {
             load_calls: a.calls,
             load_bad: a.bad,
             rss_kib: rss[k],
+            cpu_per_call_us: cpu[k].filter(|_| a.calls > 0).map(|t| t / a.calls as f64),
         };
         k += 1;
         side
@@ -992,13 +1058,13 @@ impl Drop for BenchRedis {
 async fn cache_phase(s: &Settings) -> Result<Vec<Result<CacheRow>>> {
     let ws = tempfile::tempdir()?;
     let fx = server_toml("fx", "app", &[], "");
-    let uncached = write_config(ws.path(), "uncached.toml", &format!("[cache]\nenabled = false\n\n{fx}"))?;
-    let memory = write_config(ws.path(), "memory.toml", &format!("[cache]\nbackend = \"memory\"\n\n{fx}"))?;
+    let uncached = write_config_exact(ws.path(), "uncached.toml", &format!("[cache]\nenabled = false\n\n{fx}"))?;
+    let memory = write_config_exact(ws.path(), "memory.toml", &format!("[cache]\nbackend = \"memory\"\n\n{fx}"))?;
     let redis = BenchRedis::start();
     let redis_cfg = match &redis {
         Ok(r) => {
             let body = format!("[cache]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{}\"\n\n{fx}", r.port);
-            Some(write_config(ws.path(), "redis.toml", &body)?)
+            Some(write_config_exact(ws.path(), "redis.toml", &body)?)
         }
         Err(_) => None,
     };
@@ -1434,6 +1500,15 @@ async fn run() -> Result<bool> {
                         "",
                     ),
                     row(
+                        format!("CPU per call @{i} in flight (µs)"),
+                        d.cpu_per_call_us.map_or("?".into(), |c| format!("{c:.2}")),
+                        g.cpu_per_call_us.map_or("?".into(), |c| format!("{c:.2}")),
+                        match (d.cpu_per_call_us, g.cpu_per_call_us) {
+                            (Some(a), Some(b)) => ratio(a, b),
+                            _ => String::new(),
+                        },
+                    ),
+                    row(
                         "VmRSS after the load (MiB)",
                         d.rss_kib.map_or("?".into(), mib),
                         g.rss_kib.map_or("?".into(), mib),
@@ -1443,7 +1518,7 @@ async fn run() -> Result<bool> {
                 let header = ["", "direct", "gateway", "gateway vs direct"];
                 r.table("Echo over stdio (gateway: one app fixture server)", header, &rows);
                 r.note("vs direct: throughput is gateway/direct, latencies gateway - direct.");
-                r.note("VmRSS: the fixture's own; the gateway's without its child.");
+                r.note("VmRSS and CPU: the fixture's own; the gateway's without its child (CPU: user + system, all threads).");
                 r.bad_answers += d.lat_wrong + d.load_bad + g.lat_wrong + g.load_bad;
             }
             Err(e) => r.failed("echo", &e),

@@ -82,9 +82,10 @@ pub fn failure_outcome(e: &DownstreamError) -> Outcome {
 
 /// `"isError": true` in a tool result (a cheap scan first: most results do not carry the member).
 pub fn is_error_result(result: &[u8]) -> bool {
-    if memchr::memmem::find(result, b"isError").is_none() {
+    if crate::find_bytes!(result, b"isError").is_none() {
         return false;
     }
+    // The result was validated as JSON when its frame was parsed; this only finds the member.
     let Ok(raw) = serde_json::from_slice::<&RawValue>(result) else { return false };
     crate::protocol::RawObject::parse(raw).is_ok_and(|o| o.get("isError").is_some_and(|v| v.get().trim() == "true"))
 }
@@ -104,12 +105,13 @@ pub struct Services {
     /// must not share a client's private entries).
     pub instance: String,
     next_correlation: AtomicU64,
-    /// Per canonical tool, the metrics handle (its series resolved once).
-    tools: RwLock<HashMap<Arc<str>, Arc<ToolMetrics>>>,
+    /// Per canonical tool, what every call of it shares: the metrics handle (series resolved once) and the
+    /// standard cache tags.
+    tools: RwLock<HashMap<Arc<str>, Arc<ToolInfo>>>,
     /// Calls to names the routing table does not know.
     unknown: Arc<ToolMetrics>,
     /// Identical cacheable calls in flight: the leader's key → the followers waiting for its answer.
-    inflight: Mutex<HashMap<CacheKey, Vec<ClientReply>>>,
+    inflight: Mutex<HashMap<CacheKey, Vec<ClientReply>, crate::cache::key::KeyHashing>>,
     /// The gateway's own error series (cache backend failures).
     gateway_metrics: crate::telemetry::ServerMetrics,
 }
@@ -137,7 +139,7 @@ impl Services {
             instance,
             next_correlation: AtomicU64::new(1),
             tools: RwLock::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::default()),
         }
     }
 
@@ -156,25 +158,40 @@ impl Services {
 
     /// The metrics handle of a canonical tool (`None`: a name nobody lists).
     pub fn tool_metrics(&self, canonical: Option<&Arc<str>>) -> Arc<ToolMetrics> {
-        let Some(canonical) = canonical else { return self.unknown.clone() };
-        if let Some(m) = self.tools.read().unwrap_or_else(|p| p.into_inner()).get(canonical) {
-            return m.clone();
+        match canonical {
+            Some(canonical) => self.tool_info(canonical).metrics.clone(),
+            None => self.unknown.clone(),
+        }
+    }
+
+    /// What calls of `canonical` share, made on its first call.
+    pub fn tool_info(&self, canonical: &Arc<str>) -> Arc<ToolInfo> {
+        if let Some(info) = self.tools.read().unwrap_or_else(|p| p.into_inner()).get(canonical) {
+            return info.clone();
         }
         let mut parts = canonical.splitn(3, '.');
         let (ns, server, tool) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let labels = ToolLabels::new(&ServerLabels::new(ns, server), tool);
-        let handle = Arc::new(self.metrics.tool(labels));
+        let info = Arc::new(ToolInfo {
+            metrics: Arc::new(self.metrics.tool(labels)),
+            tags: crate::cache::standard_tags(canonical).into(),
+        });
         let mut map = self.tools.write().unwrap_or_else(|p| p.into_inner());
         // Bounded by the tools servers list; a server that renames tools forever would grow it, so start over.
         if map.len() > 100_000 {
             map.clear();
         }
-        map.entry(canonical.clone()).or_insert(handle).clone()
+        map.entry(canonical.clone()).or_insert(info).clone()
     }
 
     /// Starts the log of one client call.
     pub fn start_call(self: &Arc<Self>, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
-        let metrics = self.tool_metrics(Some(tool));
+        self.start_call_of(&self.tool_info(tool), tool, server)
+    }
+
+    /// [`Services::start_call`] with the tool's shared part at hand.
+    pub fn start_call_of(self: &Arc<Self>, info: &ToolInfo, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
+        let metrics = info.metrics.clone();
         CallLog {
             services: self.clone(),
             timer: Some(metrics.start()),
@@ -267,6 +284,13 @@ impl Services {
     }
 }
 
+/// What every call of one tool shares.
+pub struct ToolInfo {
+    pub metrics: Arc<ToolMetrics>,
+    /// `ns:…`, `server:…`, `tool:…` (see [`crate::cache::standard_tags`]).
+    pub tags: Arc<[String]>,
+}
+
 /// A short id for this process: pid and start time, so that two gateways on one host differ.
 fn instance_id() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -287,7 +311,7 @@ impl fmt::Display for Correlation {
 pub struct Store {
     pub key: CacheKey,
     pub ttl: Duration,
-    pub tags: Vec<String>,
+    pub tags: Arc<[String]>,
 }
 
 /// The record of one client tool call while it is under way. Travels inside its [`ClientReply`]; finished by
@@ -424,7 +448,7 @@ impl Drop for CallLog {
 /// The `result` member of a response frame (`{"jsonrpc":"2.0","id":…,"result":R}\n`), zero-copy. The id
 /// comes before it and cannot contain the unescaped key.
 fn result_slice(frame: &Bytes) -> Option<Bytes> {
-    let at = memchr::memmem::find(frame, b"\"result\":")? + 9;
+    let at = crate::find_bytes!(frame, b"\"result\":")? + 9;
     let end = frame.len().checked_sub(2)?;
     (at < end).then(|| frame.slice(at..end))
 }

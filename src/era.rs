@@ -134,7 +134,7 @@ pub fn completion_members(cacheable: bool) -> &'static str {
 /// A result from a legacy server, completed for a modern client: `resultType` (and, for cacheable results,
 /// `ttlMs: 0` and `cacheScope: "private"`, the safe defaults) added when absent. Unchanged otherwise.
 pub fn complete_result(result: &[u8], cacheable: bool) -> Cow<'_, [u8]> {
-    if memchr::memmem::find(result, b"\"resultType\"").is_some() {
+    if crate::find_bytes!(result, b"\"resultType\"").is_some() {
         return Cow::Borrowed(result);
     }
     let Some(close) = result.iter().rposition(|b| *b == b'}') else { return Cow::Borrowed(result) };
@@ -183,7 +183,7 @@ pub fn with_envelope(params: Option<&[u8]>, envelope: &[u8]) -> Vec<u8> {
 /// Params with the modern envelope keys taken out of `_meta` (for a legacy server, which may refuse them); `None`
 /// when there were none, so the params go unchanged.
 pub fn without_envelope(params: &[u8]) -> Option<Vec<u8>> {
-    memchr::memmem::find(params, b"io.modelcontextprotocol/")?;
+    crate::find_bytes!(params, b"io.modelcontextprotocol/")?;
     let raw: &RawValue = serde_json::from_slice(params).ok()?;
     let obj = RawObject::parse(raw).ok()?;
     let old = RawObject::parse(obj.get("_meta")?).ok()?;

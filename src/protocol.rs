@@ -33,6 +33,17 @@ pub mod meta {
 
 /// JSON-RPC and gateway error codes. The gateway's own codes live in the implementation-defined server-error
 /// range (-32000 to -32099) so clients can tell them from a downstream's errors by `data.gateway`.
+/// Position of the byte string literal `$needle` in `$hay`, with the searcher built once per call site (building
+/// a `memmem` finder costs more than searching a short frame).
+#[macro_export]
+macro_rules! find_bytes {
+    ($hay:expr, $needle:literal) => {{
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new($needle));
+        FINDER.find($hay)
+    }};
+}
+
 pub mod code {
     pub const PARSE_ERROR: i64 = -32700;
     pub const INVALID_REQUEST: i64 = -32600;
@@ -308,7 +319,7 @@ pub fn parse_downstream_id(id: &RawValue) -> Option<u64> {
 /// Best effort: find the `"id"` of a frame that was too large to parse, from its first bytes, so that the
 /// request it answers can be failed at once instead of timing out.
 pub fn sniff_id(prefix: &[u8]) -> Option<Box<RawValue>> {
-    let pos = memchr::memmem::find(prefix, b"\"id\"")?;
+    let pos = crate::find_bytes!(prefix, b"\"id\"")?;
     let rest = &prefix[pos + 4..];
     let rest = rest.iter().position(|b| *b == b':').map(|p| &rest[p + 1..])?;
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;

@@ -720,7 +720,8 @@ fn admit_plan(
     let services = &shared.services;
     let identity = client.identity.get();
     let arguments = params.get("arguments");
-    let mut log = Box::new(services.start_call(&entry.canonical, &entry.server.label));
+    let info = services.tool_info(&entry.canonical);
+    let mut log = Box::new(services.start_call_of(&info, &entry.canonical, &entry.server.label));
     log.client = identity.cloned();
     log.rule = decision.rule_name().map(str::to_owned);
     log.decision = if decision.action == Action::Fallback { "fallback" } else { "allow" };
@@ -748,8 +749,10 @@ fn admit_plan(
         let public = rule_cache.is_some_and(|c| c.scope == crate::policy::CacheScope::Public);
         let scope =
             if public { "public".to_owned() } else { format!("client:{}:{}", services.instance, client.session) };
-        let mut tags = crate::cache::standard_tags(&entry.canonical);
-        tags.extend(rule_cache.iter().flat_map(|c| c.tags.iter().cloned()));
+        let tags = match rule_cache.filter(|c| !c.tags.is_empty()) {
+            Some(c) => info.tags.iter().chain(&c.tags).cloned().collect(),
+            None => info.tags.clone(),
+        };
         plan.cache = Some(CachePlan {
             key: crate::cache::cache_key("tools/call", &entry.canonical, arguments, &scope),
             ttl: rule_cache.map_or(services.result_ttl, |c| c.ttl),

@@ -8,8 +8,42 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of (kind, target, canonical arguments, scope); fixed size, so keys of huge argument lists cost the
 /// same to store and compare, and nothing of the arguments (which may be secret) is readable in Redis.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CacheKey([u8; 32]);
+
+/// A key is already a uniform digest: its first eight bytes are as good a hash as any hasher would make, so
+/// hashing writes just those (maps of keys use [`KeyHashing`] and skip the hashing work altogether).
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+/// The hasher for maps keyed by [`CacheKey`]: passes the key's own bits through.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached by `CacheKey` (it writes one u64); folded in anyway so any use stays correct.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// `BuildHasher` of [`KeyHasher`].
+pub type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 
 impl CacheKey {
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -62,7 +96,12 @@ pub fn cache_key(kind: &str, target: &str, args: Option<&RawValue>, scope: &str)
     match args {
         None => part(b""),
         // A leading tag byte keeps `None` apart from any canonical text (which is never empty anyway).
-        Some(raw) => part(format!("={}", canonical_json(raw)).as_bytes()),
+        Some(raw) => {
+            let mut text = Vec::with_capacity(raw.get().len() + 1);
+            text.push(b'=');
+            write_canonical_raw(raw, &mut text);
+            part(&text);
+        }
     }
     CacheKey(hasher.finalize().into())
 }
@@ -74,51 +113,54 @@ pub fn cache_key(kind: &str, target: &str, args: Option<&RawValue>, scope: &str)
 /// server may well distinguish an integer from a float). Of duplicate keys in one object the last wins, as in
 /// every JSON parser a downstream is likely to use.
 pub fn canonical_json(raw: &RawValue) -> String {
+    let mut out = Vec::with_capacity(raw.get().len());
+    write_canonical_raw(raw, &mut out);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+fn write_canonical_raw(raw: &RawValue, out: &mut Vec<u8>) {
     match serde_json::from_str::<Value>(raw.get()) {
-        Ok(value) => {
-            let mut out = String::with_capacity(raw.get().len());
-            write_canonical(&value, &mut out);
-            out
-        }
+        Ok(value) => write_canonical(&value, out),
         // Unreachable for a `RawValue`, which is valid JSON by construction; the raw text is a safe key anyway.
-        Err(_) => raw.get().trim().to_string(),
+        Err(_) => out.extend_from_slice(raw.get().trim().as_bytes()),
     }
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             // Sorted here rather than relying on serde_json's map order, which a `preserve_order` feature
             // enabled anywhere in the dependency graph would silently change.
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            out.push(b'{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_string(k, out);
-                out.push(':');
+                write_json(k.as_str(), out);
+                out.push(b':');
                 write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(v, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, out),
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    out.push_str(&Value::String(s.to_string()).to_string());
+/// serde_json's compact form of `v`, appended without an intermediate string.
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, v).expect("writing JSON into a Vec cannot fail");
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use lru::LruCache;
 
+use super::key::KeyHashing;
 use super::{CacheBackend, CacheError, CacheKey};
 use crate::kv::{BackendHealth, Clock, SystemClock};
 
@@ -51,11 +52,11 @@ pub struct MemoryCache {
 
 struct Store {
     /// Entries by key, most recently used first.
-    lru: LruCache<CacheKey, Entry>,
+    lru: LruCache<CacheKey, Entry, KeyHashing>,
     /// Sum of the entries' charges, kept at or below `max_bytes`.
     bytes: usize,
     /// Keys holding each tag, so invalidating a tag touches only its entries.
-    by_tag: HashMap<Arc<str>, HashSet<CacheKey>>,
+    by_tag: HashMap<Arc<str>, HashSet<CacheKey, KeyHashing>>,
 }
 
 struct Entry {
@@ -75,7 +76,8 @@ impl MemoryCache {
     }
 
     pub fn with_clock(limits: MemoryLimits, clock: Arc<dyn Clock>) -> Self {
-        let store = Store { lru: LruCache::unbounded(), bytes: 0, by_tag: HashMap::new() };
+        let store =
+            Store { lru: LruCache::unbounded_with_hasher(KeyHashing::default()), bytes: 0, by_tag: HashMap::new() };
         MemoryCache { store: Arc::new(Mutex::new(store)), limits, clock }
     }
 

@@ -30,7 +30,7 @@ pub struct LimitPlan {
 pub struct CachePlan {
     pub key: CacheKey,
     pub ttl: Duration,
-    pub tags: Vec<String>,
+    pub tags: Arc<[String]>,
     /// Shared by all clients (a rule's `scope = "public"`); a result the server marks private is then not stored.
     pub public: bool,
 }
@@ -159,7 +159,7 @@ impl Services {
         inflight.insert(plan.key, Vec::new());
         drop(inflight);
         if let Some(log) = call.reply.log.as_mut() {
-            let tags = if store { plan.tags } else { Vec::new() };
+            let tags = if store { plan.tags } else { Arc::from([]) };
             log.store = Some(Store { key: plan.key, ttl: if store { plan.ttl } else { Duration::ZERO }, tags });
             log.store_public = plan.public;
         }
@@ -172,7 +172,7 @@ impl Services {
         key: CacheKey,
         result: &[u8],
         ttl: Duration,
-        tags: Vec<String>,
+        tags: Arc<[String]>,
         public: bool,
     ) {
         if ttl.is_zero() {
@@ -202,8 +202,7 @@ impl Services {
 /// The lifetime to store a result for: the rule's (or default) `ttl`, shortened by the server's `ttlMs`; `None`
 /// when the server says not to keep it (`ttlMs: 0`) or marks a result private that would be shared.
 fn server_ttl(result: &[u8], ttl: Duration, public: bool) -> Option<Duration> {
-    let has = |needle: &[u8]| memchr::memmem::find(result, needle).is_some();
-    if !has(b"\"ttlMs\"") && !has(b"\"cacheScope\"") {
+    if crate::find_bytes!(result, b"\"ttlMs\"").is_none() && crate::find_bytes!(result, b"\"cacheScope\"").is_none() {
         return Some(ttl);
     }
     #[derive(serde::Deserialize)]

@@ -97,6 +97,8 @@ pub(super) struct RawEvidence {
     max_file_bytes: Option<Spanned<u64>>,
     /// Default 4096.
     queue_capacity: Option<Spanned<usize>>,
+    /// Default "1ms"; "0ms" writes every record as soon as the queue runs dry.
+    flush_interval: Option<Spanned<String>>,
     /// Added to the built-in list (token, password, secret, authorization, api_key, ...).
     redact_keys: Vec<String>,
     /// Added to the built-in list (BRAVE_API_KEY, GITHUB_PERSONAL_ACCESS_TOKEN, GITHUB_TOKEN, DATABASE_URL,
@@ -238,6 +240,13 @@ pub(super) fn compile(
             None => cfg.max_file_bytes,
         };
         cfg.queue_capacity = positive(&evidence.queue_capacity, cfg.queue_capacity, "queue_capacity", report);
+        if let Some(raw) = &evidence.flush_interval {
+            match parse_duration(raw.get_ref()) {
+                Ok(d) if d <= Duration::from_secs(1) => cfg.flush_interval = d,
+                Ok(_) => report(raw.span(), "flush_interval must be at most 1s (a crash loses what waits)".into()),
+                Err(e) => report(raw.span(), format!("flush_interval: {e}")),
+            }
+        }
         cfg.redact_keys.extend(evidence.redact_keys.iter().cloned());
         cfg.secret_env.extend(evidence.secret_env.iter().cloned());
         cfg

@@ -55,6 +55,20 @@ impl Redactor {
         self.keys.iter().any(|p| key.contains(p.as_str()))
     }
 
+    /// Whether raw JSON `text` might need redacting: it holds a secret value, something that looks like a secret
+    /// key (anywhere, case-insensitive, so a value that merely mentions one counts too), or an escape sequence
+    /// (which could spell either in disguise). `false` means the text can be written as it is.
+    pub fn might_touch(&self, text: &str) -> bool {
+        if text.contains('\\') || self.secrets.iter().any(|s| text.contains(s.as_str())) {
+            return true;
+        }
+        if self.keys.is_empty() {
+            return false;
+        }
+        let lower = text.to_lowercase();
+        self.keys.iter().any(|k| lower.contains(k.as_str()))
+    }
+
     /// Replaces every occurrence of a secret value in `s`.
     pub fn scrub<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(s);
@@ -104,6 +118,16 @@ mod tests {
 
     fn default() -> Redactor {
         Redactor::new(DEFAULT_KEYS, &["sk-live-0123456789"])
+    }
+
+    #[test]
+    fn only_text_that_may_hold_a_secret_needs_the_slow_path() {
+        let r = default();
+        assert!(!r.might_touch(r#"{"message":"hello","n":1}"#));
+        assert!(r.might_touch(r#"{"Api_Key":"x"}"#));
+        assert!(r.might_touch(r#"{"note":"my PASSWORD is"}"#));
+        assert!(r.might_touch(r#"{"v":"sk-live-0123456789"}"#));
+        assert!(r.might_touch(r#"{"pass\u0077ord":"x"}"#));
     }
 
     #[test]

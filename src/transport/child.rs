@@ -318,7 +318,9 @@ pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                     if let Some(b) = &requester.breaker {
                         b.success();
                     }
-                    if c.fallback.as_ref().is_some_and(|f| f.on_error) && env.result.is_some_and(is_error_result) {
+                    if c.fallback.as_ref().is_some_and(|f| f.on_error)
+                        && env.result.is_some_and(|r| crate::calls::is_error_result(r.get().as_bytes()))
+                    {
                         drop(env);
                         return events(ChildEvent::ToolError { reply: c });
                     }
@@ -372,11 +374,6 @@ pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
 }
 
 /// A tool result with `isError: true`.
-fn is_error_result(result: &serde_json::value::RawValue) -> bool {
-    memchr::memmem::find(result.get().as_bytes(), b"isError").is_some()
-        && protocol::RawObject::parse(result).is_ok_and(|o| o.get("isError").is_some_and(|v| v.get().trim() == "true"))
-}
-
 /// `result.task.taskId` of a task-creating call.
 fn task_id(result: &serde_json::value::RawValue) -> Option<String> {
     let task = protocol::RawObject::parse(result).ok()?.get("task")?;
@@ -385,7 +382,7 @@ fn task_id(result: &serde_json::value::RawValue) -> Option<String> {
 
 /// A modern `input_required` result (checked cheaply first: legacy results never carry the member).
 fn is_input_required(result: &serde_json::value::RawValue) -> bool {
-    memchr::memmem::find(result.get().as_bytes(), b"input_required").is_some()
+    crate::find_bytes!(result.get().as_bytes(), b"input_required").is_some()
         && protocol::RawObject::parse(result)
             .is_ok_and(|o| o.get_str("resultType").as_deref() == Some("input_required"))
 }
