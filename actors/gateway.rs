@@ -10,6 +10,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::http_front::{HttpFront, HttpFrontArgs};
 use super::router::{Router, RouterArgs, RouterMsg};
 use super::server::{ServerContext, ServerMsg, ServerStatus};
 use super::stdio_front::{StdioFront, StdioFrontArgs};
@@ -24,6 +25,9 @@ pub struct GatewayArgs {
     /// Run the stdio front (off for the CLI's in-process gateway). With it, servers are initialized with the
     /// capabilities of the stdio client, once it has sent them.
     pub stdio: bool,
+    /// Run the HTTP front (`[front.http]`; off for the CLI's in-process gateway). With it, servers are
+    /// initialized with every capability the gateway can forward, since many clients come and go.
+    pub http: bool,
     /// Cancelled when the gateway should end (end of stdin); `main` waits on it.
     pub shutdown: CancellationToken,
     /// Reads the gateway's environment for `${VAR}` in server env.
@@ -44,6 +48,7 @@ pub struct GatewayState {
     router: ActorRef<RouterMsg>,
     supervisor: ActorRef<SupervisorMsg>,
     front: Option<ActorRef<()>>,
+    http_front: Option<ActorRef<()>>,
     shutdown: CancellationToken,
 }
 
@@ -63,7 +68,13 @@ impl Actor for Gateway {
         let table = Arc::new(ArcSwap::from_pointee(RoutingTable::build(&cfg.gateway.naming, &Default::default())));
         let (ready_tx, ready_rx) = watch::channel(false);
         let clients = Arc::new(Clients::default());
-        let (caps_tx, caps_rx) = watch::channel(if args.stdio { None } else { Some(Arc::from("{}")) });
+        let http = args.http && cfg.http.enabled;
+        let initial_caps = match (http, args.stdio) {
+            (true, _) => Some(Arc::from(crate::clients::FORWARDED_CAPS)),
+            (false, true) => None,
+            (false, false) => Some(Arc::from("{}")),
+        };
+        let (caps_tx, caps_rx) = watch::channel(initial_caps);
         let router_args = RouterArgs {
             naming: cfg.gateway.naming.clone(),
             table: table.clone(),
@@ -115,7 +126,13 @@ impl Actor for Gateway {
         } else {
             None
         };
-        Ok(GatewayState { shared, router, supervisor, front, shutdown: args.shutdown })
+        let http_front = if http {
+            let front_args = HttpFrontArgs { shared: shared.clone(), config: cfg.http.clone() };
+            Some(Actor::spawn_linked(None, HttpFront, front_args, myself.get_cell()).await?.0)
+        } else {
+            None
+        };
+        Ok(GatewayState { shared, router, supervisor, front, http_front, shutdown: args.shutdown })
     }
 
     async fn post_stop(
@@ -123,8 +140,8 @@ impl Actor for Gateway {
         _myself: ActorRef<GatewayMsg>,
         state: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(front) = &state.front {
-            let _ = front.stop_and_wait(None, Some(Duration::from_secs(1))).await;
+        for front in state.front.iter().chain(&state.http_front) {
+            let _ = front.stop_and_wait(None, Some(Duration::from_secs(2))).await;
         }
         let _ = state.supervisor.stop_and_wait(None, Some(Duration::from_secs(15))).await;
         let _ = state.router.stop_and_wait(None, Some(Duration::from_secs(1))).await;

@@ -5,7 +5,8 @@
 //! ├── Router            routing table snapshot (ArcSwap), list_changed fan-out, start-up readiness
 //! ├── ServerSupervisor  keeps one ServerActor per server alive (respawns on panic); reconciles on reload
 //! │   └── ServerActor × N   process, handshake, calls, timeouts, crash restarts with backoff, idle stop
-//! └── StdioFront        stdin → Session → ServerActor; every answer → stdout
+//! ├── StdioFront        stdin → Session → ServerActor; every answer → stdout
+//! └── HttpFront         /mcp over Streamable HTTP: a Session per legacy session / per modern request
 //! ```
 //!
 //! A `tools/call` goes StdioFront (parse envelope, resolve name in the table) → ServerActor (assign downstream
@@ -14,6 +15,7 @@
 
 pub mod evidence;
 pub mod gateway;
+pub mod http_front;
 pub mod router;
 pub mod server;
 pub mod stdio_front;

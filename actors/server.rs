@@ -895,6 +895,12 @@ impl ServerState {
             requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
             return;
         };
+        if client.caps.get().is_some_and(|caps| !caps.allows(method)) {
+            // Servers are initialized with what the gateway can forward; this client cannot answer this one.
+            let msg = format!("the client of this call did not declare the capability `{method}` needs");
+            requester.send_raw(protocol::error_frame(id, protocol::code::METHOD_NOT_FOUND, &msg, None));
+            return;
+        }
         if client.is_modern() {
             return self.ask_modern_client(requester, &client, id, method, env.params);
         }
@@ -984,6 +990,7 @@ impl ServerState {
             requester: requester.clone(),
             call_id,
             session: client.session,
+            owner: client.owner,
             inputs: vec![input],
             timeout: self.cfg.timeout,
         };

@@ -42,7 +42,7 @@ impl Actor for StdioFront {
     ) -> Result<StdioFrontState, ActorProcessingErr> {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_frames(stdout(), rx, CancellationToken::new()));
-        let mut session = Session::new(args.shared, tx);
+        let session = Session::new(args.shared, tx);
         let mut frames = FrameReader::new(stdin(), args.max_frame_bytes);
         let shutdown = args.shutdown;
         let reader = tokio::spawn(async move {

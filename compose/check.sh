@@ -107,7 +107,7 @@ PY
 done
 
 # Every variable the file uses, and every variable the gateway reads, is documented in .env.example.
-gateway_vars=(DFS_GATEWAY_CONFIG LOG_LEVEL LOG_DIR LOG_ROTATION LOG_KEEP ENABLE_HEALTH HEALTH_PORT ENABLE_METRICS METRICS_PORT APP_SERVERS
+gateway_vars=(DFS_GATEWAY_CONFIG LOG_LEVEL LOG_DIR LOG_ROTATION LOG_KEEP ENABLE_HEALTH HEALTH_PORT ENABLE_METRICS METRICS_PORT ENABLE_HTTP HTTP_LISTEN APP_SERVERS
   EXTERNAL_SERVERS REDIS_URL DATABASE_URL BRAVE_API_KEY GITHUB_PERSONAL_ACCESS_TOKEN)
 missing=()
 for var in "${gateway_vars[@]}" $(grep -oE '\$\{[A-Z_][A-Z0-9_]*' docker-compose.yml | cut -c3- | sort -u); do

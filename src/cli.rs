@@ -181,6 +181,15 @@ fn to_canonical(tool: &str, separator: &str) -> String {
     }
 }
 
+/// The fronts a command runs: `serve` those configured, the in-process commands none.
+#[derive(Clone, Copy)]
+struct Fronts {
+    stdio: bool,
+    http: bool,
+}
+
+const NO_FRONTS: Fronts = Fronts { stdio: false, http: false };
+
 /// A started gateway and the audit trail it writes to (stopped after the gateway, so that every record of its
 /// last calls is written).
 struct Running {
@@ -202,13 +211,14 @@ impl Running {
 async fn start(
     config: Arc<Config>,
     policy: PolicySet,
-    stdio: bool,
+    fronts: Fronts,
     shutdown: CancellationToken,
     evidence: Need,
 ) -> anyhow::Result<Running> {
     let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
+    let Fronts { stdio, http } = fronts;
     let (services, evidence) = build_services(&config, evidence).await?;
-    let handle = gateway::start(GatewayArgs { config, stdio, shutdown, lookup_env, policy, services })
+    let handle = gateway::start(GatewayArgs { config, stdio, http, shutdown, lookup_env, policy, services })
         .await
         .context("starting the gateway")?;
     Ok(Running { handle, evidence })
@@ -256,17 +266,20 @@ async fn build_services(
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    let running = start(config.clone(), policy, config.stdio.enabled, shutdown.clone(), Need::Required).await?;
+    // Before anything starts: a signal during start-up must still stop the children, not kill the gateway alone.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
+    let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     let handle = &running.handle;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone());
     let ops = start_ops(handle, shutdown.clone()).await;
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = sigterm.recv() => tracing::info!("SIGTERM; shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT; shutting down"),
+        _ = sigint.recv() => tracing::info!("SIGINT; shutting down"),
     }
     shutdown.cancel();
     if let Some(r) = reloader {
@@ -398,7 +411,7 @@ async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
-    let running = start(config, policy, false, CancellationToken::new(), Need::IfFree).await?;
+    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
     let handle = &running.handle;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
@@ -442,11 +455,11 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let running = start(config, policy, false, CancellationToken::new(), Need::IfFree).await?;
+    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
     let handle = &running.handle;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut session = Session::new(handle.shared.clone(), tx);
+    let session = Session::new(handle.shared.clone(), tx);
     let request = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": { "name": tool, "arguments": args },

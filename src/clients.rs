@@ -11,6 +11,11 @@ use serde_json::value::RawValue;
 use crate::transport::child::Requester;
 use crate::transport::ClientTx;
 
+/// What servers are told the client side can do when many clients share them (the HTTP front): everything the
+/// gateway can forward. A request a given client did not declare is refused for that client (see
+/// [`ClientCaps::allows`]).
+pub const FORWARDED_CAPS: &str = r#"{"sampling":{},"elicitation":{},"roots":{"listChanged":true}}"#;
+
 /// Server→client requests a client may have outstanding before new ones are refused.
 const MAX_SERVER_REQUESTS: usize = 1024;
 
@@ -35,10 +40,60 @@ pub struct Listen {
     pub resources: bool,
 }
 
+/// Where a client's frames go: a channel (stdout's writer, one stateless HTTP request), or a function that routes
+/// each frame itself (an HTTP session sorts them onto its requests' response streams without a task hop).
+#[derive(Clone)]
+pub enum Outbound {
+    Channel(ClientTx),
+    Sink(Arc<dyn Fn(Bytes) + Send + Sync>),
+}
+
+/// The server→client requests a client said it can answer (from its declared capabilities).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCaps {
+    pub sampling: bool,
+    pub elicitation: bool,
+    pub roots: bool,
+}
+
+impl ClientCaps {
+    /// From a capabilities object as the client sent it.
+    pub fn parse(caps: &str) -> ClientCaps {
+        #[derive(serde::Deserialize, Default)]
+        struct C<'a> {
+            #[serde(borrow, default)]
+            sampling: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            elicitation: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            roots: Option<&'a RawValue>,
+        }
+        let c: C<'_> = serde_json::from_str(caps).unwrap_or_default();
+        let on = |v: Option<&RawValue>| v.is_some_and(|v| v.get().trim() != "null");
+        ClientCaps { sampling: on(c.sampling), elicitation: on(c.elicitation), roots: on(c.roots) }
+    }
+
+    /// Whether a server's request `method` is one this client declared it can answer (methods outside the three
+    /// capabilities are let through).
+    pub fn allows(&self, method: &str) -> bool {
+        match method {
+            "sampling/createMessage" => self.sampling,
+            "elicitation/create" => self.elicitation,
+            "roots/list" => self.roots,
+            _ => true,
+        }
+    }
+}
+
 /// One client session as the rest of the gateway sees it.
 pub struct ClientHandle {
     pub session: u64,
-    pub tx: ClientTx,
+    out: Outbound,
+    /// Who may resume this client's parked calls (a modern `requestState`): its own session, or for stateless
+    /// HTTP requests the authenticated identity they share, since each retry arrives as a new request.
+    pub owner: u64,
+    /// What the client declared it can answer, set at its first `initialize` or modern request.
+    pub caps: std::sync::OnceLock<ClientCaps>,
     /// Set once the client has listed tools: a client that never listed needs no `list_changed`.
     pub listed: AtomicBool,
     /// Set at `notifications/initialized`: before it, a legacy client gets no notifications.
@@ -60,9 +115,15 @@ pub struct ClientHandle {
 
 impl ClientHandle {
     pub fn new(session: u64, tx: ClientTx) -> Self {
+        Self::with_outbound(session, Outbound::Channel(tx), session)
+    }
+
+    pub fn with_outbound(session: u64, out: Outbound, owner: u64) -> Self {
         ClientHandle {
             session,
-            tx,
+            out,
+            owner,
+            caps: std::sync::OnceLock::new(),
             listed: AtomicBool::new(false),
             initialized: AtomicBool::new(false),
             modern: AtomicBool::new(false),
@@ -75,7 +136,12 @@ impl ClientHandle {
     }
 
     pub fn send(&self, frame: Bytes) {
-        let _ = self.tx.send(frame);
+        match &self.out {
+            Outbound::Channel(tx) => {
+                let _ = tx.send(frame);
+            }
+            Outbound::Sink(sink) => sink(frame),
+        }
     }
 
     /// Remembers a forwarded server request; `false` when too many are outstanding.
@@ -233,8 +299,13 @@ pub struct Clients {
 impl Clients {
     /// A new session, registered.
     pub fn open(&self, tx: ClientTx) -> Arc<ClientHandle> {
+        self.open_with(Outbound::Channel(tx), None)
+    }
+
+    /// A new session whose frames go to `out`; `owner` as in [`ClientHandle::owner`] (default: the session).
+    pub fn open_with(&self, out: Outbound, owner: Option<u64>) -> Arc<ClientHandle> {
         let session = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
-        let handle = Arc::new(ClientHandle::new(session, tx));
+        let handle = Arc::new(ClientHandle::with_outbound(session, out, owner.unwrap_or(session)));
         self.sessions.write().unwrap_or_else(|p| p.into_inner()).insert(session, handle.clone());
         handle
     }

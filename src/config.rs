@@ -7,6 +7,7 @@
 //! directory.
 
 mod env;
+mod http;
 mod raw;
 mod services;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 use crate::naming::Naming;
 
 pub use env::{expand_env, EnvLookup, Overlay};
+pub use http::{token_hash, HttpFrontConfig, HttpOverlay, TokenEntry};
 pub use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
@@ -106,6 +108,8 @@ pub struct Config {
     pub source: Source,
     pub gateway: GatewayConfig,
     pub stdio: StdioFrontConfig,
+    /// `[front.http]`: the Streamable HTTP front.
+    pub http: HttpFrontConfig,
     /// Servers in name order.
     pub servers: Vec<Arc<ServerConfig>>,
     pub policy: PolicyConfig,

@@ -15,6 +15,7 @@
 //! - [`catalog`]: persisted tool lists of lazy servers.
 //! - [`session`]: one client's MCP session.
 //! - [`calls`]: what each tool call leaves behind (metrics, evidence, cache) and its admission (limits, cache).
+//! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
 //! - [`reload`]: applying configuration and policy changes to the running gateway.
 //! - [`cli`]: the `dfs-gateway` commands.
@@ -31,6 +32,7 @@ pub mod clients;
 pub mod config;
 pub mod era;
 pub mod evidence;
+pub mod http;
 pub mod kv;
 pub mod mrtr;
 pub mod naming;

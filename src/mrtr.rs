@@ -38,8 +38,11 @@ pub struct ParkedCall {
     pub requester: Requester,
     /// The gateway's id of the call at the downstream.
     pub call_id: u64,
-    /// Only the session that was asked may answer.
+    /// The session that was asked.
     pub session: u64,
+    /// Only a client with this [`crate::clients::ClientHandle::owner`] may answer (its session, or the identity
+    /// stateless HTTP requests share).
+    pub owner: u64,
     pub inputs: Vec<InputRequest>,
     /// The call's timeout, restored when the client comes back.
     pub timeout: Duration,
@@ -59,7 +62,15 @@ impl Parking {
 
     /// Parks a call and returns the `input_required` result that asks the client for its inputs.
     pub fn park_with(&self, call: ParkedCall, result: impl FnOnce(&[InputRequest], &str) -> Vec<u8>) -> Vec<u8> {
-        let token = format!("{STATE_PREFIX}{:x}.{:x}", call.session, self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        // Unguessable: over stateless HTTP the state is all that ties a retry to the call.
+        let mut secret = [0u8; 8];
+        let _ = getrandom::getrandom(&mut secret);
+        let token = format!(
+            "{STATE_PREFIX}{:x}.{:x}.{:016x}",
+            call.session,
+            self.next.fetch_add(1, Ordering::Relaxed) + 1,
+            u64::from_le_bytes(secret)
+        );
         let out = result(&call.inputs, &token);
         self.lock().insert(token, call);
         out

@@ -46,8 +46,9 @@ pub struct Shared {
     pub modern_list_members: String,
     /// The policy in force (replaced whole on reload).
     pub policy: ArcSwap<ActivePolicy>,
-    /// The capabilities of the first client to initialize: what servers are initialized with, so that they
-    /// offer what this client can do (stdio has exactly one client).
+    /// What servers are initialized with: with the stdio front alone, the capabilities of its one client (once
+    /// it has sent them); with the HTTP front, everything the gateway can forward
+    /// ([`crate::clients::FORWARDED_CAPS`]), each client's own declaration being checked per server request.
     pub client_caps: watch::Sender<Option<Arc<str>>>,
     /// Metrics, evidence, cache and rate limits.
     pub services: Arc<crate::calls::Services>,
@@ -86,12 +87,26 @@ impl Session {
         Session { shared, client }
     }
 
+    /// A session for a client registered already (the HTTP front opens handles with its own outbound routing).
+    pub fn with_client(shared: Arc<Shared>, client: Arc<ClientHandle>) -> Self {
+        Session { shared, client }
+    }
+
+    pub fn client(&self) -> &Arc<ClientHandle> {
+        &self.client
+    }
+
+    /// The client gave up on its request `id` (its HTTP stream closed): the server that has it is told.
+    pub fn cancel(&self, id: &RawValue) {
+        self.cancel_key(protocol::raw_key(id));
+    }
+
     fn send(&self, frame: Bytes) {
         self.client.send(frame);
     }
 
     /// Handles one frame from the client.
-    pub fn handle_frame(&mut self, frame: Frame) {
+    pub fn handle_frame(&self, frame: Frame) {
         match frame {
             Frame::Line(line) => self.handle_line(&line),
             Frame::Oversized { prefix, len } => {
@@ -106,18 +121,22 @@ impl Session {
         }
     }
 
-    pub fn handle_line(&mut self, line: &[u8]) {
-        let env = match Envelope::parse(line) {
-            Ok(env) => env,
+    pub fn handle_line(&self, line: &[u8]) {
+        match Envelope::parse(line) {
+            Ok(env) => self.handle_envelope(&env),
             Err(e) => {
                 let msg = format!("parse error: {e}");
-                return self.send(protocol::error_frame(&protocol::null_id(), code::PARSE_ERROR, &msg, None));
+                self.send(protocol::error_frame(&protocol::null_id(), code::PARSE_ERROR, &msg, None))
             }
-        };
+        }
+    }
+
+    /// Handles one parsed message (a front that parsed the envelope already need not parse it again).
+    pub fn handle_envelope(&self, env: &Envelope<'_>) {
         match env.kind() {
-            Kind::Request => self.on_request(&env),
-            Kind::Notification => self.on_notification(&env),
-            Kind::Response => self.on_response(&env),
+            Kind::Request => self.on_request(env),
+            Kind::Notification => self.on_notification(env),
+            Kind::Response => self.on_response(env),
             Kind::Invalid => {
                 let id = env.id.map(|i| i.to_owned()).unwrap_or_else(protocol::null_id);
                 let msg = "invalid request: a JSON-RPC 2.0 message needs a method, or a result or error with an id";
@@ -126,7 +145,7 @@ impl Session {
         }
     }
 
-    fn on_request(&mut self, env: &Envelope<'_>) {
+    fn on_request(&self, env: &Envelope<'_>) {
         let id = env.id.expect("a request has an id");
         let method = env.method.as_deref().expect("a request has a method");
         let modern = match era::classify(method, env.params) {
@@ -175,7 +194,7 @@ impl Session {
         }
     }
 
-    fn on_notification(&mut self, env: &Envelope<'_>) {
+    fn on_notification(&self, env: &Envelope<'_>) {
         match env.method.as_deref() {
             Some("notifications/initialized") => self.client.initialized.store(true, Ordering::Release),
             Some("notifications/cancelled") => self.on_cancelled(env.params),
@@ -190,7 +209,7 @@ impl Session {
     }
 
     /// The client's answer to a request a server sent it: back to that server, with the server's own id.
-    fn on_response(&mut self, env: &Envelope<'_>) {
+    fn on_response(&self, env: &Envelope<'_>) {
         let Some(path) =
             env.id.and_then(protocol::parse_downstream_id).and_then(|id| self.client.take_server_request(id))
         else {
@@ -217,7 +236,7 @@ impl Session {
         }
     }
 
-    fn on_initialize(&mut self, id: &RawValue, params: Option<&RawValue>) {
+    fn on_initialize(&self, id: &RawValue, params: Option<&RawValue>) {
         #[derive(Deserialize)]
         struct Init<'a> {
             #[serde(rename = "protocolVersion")]
@@ -261,6 +280,7 @@ impl Session {
     /// The first client decides what servers are told the client side can do (from `initialize`, or from the
     /// envelope of its first modern request).
     fn adopt_client_caps(&self, caps: &str) {
+        let _ = self.client.caps.set(crate::clients::ClientCaps::parse(caps));
         self.shared.client_caps.send_if_modified(|current| match current {
             None => {
                 *current = Some(caps.into());
@@ -270,7 +290,7 @@ impl Session {
         });
     }
 
-    fn on_list(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
+    fn on_list(&self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
         #[derive(Deserialize, Default)]
         struct ListParams {
             cursor: Option<String>,
@@ -330,7 +350,7 @@ impl Session {
         });
     }
 
-    fn on_routed(&mut self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
+    fn on_routed(&self, id: &RawValue, method: &str, params: Option<&RawValue>, modern: bool) {
         // Read before routing: the router publishes the table before it flags readiness, so a table read after
         // seeing "ready" is complete, while one read before may not be.
         let was_ready = *self.shared.ready.borrow();
@@ -356,7 +376,7 @@ impl Session {
     }
 
     /// `server/discover` (2026-07-28): what the gateway offers, with the modern result members.
-    fn on_discover(&mut self, id: &RawValue) {
+    fn on_discover(&self, id: &RawValue) {
         let mut result = format!(
             r#"{{"supportedVersions":["{}"],"capabilities":{{"tools":{{"listChanged":true}},"prompts":{{"listChanged":true}},"resources":{{"subscribe":true,"listChanged":true}},"completions":{{}}}},"instructions":"dfs-gateway federates several MCP servers; names look like <namespace>__<server>__<name>."#,
             protocol::MODERN_VERSION
@@ -369,7 +389,7 @@ impl Session {
 
     /// `subscriptions/listen` (2026-07-28): list changes and resource updates for this client, tagged with the
     /// listen request's id, until the client cancels it.
-    fn on_listen(&mut self, id: &RawValue, params: Option<&RawValue>) {
+    fn on_listen(&self, id: &RawValue, params: Option<&RawValue>) {
         #[derive(Deserialize, Default)]
         struct Filter {
             #[serde(default, rename = "toolsListChanged")]
@@ -412,7 +432,7 @@ impl Session {
         self.send(crate::clients::stream_notification("notifications/subscriptions/acknowledged", id, Some(&members)));
     }
 
-    fn on_set_level(&mut self, id: &RawValue, params: Option<&RawValue>) {
+    fn on_set_level(&self, id: &RawValue, params: Option<&RawValue>) {
         #[derive(Deserialize)]
         struct Level {
             level: String,
@@ -437,19 +457,26 @@ impl Session {
         self.send(protocol::response_frame(id, empty_object()));
     }
 
-    fn on_cancelled(&mut self, params: Option<&RawValue>) {
+    fn on_cancelled(&self, params: Option<&RawValue>) {
         #[derive(Deserialize)]
         struct Cancelled<'a> {
             #[serde(borrow, rename = "requestId")]
             request_id: &'a RawValue,
         }
         let Some(c) = params.and_then(|p| serde_json::from_str::<Cancelled<'_>>(p.get()).ok()) else { return };
-        let client_id = protocol::raw_key(c.request_id).to_owned();
-        if self.client.cancel_listen(&client_id) {
+        self.cancel_key(protocol::raw_key(c.request_id));
+    }
+
+    fn cancel_key(&self, client_id: &str) {
+        if self.client.cancel_listen(client_id) {
             return;
         }
+        let client_id = client_id.to_owned();
         // Rare: ask every server; the one that has the request forwards the cancellation with its own id.
         for server in &self.shared.table.load().servers {
+            if server.lane.try_cancel(self.client.session, &client_id) {
+                continue;
+            }
             let _ = server.actor.cast(ServerMsg::Cancel { session: self.client.session, client_id: client_id.clone() });
         }
     }
@@ -655,6 +682,15 @@ fn route(
     };
     let mut reply = ClientReply::new(client.clone(), id.to_owned());
     reply.progress_token = protocol::progress_token(&obj);
+    let mut params = Bytes::from(rewritten);
+    if reply.progress_token.is_some() {
+        // Tokens are unique per client only; the server sees a gateway-unique one, mapped back on the way out.
+        let token = format!("\"dfs-{}\"", shared.clients.next_request_id());
+        params =
+            protocol::merge_meta(Some(&params), format!("\"progressToken\":{token}").as_bytes(), Some("progressToken"))
+                .into();
+        reply.downstream_token = Some(token.into());
+    }
     reply.complete_for_modern = complete_for_modern;
     // A task-creating call: its result names the task, and tasks/* for it must reach this server.
     reply.record_task = method == "tools/call" && obj.get("task").is_some();
@@ -662,11 +698,11 @@ fn route(
     reply.fallback = fallback;
     if let Some((log, plan)) = admission {
         reply.log = Some(log);
-        let call = Call { method, params: Bytes::from(rewritten), reply, timeout, start_failures: 0 };
+        let call = Call { method, params, reply, timeout, start_failures: 0 };
         shared.services.admit(call, server.clone(), plan);
         return Ok(());
     }
-    let call = Call { method, params: Bytes::from(rewritten), reply, timeout, start_failures: 0 };
+    let call = Call { method, params, reply, timeout, start_failures: 0 };
     // A call the server cannot take is answered there with the reason.
     server.call(call);
     Ok(())
@@ -750,7 +786,7 @@ fn record_denial(shared: &Shared, client: &ClientHandle, canonical: &Arc<str>, d
 fn resume(shared: &Shared, reply: ClientReply, obj: &RawObject<'_>, state: &str) -> Result<(), Unrouted> {
     let invalid_state = || Unrouted::InvalidState;
     let parked = shared.clients.parking.take(state).ok_or_else(invalid_state)?;
-    if parked.session != reply.client.session {
+    if parked.owner != reply.client.owner {
         return Err(invalid_state());
     }
     let responses = obj.get("inputResponses").and_then(|r| RawObject::parse(r).ok()).unwrap_or_default();

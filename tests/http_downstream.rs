@@ -474,6 +474,7 @@ async fn per_client_sessions_keep_clients_apart() {
         let gw = dfs_gateway::actors::gateway::start(dfs_gateway::actors::gateway::GatewayArgs {
             config: Arc::new(config),
             stdio: false,
+            http: false,
             shutdown: tokio_util::sync::CancellationToken::new(),
             lookup_env: Arc::new(|k: &str| std::env::var(k).ok()),
             policy: dfs_gateway::policy::PolicySet::empty(dfs_gateway::policy::Action::Allow),
@@ -520,7 +521,7 @@ struct InProcessClient {
 impl InProcessClient {
     fn open(shared: &Arc<dfs_gateway::session::Shared>) -> Self {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut session = dfs_gateway::session::Session::new(shared.clone(), tx);
+        let session = dfs_gateway::session::Session::new(shared.clone(), tx);
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "in-process", "version": "1"}}});
         session.handle_line(init.to_string().as_bytes());

@@ -103,6 +103,22 @@ pub struct Spec<'a> {
     pub label: &'a str,
 }
 
+impl Lane {
+    /// Cancels a client's request sent on the open lane: removed from the pending map and the server told
+    /// `notifications/cancelled` with its own id, on the same queue as the calls that may follow, so it arrives
+    /// before them. `false` when the lane is closed or the request is not there (the actor then looks).
+    pub fn try_cancel(&self, session: u64, client_id: &str) -> bool {
+        let guard = self.open.load();
+        let Some(target) = guard.as_ref() else { return false };
+        let Some((id, _entry)) = target.requester.pending().remove_client_request(session, client_id) else {
+            return false;
+        };
+        let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the client"}}"#);
+        target.requester.notify("notifications/cancelled", Some(params.as_bytes()));
+        true
+    }
+}
+
 /// Sends a call on a connection: the era conversion each side needs, what a retry or fallback needs kept, the
 /// pending entry. Used by the lane and by the actor alike.
 pub fn send_call(requester: &Requester, target: &Spec<'_>, call: Call) {

@@ -15,7 +15,7 @@
 //!
 //! Tools: `echo`, `sleep`, `crash`, `garbage`, `large`, `progress`, `log`,
 //! `add_tool`, `counter`, `pid`, `spawn_child`, `env`, `cancelled_ids`,
-//! `fail` (schemas in `BASE_TOOL_DEFS` below, or ask `tools/list`). Every flag
+//! `fail`, `ask`, `tagged` (schemas in `BASE_TOOL_DEFS` below, or ask `tools/list`). Every flag
 //! can also be set through `FIXTURE_<FLAG>` (`FIXTURE_NAME=a`,
 //! `FIXTURE_HANG_ON_INITIALIZE=true`, ...); `--help` lists them.
 //!
@@ -92,6 +92,9 @@ struct Args {
     /// Append this process's pid (one per line) to the file at start.
     #[arg(long, env = "FIXTURE_PID_FILE")]
     pid_file: Option<PathBuf>,
+    /// Append every line received on stdin to this file (what a client's data looked like on arrival).
+    #[arg(long, env = "FIXTURE_TRANSCRIPT")]
+    transcript: Option<PathBuf>,
 }
 
 /// Declares `Kind` (what a tool does) and `kind_of` (base name -> kind).
@@ -110,7 +113,7 @@ tool_kinds! {
     Echo = "echo", Sleep = "sleep", Crash = "crash", Garbage = "garbage", Large = "large",
     Progress = "progress", Log = "log", AddTool = "add_tool", Counter = "counter", Pid = "pid",
     SpawnChild = "spawn_child", Env = "env", CancelledIds = "cancelled_ids", Fail = "fail",
-    EchoArgs = "echo_args", SlowCounter = "slow_counter",
+    EchoArgs = "echo_args", SlowCounter = "slow_counter", Ask = "ask", Tagged = "tagged",
 }
 
 /// `tools/list` entries under their base names, in listing order. Kept as
@@ -152,7 +155,11 @@ const BASE_TOOL_DEFS: &str = r#"[
  "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}, "required": ["ms"]},
  "annotations": {"readOnlyHint": false, "idempotentHint": false, "destructiveHint": false}},
 {"name": "echo_args", "description": "Returns the raw JSON text of `arguments` exactly as received (proves byte-exact forwarding).",
- "inputSchema": {"type": "object"}}
+ "inputSchema": {"type": "object"}},
+{"name": "tagged", "description": "Like echo_args, with `region` mirrored into the Mcp-Param-Region HTTP header by 2026-07-28 clients (x-mcp-header).",
+ "inputSchema": {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}, "limit": {"type": "integer", "x-mcp-header": "Limit"}}}},
+{"name": "ask", "description": "Sends the client a request (`method`: sampling/createMessage, elicitation/create, roots/list; with `params`) and answers with the client's result as JSON text (an error answer as isError). Cancellable.",
+ "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}}, "required": ["method"]}}
 ]"#;
 
 /// Exposed tools by name, plus the serialized `tools/list` array cached so a
@@ -241,6 +248,9 @@ struct State {
     /// `printf '...crash...' | fixture` reliably exits with the crash code.
     busy: AtomicUsize,
     out: mpsc::Sender<Out>,
+    /// `ask` calls waiting for the client's answer, by the id of the request sent to it.
+    asks: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
+    next_ask: AtomicU64,
 }
 
 /// A poisoned lock only means some task panicked; the data is still usable.
@@ -423,7 +433,15 @@ fn handle_line(state: &Arc<State>, rt: &Handle, line: &[u8]) {
         }
     };
     let Some(method) = msg.method.as_ref().map(|t| t.0.as_ref()) else {
-        // A response from the client: this server never asks it anything.
+        // A response from the client: the answer to an `ask`.
+        let answer: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+        let key = answer["id"].to_string();
+        match lock(&state.asks).remove(&key) {
+            Some(waiting) => {
+                let _ = waiting.send(answer);
+            }
+            None => eprintln!("fixture: an answer to {key}, which nobody asked"),
+        }
         return;
     };
     let Some(id) = msg.id else {
@@ -501,7 +519,7 @@ fn start_call(state: &Arc<State>, rt: &Handle, id: &RawValue, params: Option<&Ra
         args: params.arguments.map(RawValue::to_owned),
         progress_token: token.filter(|_| kind == Kind::Progress).map(|t| params_value(Some(t))),
     };
-    if matches!(kind, Kind::Sleep | Kind::Progress) {
+    if matches!(kind, Kind::Sleep | Kind::Progress | Kind::Ask) {
         // Registering under the lock means the task cannot finish (and try
         // to deregister) before it is registered.
         let key = params_value(Some(id)).to_string();
@@ -553,6 +571,9 @@ struct ToolArgs<'a> {
     bytes: Option<usize>,
     steps: Option<u64>,
     interval_ms: Option<u64>,
+    method: Option<String>,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
     #[serde(default)]
     silent: bool,
 }
@@ -677,7 +698,7 @@ async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             text(&value.to_string())
         }
-        Kind::EchoArgs => text(call.args.as_deref().map_or("null", RawValue::get)),
+        Kind::EchoArgs | Kind::Tagged => text(call.args.as_deref().map_or("null", RawValue::get)),
         Kind::SpawnChild => {
             let spawned = Command::new("sleep")
                 .arg("600")
@@ -702,6 +723,25 @@ async fn execute(state: &State, kind: Kind, call: &Call) -> Vec<u8> {
         },
         Kind::CancelledIds => text(&Value::Array(lock(&state.cancelled).clone()).to_string()),
         Kind::Fail => failed(a.message.as_ref().map_or("fixture: failing on purpose", |t| &t.0)),
+        Kind::Ask => {
+            let method = required!(method);
+            let ask_id = format!("ask-{}", state.next_ask.fetch_add(1, Ordering::Relaxed) + 1);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            lock(&state.asks).insert(json!(ask_id).to_string(), tx);
+            let mut request = json!({"jsonrpc": "2.0", "id": ask_id, "method": method});
+            if let Some(params) = a.params {
+                request["params"] = params_value(Some(params));
+            }
+            state.send(encode(&request));
+            match tokio::time::timeout(Duration::from_secs(20), rx).await {
+                Ok(Ok(answer)) if answer.get("result").is_some() => text(&answer["result"].to_string()),
+                Ok(Ok(answer)) => failed(&answer["error"].to_string()),
+                _ => {
+                    lock(&state.asks).remove(&json!(ask_id).to_string());
+                    failed(&format!("no answer to {method}"))
+                }
+            }
+        }
     }
 }
 
@@ -764,7 +804,19 @@ fn run(args: Args) -> Result<()> {
         inflight: Mutex::new(HashMap::new()),
         busy: AtomicUsize::new(0),
         out: out_tx,
+        asks: Mutex::new(HashMap::new()),
+        next_ask: AtomicU64::new(0),
     });
+    let mut transcript = match &args.transcript {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening transcript {}", path.display()))?,
+        ),
+        None => None,
+    };
 
     // The main thread owns stdin: blocking reads are cheaper than tokio's
     // stdin, which would bounce every line through the blocking pool.
@@ -779,6 +831,9 @@ fn run(args: Args) -> Result<()> {
                 eprintln!("fixture: reading stdin failed: {e}");
                 break;
             }
+        }
+        if let Some(t) = &mut transcript {
+            let _ = t.write_all(&line);
         }
         let msg = line.trim_ascii();
         if !msg.is_empty() {

@@ -24,6 +24,8 @@ pub struct Overlay {
     pub log_keep: Option<String>,
     /// `REDIS_URL`: the cache and rate limiter use Redis when set (unless `backend = "memory"`).
     pub redis_url: Option<String>,
+    /// `ENABLE_HTTP`, `HTTP_LISTEN`: the Streamable HTTP front.
+    pub http: super::HttpOverlay,
 }
 
 impl Overlay {
@@ -38,6 +40,7 @@ impl Overlay {
             log_rotation: var("LOG_ROTATION"),
             log_keep: var("LOG_KEEP"),
             redis_url: var("REDIS_URL"),
+            http: super::HttpOverlay { enabled: var("ENABLE_HTTP"), listen: var("HTTP_LISTEN") },
         }
     }
 }

@@ -108,7 +108,7 @@ impl Default for RawGateway {
 struct RawFront {
     #[serde(default)]
     stdio: RawStdio,
-    http: Option<Spanned<RawHttp>>,
+    http: Option<super::http::RawHttp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,15 +122,6 @@ impl Default for RawStdio {
     fn default() -> Self {
         RawStdio { enabled: true }
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    #[serde(default)]
-    enabled: bool,
-    #[allow(dead_code)]
-    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,10 +208,12 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     if max_frame < 4096 {
         errs.at(g.max_frame_bytes.span(), format!("max_frame_bytes must be at least 4096, not {max_frame}"));
     }
-    if let Some(http) = &raw.front.http {
-        if http.get_ref().enabled {
-            errs.at(http.span(), "the Streamable HTTP front is not available in this version; set enabled = false");
-        }
+    let (http, env_errors) =
+        super::http::compile(raw.front.http.as_ref(), &overlay.http, &|k| std::env::var(k).ok(), &mut |span, m| {
+            errs.at(span, format!("[front.http] {m}"))
+        });
+    for (var, m) in env_errors {
+        errs.env(var, m);
     }
     let log_level = overlay.log_level.clone().unwrap_or_else(|| g.log_level.clone());
     if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
@@ -311,6 +304,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
             page_size: g.page_size,
         },
         stdio: StdioFrontConfig { enabled: raw.front.stdio.enabled },
+        http,
         policy,
         servers: servers.into_iter().map(Arc::new).collect(),
         services,

@@ -215,3 +215,87 @@ bearer_env = "T"
         assert!(errs.contains(expected), "missing {expected:?} in:\n{errs}");
     }
 }
+
+#[test]
+fn the_http_front_is_off_by_default_and_binds_loopback() {
+    let cfg = load_str("", &Overlay::default()).unwrap();
+    assert!(!cfg.http.enabled);
+    assert_eq!(cfg.http.listen, "127.0.0.1:8000".parse().unwrap());
+    assert!(cfg.http.tokens.is_empty());
+}
+
+#[test]
+fn http_front_settings_are_validated_with_their_lines() {
+    let cfg = load_str(
+        r#"
+[front.http]
+enabled = true
+listen = "127.0.0.1:9100"
+allowed_origins = ["https://app.example.com"]
+max_body_bytes = 65536
+session_idle_timeout = "5m"
+
+[[front.http.tokens]]
+client = "alice"
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+"#,
+        &Overlay::default(),
+    )
+    .unwrap();
+    assert!(cfg.http.enabled);
+    assert_eq!(cfg.http.listen.port(), 9100);
+    assert_eq!(cfg.http.max_body_bytes, 65536);
+    assert_eq!(cfg.http.session_idle_timeout, Duration::from_secs(300));
+    assert_eq!(cfg.http.tokens[0].client, "alice");
+    assert_eq!(cfg.http.tokens[0].sha256, super::token_hash("test"));
+
+    let errs = load_str(
+        r#"[front.http]
+enabled = true
+listen = "localhost"
+max_body_bytes = 10
+allowed_origins = ["app.example.com"]
+
+[[front.http.tokens]]
+client = "bob"
+sha256 = "abc"
+
+[[front.http.tokens]]
+client = "carol"
+env = "DFS_GATEWAY_TEST_SURELY_UNSET_VARIABLE"
+
+[[front.http.tokens]]
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+"#,
+        &Overlay::default(),
+    )
+    .unwrap_err();
+    let text = errs.to_string();
+    for (line, what) in [
+        (3, "listen"),
+        (4, "max_body_bytes"),
+        (5, "allowed_origins"),
+        (7, "64 hex"),
+        (11, "not set"),
+        (15, "needs `client`"),
+    ] {
+        assert!(
+            errs.0.iter().any(|e| e.line.map(|l| l.0) == Some(line) && e.message.contains(what)),
+            "no error about {what} at line {line} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_environment_turns_the_http_front_on_and_moves_it() {
+    let overlay = Overlay {
+        http: HttpOverlay { enabled: Some("true".into()), listen: Some("0.0.0.0:8000".into()) },
+        ..Overlay::default()
+    };
+    let cfg = load_str("", &overlay).unwrap();
+    assert!(cfg.http.enabled);
+    assert_eq!(cfg.http.listen, "0.0.0.0:8000".parse().unwrap());
+    let bad = Overlay { http: HttpOverlay { enabled: Some("maybe".into()), listen: None }, ..Overlay::default() };
+    let errs = load_str("", &bad).unwrap_err();
+    assert_eq!(errs.0[0].origin, "env:ENABLE_HTTP", "{errs}");
+}

@@ -149,6 +149,11 @@ impl NamedList {
         self.index.get(name).map(|&i| &self.entries[i])
     }
 
+    /// The item as clients see it (wire name in place of the server's), by any name it answers to.
+    pub fn item(&self, name: &str) -> Option<&Bytes> {
+        self.index.get(name).and_then(|&i| self.items.get(i))
+    }
+
     pub fn entries(&self) -> &[NamedEntry] {
         &self.entries
     }

@@ -359,8 +359,8 @@ pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             }
         }
         Kind::Notification if env.method.as_deref() == Some("notifications/progress") => {
-            if let Some(client) = progress_target(&env, &requester.pending) {
-                client.send(with_newline(&line));
+            if let Some((client, frame)) = progress_for_client(&env, &line, &requester.pending) {
+                client.send(frame);
             }
         }
         Kind::Notification => {
@@ -391,14 +391,22 @@ fn is_input_required(result: &serde_json::value::RawValue) -> bool {
             .is_ok_and(|o| o.get_str("resultType").as_deref() == Some("input_required"))
 }
 
-fn progress_target(env: &Envelope<'_>, pending: &Pending) -> Option<Arc<crate::clients::ClientHandle>> {
-    #[derive(serde::Deserialize)]
-    struct P<'a> {
-        #[serde(borrow, rename = "progressToken")]
-        token: &'a serde_json::value::RawValue,
+/// The client a progress notification is for, and the notification as it should see it: under its own token.
+fn progress_for_client(
+    env: &Envelope<'_>,
+    line: &[u8],
+    pending: &Pending,
+) -> Option<(Arc<crate::clients::ClientHandle>, Bytes)> {
+    let params = env.params?;
+    let obj = protocol::RawObject::parse(params).ok()?;
+    let token = obj.get("progressToken")?;
+    let (client, own) = pending.progress_target(protocol::raw_key(token))?;
+    if own.get() == token.get() {
+        return Some((client, with_newline(line)));
     }
-    let p: P<'_> = serde_json::from_str(env.params?.get()).ok()?;
-    pending.progress_target(protocol::raw_key(p.token))
+    let mut rewritten = Vec::with_capacity(params.get().len() + own.get().len());
+    obj.write_with_raw("progressToken", own.get().as_bytes(), &mut rewritten);
+    Some((client, protocol::notification_frame("notifications/progress", Some(&rewritten))))
 }
 
 /// The frame with its line terminator back, for passing it on unchanged.

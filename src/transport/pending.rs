@@ -21,6 +21,8 @@ pub struct ClientReply {
     pub id: Box<RawValue>,
     /// `_meta.progressToken` of the request, if any: progress with this token goes to this client.
     pub progress_token: Option<Box<RawValue>>,
+    /// The token the server was given instead (raw JSON text): client tokens are unique per client only.
+    pub downstream_token: Option<Box<str>>,
     /// `Some(cacheable)` when a modern client waits for a legacy server's result: the result then gets the
     /// modern `resultType` (and cache hints when `cacheable`).
     pub complete_for_modern: Option<bool>,
@@ -50,6 +52,7 @@ impl ClientReply {
             client,
             id,
             progress_token: None,
+            downstream_token: None,
             complete_for_modern: None,
             resend: None,
             record_task: false,
@@ -152,6 +155,15 @@ pub struct Entry {
     pub cancel_on_timeout: bool,
 }
 
+/// The progress token an entry is known by at the server.
+fn progress_key(entry: &Entry) -> Option<&str> {
+    match &entry.responder {
+        Responder::Client(ClientReply { downstream_token: Some(t), .. }) => Some(t),
+        Responder::Client(ClientReply { progress_token: Some(t), .. }) => Some(crate::protocol::raw_key(t)),
+        _ => None,
+    }
+}
+
 #[derive(Default)]
 pub struct Inner {
     entries: HashMap<u64, Entry>,
@@ -188,8 +200,9 @@ impl Pending {
         if inner.closed {
             return Some(entry);
         }
-        if let Responder::Client(ClientReply { progress_token: Some(t), .. }) = &entry.responder {
-            inner.progress.insert(crate::protocol::raw_key(t).into(), id);
+        if let Some(token) = progress_key(&entry) {
+            let token = token.into();
+            inner.progress.insert(token, id);
         }
         inner.entries.insert(id, entry);
         None
@@ -202,18 +215,18 @@ impl Pending {
     pub fn remove(&self, id: u64) -> Option<Entry> {
         let mut inner = self.lock();
         let entry = inner.entries.remove(&id)?;
-        if let Responder::Client(ClientReply { progress_token: Some(t), .. }) = &entry.responder {
-            inner.progress.remove(crate::protocol::raw_key(t));
+        if let Some(token) = progress_key(&entry) {
+            inner.progress.remove(token);
         }
         Some(entry)
     }
 
-    /// The client that progress with `token` belongs to.
-    pub fn progress_target(&self, token: &str) -> Option<Arc<ClientHandle>> {
+    /// The client that progress with `token` (as the server knows it) belongs to, and that client's own token.
+    pub fn progress_target(&self, token: &str) -> Option<(Arc<ClientHandle>, Box<RawValue>)> {
         let inner = self.lock();
         let id = inner.progress.get(token)?;
         match &inner.entries.get(id)?.responder {
-            Responder::Client(c) => Some(c.client.clone()),
+            Responder::Client(c) => Some((c.client.clone(), c.progress_token.clone()?)),
             Responder::Internal(_) | Responder::Parked => None,
         }
     }

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Drive an MCP server over stdio with the official Python SDK (`mcp` 2.3.0).
+"""Drive an MCP server over stdio or Streamable HTTP with the official Python SDK (`mcp` 2.3.0).
 
 Usage (run with the test venv's python):
 
     python mcp_client.py --mode {legacy,auto,2026-07-28} [--timeout SECS]
         [--call TOOL [--args JSON]]... [--progress] [--log-level LEVEL]
-        [--record-rpc-errors] [--env KEY=VALUE]... -- <server command> <args...>
+        [--record-rpc-errors] [--env KEY=VALUE]... [--sampling-reply TEXT]
+        -- <server command> <args...> | <http(s) URL>
 
-Connects to the server command over stdio, lists every tool (following
+Connects to the server command over stdio (or, when the target is one URL, over
+Streamable HTTP with `Authorization: Bearer $MCP_BEARER_TOKEN` when that
+variable is set), lists every tool (following
 pagination), performs each requested call in order and prints ONE JSON object
 on stdout:
 
@@ -51,7 +54,9 @@ import warnings
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 warnings.simplefilter("ignore")  # MCPDeprecationWarning etc. must not pollute stderr checks
@@ -75,6 +80,7 @@ def _parse_argv(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--cwd", default=None)
     parser.add_argument("--no-list", action="store_true", help="skip tools/list")
+    parser.add_argument("--sampling-reply", default=None, help="declare sampling; answer every request with this text")
     # --call/--args are order-sensitive pairs; collect them by hand.
     calls: list[dict[str, Any]] = []
     rest: list[str] = []
@@ -116,7 +122,13 @@ async def _run(ns: argparse.Namespace, server_cmd: list[str]) -> dict[str, Any]:
     for kv in ns.env:
         key, _, val = kv.partition("=")
         env[key] = val
-    params = StdioServerParameters(command=server_cmd[0], args=server_cmd[1:], env=env, cwd=ns.cwd)
+    target: Any
+    if len(server_cmd) == 1 and server_cmd[0].startswith(("http://", "https://")):
+        token = os.environ.get("MCP_BEARER_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        target = streamable_http_client(server_cmd[0], http_client=create_mcp_http_client(headers=headers))
+    else:
+        target = StdioServerParameters(command=server_cmd[0], args=server_cmd[1:], env=env, cwd=ns.cwd)
 
     notifications: list[dict[str, Any]] = []
 
@@ -137,9 +149,20 @@ async def _run(ns: argparse.Namespace, server_cmd: list[str]) -> dict[str, Any]:
     }
     if ns.log_level is not None:
         client_kwargs["log_level"] = ns.log_level  # only stamped on 2026-07-28 connections
+    if ns.sampling_reply is not None:
+
+        async def on_sampling(_context: Any, _params: Any) -> Any:
+            return types.CreateMessageResult(
+                role="assistant",
+                content=types.TextContent(type="text", text=ns.sampling_reply),
+                model="dfs-gateway-tests",
+                stop_reason="endTurn",
+            )
+
+        client_kwargs["sampling_callback"] = on_sampling
 
     out: dict[str, Any] = {"mode": ns.mode}
-    async with Client(params, **client_kwargs) as client:
+    async with Client(target, **client_kwargs) as client:
         if ns.discover and ns.mode not in ("legacy", "auto"):
             await client.session.discover()
         if ns.log_level is not None and client.session.initialize_result is not None:

@@ -1,4 +1,4 @@
-//! Test-side MCP client built on `rmcp` 3.11 (client + transport-child-process).
+//! Test-side MCP client built on `rmcp` 3.11 (client + transport-child-process + streamable HTTP client).
 //!
 //! Include from an integration test with
 //! `#[path = "support/rmcp_client.rs"] mod rmcp_client;`.
@@ -411,6 +411,25 @@ pub async fn connect_stdio_with(
         .spawn()
         .with_context(|| format!("spawn {}", program.display()))?;
 
+    connect_transport(transport, options).await
+}
+
+/// Connects over Streamable HTTP to `url` (rmcp's reqwest-based transport), sending `Authorization: Bearer
+/// <token>` when a token is given.
+pub async fn connect_http(url: &str, token: Option<&str>, options: ClientOptions) -> Result<RunningClient> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    connect_transport(rmcp::transport::StreamableHttpClientTransport::from_config(config), options).await
+}
+
+async fn connect_transport<T, E, A>(transport: T, options: ClientOptions) -> Result<RunningClient>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let caps_json = match &options.capabilities {
         Some(raw) => raw.clone(),
         None => {

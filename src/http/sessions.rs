@@ -1,0 +1,137 @@
+//! The legacy sessions of the HTTP front, by `Mcp-Session-Id`: created at `initialize`, ended by DELETE, by
+//! idling past `session_idle_timeout`, or with the front. An ended session's id gets 404 from then on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::exchange::Exchange;
+use crate::clients::Outbound;
+use crate::session::{Session, Shared};
+
+/// One legacy session.
+pub struct HttpSession {
+    pub id: Arc<str>,
+    pub session: Session,
+    pub exchange: Arc<Exchange>,
+    /// The token identity that opened it: requests with another identity do not find it (no session hijacking
+    /// across tokens).
+    pub identity: Option<Arc<str>>,
+    /// Milliseconds since the table's epoch of the last request.
+    last_seen: AtomicU64,
+}
+
+/// Why a session could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionsError {
+    #[error("the gateway has {0} HTTP sessions open, its limit ([front.http] max_sessions); retry later")]
+    Full(usize),
+}
+
+pub struct Sessions {
+    map: RwLock<HashMap<Arc<str>, Arc<HttpSession>>>,
+    epoch: Instant,
+    idle: Duration,
+    max: usize,
+}
+
+impl Sessions {
+    pub fn new(idle: Duration, max: usize) -> Self {
+        Sessions { map: RwLock::new(HashMap::new()), epoch: Instant::now(), idle, max }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Opens a session for a client with this token identity (if any).
+    pub fn create(&self, shared: &Arc<Shared>, identity: Option<Arc<str>>) -> Result<Arc<HttpSession>, SessionsError> {
+        let exchange = Arc::new(Exchange::default());
+        let routes = exchange.clone();
+        let client = shared.clients.open_with(Outbound::Sink(Arc::new(move |frame| routes.route(frame))), None);
+        if let Some(who) = &identity {
+            // Set before `initialize` can set `clientInfo.name`: the token's identity wins.
+            let _ = client.identity.set(who.to_string());
+        }
+        let session = Session::with_client(shared.clone(), client);
+        let http = Arc::new(HttpSession {
+            id: new_id().into(),
+            session,
+            exchange,
+            identity,
+            last_seen: AtomicU64::new(self.now_ms()),
+        });
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max {
+            drop(map);
+            http.exchange.close();
+            return Err(SessionsError::Full(self.max));
+        }
+        map.insert(http.id.clone(), http.clone());
+        Ok(http)
+    }
+
+    /// The session `id`, if it is live and belongs to `identity`; the lookup counts as activity.
+    pub fn get(&self, id: &str, identity: Option<&str>) -> Option<Arc<HttpSession>> {
+        let s = self.map.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()?;
+        if s.identity.as_deref() != identity {
+            return None;
+        }
+        s.last_seen.store(self.now_ms(), Ordering::Relaxed);
+        Some(s)
+    }
+
+    /// Ends session `id` (DELETE, or a failed `initialize`).
+    pub fn remove(&self, id: &str) -> Option<Arc<HttpSession>> {
+        let s = self.map.write().unwrap_or_else(|p| p.into_inner()).remove(id)?;
+        s.exchange.close();
+        Some(s)
+    }
+
+    /// Ends the sessions idle for longer than the timeout (a request in flight or an open stream is activity).
+    /// Returns how many ended.
+    pub fn sweep(&self) -> usize {
+        let now = self.now_ms();
+        let idle = self.idle.as_millis() as u64;
+        let mut expired = Vec::new();
+        {
+            let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+            for s in map.values() {
+                if s.exchange.busy() {
+                    s.last_seen.store(now, Ordering::Relaxed);
+                } else if now.saturating_sub(s.last_seen.load(Ordering::Relaxed)) >= idle {
+                    expired.push(s.id.clone());
+                }
+            }
+        }
+        for id in &expired {
+            tracing::info!(session = %id, "HTTP session expired (idle)");
+            self.remove(id);
+        }
+        expired.len()
+    }
+
+    /// Ends every session (the front is stopping).
+    pub fn clear(&self) {
+        let all: Vec<_> = self.map.write().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        for (_, s) in all {
+            s.exchange.close();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// 128 random bits as hex: visible ASCII, unguessable.
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the OS random source is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
