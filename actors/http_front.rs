@@ -1,6 +1,6 @@
 //! `HttpFront`: remote MCP clients over Streamable HTTP at `/mcp` (see [`crate::http`]). It binds the listener
 //! (a bind failure fails the gateway's start: a front that cannot serve is a configuration error), serves
-//! with warp, ends idle sessions, and on stop ends every session and stream before the servers go away.
+//! it with hyper, ends idle sessions, and on stop ends every session and stream before the servers go away.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpFrontConfig;
 use crate::http::auth::Auth;
-use crate::http::handler::{routes, Front};
+use crate::http::handler::Front;
 use crate::http::headers::Origins;
+use crate::http::listener;
 use crate::http::sessions::Sessions;
 use crate::http::HttpError;
 use crate::session::Shared;
@@ -59,10 +60,7 @@ impl Actor for HttpFront {
             closing: CancellationToken::new(),
             shared: args.shared,
         });
-        let closing = front.closing.clone();
-        let server =
-            warp::serve(routes(front.clone())).incoming(listener).graceful(async move { closing.cancelled().await });
-        let server = tokio::spawn(server.run());
+        let server = tokio::spawn(listener::serve(listener, front.clone()));
         // Expiry need not be precise: a tenth of the timeout, within [1 s, 60 s].
         let every = (cfg.session_idle_timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let sweeping = front.clone();

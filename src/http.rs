@@ -1,5 +1,6 @@
 //! The Streamable HTTP front's parts: what `/mcp` needs besides the [`crate::session::Session`] it shares with
-//! the stdio front. The `HttpFront` actor (`actors/http_front.rs`) binds the listener and serves [`handler`].
+//! the stdio front. The `HttpFront` actor (`actors/http_front.rs`) binds the listener and serves [`handler`]
+//! through [`listener`].
 //!
 //! Both protocol eras share one endpoint:
 //!
@@ -15,13 +16,19 @@
 //! - [`auth`]: bearer tokens → client identities, the 401 challenge, protected resource metadata (RFC 9728).
 //! - [`headers`]: `Origin`, `Accept`, and the modern request headers checked against the body.
 //! - [`exchange`]: one legacy session's outbound frames sorted onto its requests' streams.
+//! - [`inbox`]: the frames on their way to one waiting request.
 //! - [`sessions`]: the table of legacy sessions, with idle expiry.
 //! - [`handler`]: the `/mcp` and metadata endpoints.
+//! - [`body`]: what they answer with (one JSON buffer, or an SSE stream).
+//! - [`listener`]: the accept loop (hyper, `TCP_NODELAY`, graceful shutdown).
 
 pub mod auth;
+pub mod body;
 pub mod exchange;
 pub mod handler;
 pub mod headers;
+pub mod inbox;
+pub mod listener;
 pub mod sessions;
 
 /// Errors of the HTTP front that end it (request-level problems are HTTP answers, not errors).

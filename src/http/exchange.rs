@@ -2,7 +2,7 @@
 //!
 //! The session's client handle calls [`Exchange::route`] for every frame, from whichever task produced it (the
 //! downstream's reader, a server actor, the session itself), so an answer goes straight to the POST waiting for
-//! it: one lock, one channel send, no task in between.
+//! it: one lock, one push onto its [`super::inbox`], no task in between.
 //!
 //! - A response goes to the POST that carries its request id (none waiting: the client left; it is dropped).
 //! - Progress goes to the POST whose request carries that token, when that POST may stream (SSE).
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use super::inbox;
 use crate::protocol::{self, Envelope, Kind};
 
 /// Frames kept for a GET stream that is not open yet; older ones are dropped first.
@@ -76,7 +77,7 @@ pub fn classify(frame: &[u8]) -> Outbound<'_> {
 
 /// A POST waiting for its answer.
 pub struct Waiter {
-    pub tx: mpsc::UnboundedSender<Bytes>,
+    pub tx: inbox::Sender,
     /// The client accepts an SSE answer, so frames other than the response may go to it.
     pub sse: bool,
     /// A routed call (a tool call and the like): a server's request is most likely caused by one of these.
@@ -199,7 +200,7 @@ impl Exchange {
                         r.progress.remove(t);
                     }
                     drop(r);
-                    let _ = w.tx.send(frame);
+                    w.tx.send(frame);
                 }
                 None => tracing::debug!(id = %id, "an answer for a request whose client has gone; dropped"),
             },
@@ -207,7 +208,7 @@ impl Exchange {
                 let target = r.progress.get(token.as_str()).and_then(|id| r.waiting.get(id)).filter(|w| w.sse);
                 match target {
                     Some(w) => {
-                        let _ = w.tx.send(frame);
+                        w.tx.send(frame);
                     }
                     None => r.send_to_stream(frame),
                 }
@@ -221,7 +222,7 @@ impl Exchange {
                 };
                 match target {
                     Some(w) => {
-                        let _ = w.tx.send(frame);
+                        w.tx.send(frame);
                     }
                     None => r.send_to_stream(frame),
                 }
@@ -279,8 +280,8 @@ mod tests {
         assert_eq!(classify(foreign), Outbound::Response(Cow::Owned("5".into())));
     }
 
-    fn waiter(sse: bool, call: bool, token: Option<&str>) -> (Waiter, mpsc::UnboundedReceiver<Bytes>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn waiter(sse: bool, call: bool, token: Option<&str>) -> (Waiter, inbox::Receiver) {
+        let (tx, rx) = inbox::inbox();
         (Waiter { tx, sse, call, token: token.map(Into::into) }, rx)
     }
 
@@ -304,9 +305,9 @@ mod tests {
         ex.route(protocol::response_frame_bytes(serde_json::from_str::<&RawValue>("2").unwrap(), b"{}"));
         assert!(classify(&rx_a.try_recv().unwrap()) == Outbound::Progress(r#""pa""#.into()));
         assert_eq!(classify(&rx_a.try_recv().unwrap()), Outbound::Request);
-        assert!(rx_a.try_recv().is_err());
+        assert!(rx_a.try_recv().is_none());
         assert_eq!(classify(&rx_b.try_recv().unwrap()), Outbound::Response(Cow::Borrowed("2")));
-        assert!(rx_b.try_recv().is_err(), "a JSON-only request gets only its response");
+        assert!(rx_b.try_recv().is_none(), "a JSON-only request gets only its response");
         // What found no stream (b's progress) waits for the GET stream.
         let mut stream = ex.open_stream().unwrap();
         assert_eq!(classify(&stream.try_recv().unwrap()), Outbound::Progress(r#""pb""#.into()));
@@ -314,7 +315,7 @@ mod tests {
         ex.route(protocol::notification_frame("notifications/tools/list_changed", None));
         assert_eq!(classify(&stream.try_recv().unwrap()), Outbound::Notification);
         ex.close();
-        assert!(rx_a.try_recv().is_err());
+        assert!(rx_a.try_recv().is_none());
         assert_eq!(ex.expect("3", waiter(true, true, None).0), Err(ExchangeError::Closed));
     }
 }

@@ -5,34 +5,38 @@
 //! (progress, a server's request) → an SSE stream that ends with the response. A client that goes away before
 //! its answer cancels the call at the server (`notifications/cancelled`), in both eras: nobody is left to
 //! receive the result.
+//!
+//! Everything a request needs from its headers and body is taken before its answer is awaited, and the request
+//! itself is dropped then: hyper's read buffer, which the headers and body point into, is free again for the
+//! connection's next request instead of being reallocated.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    HeaderMap, HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST,
+};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-use warp::http::header::{HeaderMap, HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use warp::http::{Method, StatusCode};
-use warp::reply::{Reply, Response};
-use warp::sse::Event;
-use warp::{Filter, Stream};
 
 use super::auth::Auth;
+use super::body::{Body, Frames};
 use super::exchange::{classify, ExchangeError, Outbound as Routed, Waiter};
 use super::headers::{self, check_modern, Accepts, ModernHeaders, Origins};
+use super::inbox::{self, Receiver};
 use super::sessions::{HttpSession, Sessions};
 use crate::clients::Outbound;
 use crate::protocol::{self, code, Envelope, Kind, MODERN_VERSION, SUPPORTED_LEGACY_VERSIONS};
 use crate::session::{Session, Shared};
 
-/// How often an idle SSE stream carries a comment, so that proxies and clients keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub type Response = http::Response<Body>;
 
 /// JSON-RPC code of "session not found" (what the reference SDKs answer with the 404).
 const SESSION_NOT_FOUND: i64 = -32001;
@@ -44,40 +48,53 @@ pub struct Front {
     pub auth: Auth,
     pub origins: Origins,
     pub max_body: usize,
-    /// Cancelled when the front stops: open streams end.
+    /// Cancelled when the front stops: open streams end, and the listener stops accepting.
     pub closing: CancellationToken,
 }
 
-/// The warp filter serving every path of the front's listener.
-pub fn routes(front: Arc<Front>) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::method().and(warp::path::full()).and(warp::header::headers_cloned()).and(warp::body::stream()).then(
-        move |method: Method, path: warp::path::FullPath, headers: HeaderMap, body| {
-            let front = front.clone();
-            async move { front.handle(&method, path.as_str(), &headers, body).await }
-        },
-    )
-}
-
-fn header(headers: &HeaderMap, name: impl warp::http::header::AsHeaderName) -> Option<&str> {
+fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A request handled as far as it can be without waiting: answered, or waiting for its answer's first frame.
+enum Step {
+    Done(Response),
+    Wait(Pending),
+}
+
+/// A request whose answer is awaited (its request already dropped).
+struct Pending {
+    rx: Receiver,
+    guard: InFlight,
+    accepts: Accepts,
+    modern: bool,
+    /// The `Mcp-Session-Id` to announce (the request was the session's `initialize`).
+    created: Option<Arc<str>>,
+}
+
 impl Front {
-    async fn handle<S, B>(&self, method: &Method, path: &str, headers: &HeaderMap, body: S) -> Response
-    where
-        S: Stream<Item = Result<B, warp::Error>>,
-        B: Buf,
-    {
+    /// Answers one request on any path of the front's listener.
+    pub async fn handle(&self, req: http::Request<Incoming>) -> Response {
+        let (parts, body) = req.into_parts();
+        let step = self.step(&parts.method, parts.uri.path(), &parts.headers, body).await;
+        drop(parts);
+        match step {
+            Step::Done(resp) => resp,
+            Step::Wait(pending) => self.answer(pending).await,
+        }
+    }
+
+    async fn step(&self, method: &Method, path: &str, headers: &HeaderMap, body: Incoming) -> Step {
         match path {
             "/mcp" => {}
             "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => {
                 if method != Method::GET {
-                    return with_header(plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), ALLOW, "GET");
+                    return Step::Done(with_header(plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"), ALLOW, "GET"));
                 }
                 let doc = self.auth.metadata(header(headers, HOST));
-                return json(StatusCode::OK, Bytes::from(doc.to_string()));
+                return Step::Done(json(StatusCode::OK, Bytes::from(doc.to_string())));
             }
-            _ => return plain(StatusCode::NOT_FOUND, "not found; the MCP endpoint is /mcp\n"),
+            _ => return Step::Done(plain(StatusCode::NOT_FOUND, "not found; the MCP endpoint is /mcp\n")),
         }
         // DNS rebinding: a browser page from elsewhere must not reach a local gateway.
         if let Some(origin) = headers.get("origin") {
@@ -85,7 +102,7 @@ impl Front {
                 let shown = String::from_utf8_lossy(origin.as_bytes()).into_owned();
                 tracing::warn!(origin = %shown, "refused a request from an origin that is not allowed");
                 let msg = format!("Forbidden: origin {shown} is not allowed ([front.http] allowed_origins)");
-                return rpc_error(StatusCode::FORBIDDEN, None, code::INVALID_REQUEST, &msg);
+                return Step::Done(rpc_error(StatusCode::FORBIDDEN, None, code::INVALID_REQUEST, &msg));
             }
         }
         let identity = match self.auth.check(header(headers, AUTHORIZATION)) {
@@ -94,26 +111,22 @@ impl Front {
                 let challenge = self.auth.challenge(header(headers, HOST), e);
                 let resp =
                     rpc_error(StatusCode::UNAUTHORIZED, None, code::INVALID_REQUEST, &format!("Unauthorized: {e}"));
-                return with_header(resp, warp::http::header::WWW_AUTHENTICATE, &challenge);
+                return Step::Done(with_header(resp, http::header::WWW_AUTHENTICATE, &challenge));
             }
         };
         match *method {
             Method::POST => self.post(headers, body, identity).await,
-            Method::GET => self.get(headers, identity.as_deref()),
-            Method::DELETE => self.delete(headers, identity.as_deref()),
-            _ => with_header(
+            Method::GET => Step::Done(self.get(headers, identity.as_deref())),
+            Method::DELETE => Step::Done(self.delete(headers, identity.as_deref())),
+            _ => Step::Done(with_header(
                 plain(StatusCode::METHOD_NOT_ALLOWED, "use POST, GET or DELETE\n"),
                 ALLOW,
                 "GET, POST, DELETE",
-            ),
+            )),
         }
     }
 
-    async fn post<S, B>(&self, headers: &HeaderMap, body: S, identity: Option<Arc<str>>) -> Response
-    where
-        S: Stream<Item = Result<B, warp::Error>>,
-        B: Buf,
-    {
+    async fn post(&self, headers: &HeaderMap, body: Incoming, identity: Option<Arc<str>>) -> Step {
         let body = match read_body(headers, body, self.max_body).await {
             Ok(body) => body,
             Err(BodyError::TooLarge(len)) => {
@@ -122,35 +135,35 @@ impl Front {
                     len.map_or(String::new(), |l| format!(" of {l} bytes")),
                     self.max_body
                 );
-                return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, code::INVALID_REQUEST, &msg);
+                return Step::Done(rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, code::INVALID_REQUEST, &msg));
             }
             Err(BodyError::Read(e)) => {
-                return rpc_error(
+                return Step::Done(rpc_error(
                     StatusCode::BAD_REQUEST,
                     None,
                     code::PARSE_ERROR,
                     &format!("cannot read the body: {e}"),
-                )
+                ))
             }
         };
         let env = match Envelope::parse(&body) {
             Ok(env) => env,
             Err(e) => {
                 let msg = format!("Parse error: the body must be one JSON-RPC message ({e})");
-                return rpc_error(StatusCode::BAD_REQUEST, None, code::PARSE_ERROR, &msg);
+                return Step::Done(rpc_error(StatusCode::BAD_REQUEST, None, code::PARSE_ERROR, &msg));
             }
         };
         let accepts = Accepts::parse(header(headers, ACCEPT));
         if !accepts.json && !accepts.sse {
             let msg = "Not Acceptable: the client must accept application/json and text/event-stream";
-            return rpc_error(StatusCode::NOT_ACCEPTABLE, env.id, code::INVALID_REQUEST, msg);
+            return Step::Done(rpc_error(StatusCode::NOT_ACCEPTABLE, env.id, code::INVALID_REQUEST, msg));
         }
         let version = headers.get(headers::PROTOCOL_VERSION);
         let session_id = header(headers, headers::SESSION_ID);
         let modern = version.is_some_and(|v| v.as_bytes() == MODERN_VERSION.as_bytes())
             || (session_id.is_none() && is_modern_body(&env));
         if modern {
-            return self.modern_post(headers, &env, accepts, identity).await;
+            return self.modern_post(headers, &env, accepts, identity);
         }
         if let Some(v) = version {
             if !v.to_str().is_ok_and(|v| SUPPORTED_LEGACY_VERSIONS.contains(&v)) {
@@ -159,43 +172,43 @@ impl Front {
                     String::from_utf8_lossy(v.as_bytes()),
                     SUPPORTED_LEGACY_VERSIONS.join(", ")
                 );
-                return rpc_error(StatusCode::BAD_REQUEST, env.id, code::INVALID_REQUEST, &msg);
+                return Step::Done(rpc_error(StatusCode::BAD_REQUEST, env.id, code::INVALID_REQUEST, &msg));
             }
         }
-        self.legacy_post(session_id, &env, accepts, identity).await
+        self.legacy_post(session_id, &env, accepts, identity)
     }
 
-    async fn legacy_post(
+    fn legacy_post(
         &self,
         session_id: Option<&str>,
         env: &Envelope<'_>,
         accepts: Accepts,
         identity: Option<Arc<str>>,
-    ) -> Response {
+    ) -> Step {
         let is_initialize = env.kind() == Kind::Request && env.method.as_deref() == Some("initialize");
         let (http, created) = match session_id {
             Some(sid) => match self.sessions.get(sid, identity.as_deref()) {
                 Some(s) => (s, false),
-                None => return session_not_found(env.id),
+                None => return Step::Done(session_not_found(env.id)),
             },
             None if is_initialize => match self.sessions.create(&self.shared, identity) {
                 Ok(s) => (s, true),
                 Err(e) => {
                     let resp = rpc_error(StatusCode::SERVICE_UNAVAILABLE, env.id, code::INTERNAL_ERROR, &e.to_string());
-                    return with_header(resp, warp::http::header::RETRY_AFTER, "5");
+                    return Step::Done(with_header(resp, http::header::RETRY_AFTER, "5"));
                 }
             },
             None => {
                 let msg = "Bad Request: the Mcp-Session-Id header is missing; send initialize first";
-                return rpc_error(StatusCode::BAD_REQUEST, env.id, code::INVALID_REQUEST, msg);
+                return Step::Done(rpc_error(StatusCode::BAD_REQUEST, env.id, code::INVALID_REQUEST, msg));
             }
         };
         if env.kind() != Kind::Request {
             http.session.handle_envelope(env);
-            return plain(StatusCode::ACCEPTED, "");
+            return Step::Done(plain(StatusCode::ACCEPTED, ""));
         }
         let id = env.id.expect("a request has an id");
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox::inbox();
         let waiter = Waiter {
             tx,
             sse: accepts.sse,
@@ -209,31 +222,27 @@ impl Front {
             Ok(()) => {}
             Err(ExchangeError::DuplicateId) => {
                 let msg = "Invalid Request: a request with this id is still in flight in this session";
-                return rpc_error(StatusCode::BAD_REQUEST, Some(id), code::INVALID_REQUEST, msg);
+                return Step::Done(rpc_error(StatusCode::BAD_REQUEST, Some(id), code::INVALID_REQUEST, msg));
             }
-            Err(_) => return session_not_found(Some(id)),
+            Err(_) => return Step::Done(session_not_found(Some(id))),
         }
-        let guard = InFlight { owner: Owner::Legacy(http.clone()), id: id.to_owned(), armed: true };
-        http.session.handle_envelope(env);
-        let resp = self.answer(rx, guard, accepts, false).await;
-        if created {
-            with_header(resp, headers::SESSION_ID, &http.id)
-        } else {
-            resp
-        }
+        let created = created.then(|| http.id.clone());
+        let guard = InFlight { owner: Owner::Legacy(http), id: id.to_owned(), armed: true };
+        guard.session().handle_envelope(env);
+        Step::Wait(Pending { rx, guard, accepts, modern: false, created })
     }
 
-    async fn modern_post(
+    fn modern_post(
         &self,
         headers: &HeaderMap,
         env: &Envelope<'_>,
         accepts: Accepts,
         identity: Option<Arc<str>>,
-    ) -> Response {
+    ) -> Step {
         let kind = env.kind();
         if !matches!(kind, Kind::Request | Kind::Notification) {
             let msg = "Invalid Request: the body must be a JSON-RPC request or notification";
-            return rpc_error(StatusCode::BAD_REQUEST, env.id, code::INVALID_REQUEST, msg);
+            return Step::Done(rpc_error(StatusCode::BAD_REQUEST, env.id, code::INVALID_REQUEST, msg));
         }
         let method = env.method.as_deref().expect("requests and notifications have a method");
         let visible = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| name.to_owned())).transpose();
@@ -247,22 +256,22 @@ impl Front {
             self.check_param_headers(headers, method, env.params)
         })();
         if let (Err(msg), Kind::Request) = (checked, kind) {
-            return rpc_error(StatusCode::BAD_REQUEST, env.id, code::HEADER_MISMATCH, &msg);
+            return Step::Done(rpc_error(StatusCode::BAD_REQUEST, env.id, code::HEADER_MISMATCH, &msg));
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox::inbox();
         let owner = identity.as_deref().map_or(ANONYMOUS, owner_of);
-        let client = self.shared.clients.open_with(Outbound::Channel(tx), Some(owner));
+        let client = self.shared.clients.open_with(Outbound::Sink(Arc::new(move |frame| tx.send(frame))), Some(owner));
         if let Some(who) = &identity {
             let _ = client.identity.set(who.to_string());
         }
         let session = Session::with_client(self.shared.clone(), client);
         if kind == Kind::Notification {
             session.handle_envelope(env);
-            return plain(StatusCode::ACCEPTED, "");
+            return Step::Done(plain(StatusCode::ACCEPTED, ""));
         }
         let guard = InFlight { owner: Owner::Modern(session), id: env.id.expect("a request").to_owned(), armed: true };
         guard.session().handle_envelope(env);
-        self.answer(rx, guard, accepts, true).await
+        Step::Wait(Pending { rx, guard, accepts, modern: true, created: None })
     }
 
     /// `Mcp-Param-*` headers of a `tools/call`, against the arguments the tool's schema annotates.
@@ -280,21 +289,16 @@ impl Front {
 
     /// Waits for what answers one request: JSON when the response comes first (unless the client prefers a stream),
     /// else an SSE stream.
-    async fn answer(
-        &self,
-        mut rx: mpsc::UnboundedReceiver<Bytes>,
-        mut guard: InFlight,
-        accepts: Accepts,
-        modern: bool,
-    ) -> Response {
-        loop {
+    async fn answer(&self, pending: Pending) -> Response {
+        let Pending { mut rx, mut guard, accepts, modern, created } = pending;
+        let resp = loop {
             let frame = tokio::select! {
                 frame = rx.recv() => frame,
                 _ = self.closing.cancelled() => None,
             };
             let Some(frame) = frame else {
                 guard.armed = false;
-                return match guard.owner {
+                break match guard.owner {
                     Owner::Legacy(_) => session_not_found(Some(&guard.id)),
                     Owner::Modern(_) => rpc_error(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -309,7 +313,7 @@ impl Front {
                 // A client that would rather stream gets its answer as a stream (unless the status says more).
                 if !(accepts.prefers_sse && accepts.sse && status == StatusCode::OK) {
                     guard.armed = false;
-                    return json(status, frame);
+                    break json(status, frame);
                 }
             } else if !accepts.sse {
                 // Only the response can reach a JSON-only client; a legacy session sends the rest elsewhere.
@@ -322,7 +326,11 @@ impl Front {
                 closing: Box::pin(self.closing.clone().cancelled_owned()),
                 done: false,
             };
-            return sse(frames);
+            break sse(frames);
+        };
+        match created {
+            Some(sid) => with_header(resp, headers::SESSION_ID, &sid),
+            None => resp,
         }
     }
 
@@ -344,10 +352,7 @@ impl Front {
             }
             Err(_) => return session_not_found(None),
         };
-        let frames = StreamFrames { rx, session: http, closing: Box::pin(self.closing.clone().cancelled_owned()) };
-        let events = warp::sse::keep_alive().interval(KEEP_ALIVE).stream(frames);
-        let resp = warp::sse::reply(events).into_response();
-        with_header(resp, "x-accel-buffering", "no")
+        sse(StreamFrames { rx, session: http, closing: Box::pin(self.closing.clone().cancelled_owned()) })
     }
 
     fn delete(&self, headers: &HeaderMap, identity: Option<&str>) -> Response {
@@ -421,7 +426,7 @@ fn modern_status(frame: &[u8]) -> StatusCode {
 
 enum BodyError {
     TooLarge(Option<u64>),
-    Read(warp::Error),
+    Read(hyper::Error),
 }
 
 /// How much of an oversized body is read and thrown away before the 413, so that the client, still sending,
@@ -429,45 +434,46 @@ enum BodyError {
 const DRAIN: u64 = 1 << 20;
 
 /// The whole body, refused once it is known to be over `limit` (by `Content-Length`, or while reading); what
-/// is left of a moderately oversized body is drained (up to [`DRAIN`]) but not kept.
-async fn read_body<S, B>(headers: &HeaderMap, body: S, limit: usize) -> Result<Vec<u8>, BodyError>
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
+/// is left of a moderately oversized body is drained (up to [`DRAIN`]) but not kept. A body that arrives in one
+/// piece (the usual case) is not copied.
+async fn read_body(headers: &HeaderMap, mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
     let declared = header(headers, CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
-    let mut body = std::pin::pin!(body);
     if declared.is_some_and(|len| len > limit as u64) {
         if declared.is_some_and(|len| len <= limit as u64 + DRAIN) {
-            while let Some(Ok(_)) = next_chunk(&mut body).await {}
+            while let Some(Ok(_)) = body.frame().await {}
         }
         return Err(BodyError::TooLarge(declared));
     }
-    let mut out = Vec::with_capacity(declared.unwrap_or(256).min(limit as u64) as usize);
-    while let Some(chunk) = next_chunk(&mut body).await {
-        let mut chunk = chunk.map_err(BodyError::Read)?;
-        if out.len() + chunk.remaining() > limit {
-            let mut seen = (out.len() + chunk.remaining()) as u64;
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame.map_err(BodyError::Read)?.into_data() else { continue };
+        seen += chunk.len() as u64;
+        if seen > limit as u64 {
             while seen <= limit as u64 + DRAIN {
-                match next_chunk(&mut body).await {
-                    Some(Ok(more)) => seen += more.remaining() as u64,
+                match body.frame().await {
+                    Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len() as u64),
                     _ => break,
                 }
             }
             return Err(BodyError::TooLarge(None));
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            out.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
+        match (&mut first, &mut more) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let mut buf = BytesMut::with_capacity(declared.unwrap_or(seen).max(seen) as usize);
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(&chunk);
+                more = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
         }
     }
-    Ok(out)
-}
-
-async fn next_chunk<S: Stream>(s: &mut Pin<&mut S>) -> Option<S::Item> {
-    std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await
+    Ok(match more {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 /// Whose request is in flight, so that a client leaving early cancels it.
@@ -509,43 +515,40 @@ impl Drop for InFlight {
 /// The frames of one request as SSE events, ending with its response.
 struct SseFrames {
     first: Option<Bytes>,
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: Receiver,
     guard: Option<InFlight>,
     closing: Pin<Box<WaitForCancellationFutureOwned>>,
     done: bool,
 }
 
 impl SseFrames {
-    fn emit(&mut self, frame: Bytes) -> Poll<Option<Result<Event, Infallible>>> {
+    fn emit(&mut self, frame: Bytes) -> Poll<Option<Bytes>> {
         if matches!(classify(&frame), Routed::Response(_)) {
             self.done = true;
             if let Some(mut guard) = self.guard.take() {
                 guard.armed = false;
             }
         }
-        Poll::Ready(Some(Ok(event(&frame))))
+        Poll::Ready(Some(frame))
     }
 }
 
-impl Stream for SseFrames {
-    type Item = Result<Event, Infallible>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.done {
+impl Frames for SseFrames {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.done {
             return Poll::Ready(None);
         }
-        if let Some(frame) = this.first.take() {
-            return this.emit(frame);
+        if let Some(frame) = self.first.take() {
+            return self.emit(frame);
         }
-        if this.closing.as_mut().poll(cx).is_ready() {
-            this.done = true;
+        if self.closing.as_mut().poll(cx).is_ready() {
+            self.done = true;
             return Poll::Ready(None);
         }
-        match this.rx.poll_recv(cx) {
-            Poll::Ready(Some(frame)) => this.emit(frame),
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(frame)) => self.emit(frame),
             Poll::Ready(None) => {
-                this.done = true;
+                self.done = true;
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -560,15 +563,12 @@ struct StreamFrames {
     closing: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
-impl Stream for StreamFrames {
-    type Item = Result<Event, Infallible>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.closing.as_mut().poll(cx).is_ready() {
+impl Frames for StreamFrames {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.closing.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
-        this.rx.poll_recv(cx).map(|frame| frame.map(|f| Ok(event(&f))))
+        self.rx.poll_recv(cx)
     }
 }
 
@@ -579,26 +579,24 @@ impl Drop for StreamFrames {
     }
 }
 
-/// One frame as an SSE `message` event (frames are single-line JSON).
-fn event(frame: &[u8]) -> Event {
-    let text = frame.strip_suffix(b"\n").unwrap_or(frame);
-    Event::default().event("message").data(String::from_utf8_lossy(text).into_owned())
-}
-
-fn sse(frames: SseFrames) -> Response {
-    let events = warp::sse::keep_alive().interval(KEEP_ALIVE).stream(frames);
-    with_header(warp::sse::reply(events).into_response(), "x-accel-buffering", "no")
+fn sse(frames: impl Frames) -> Response {
+    let mut resp = Response::new(Body::events(frames));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
 }
 
 fn json(status: StatusCode, body: impl Into<Bytes>) -> Response {
-    let mut resp = Response::new(body.into().into());
+    let mut resp = Response::new(Body::full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
-    let mut resp = Response::new(Bytes::from_static(text.as_bytes()).into());
+    let mut resp = Response::new(Body::full(Bytes::from_static(text.as_bytes())));
     *resp.status_mut() = status;
     if !text.is_empty() {
         resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -606,13 +604,12 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     resp
 }
 
-fn with_header(mut resp: Response, name: impl warp::http::header::IntoHeaderName, value: &str) -> Response {
+fn with_header(mut resp: Response, name: impl http::header::IntoHeaderName, value: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
     }
     resp
 }
-
 /// An HTTP error with a JSON-RPC error body (id `null` when the request's id is unknown).
 fn rpc_error(status: StatusCode, id: Option<&RawValue>, code: i64, message: &str) -> Response {
     let null = protocol::null_id();

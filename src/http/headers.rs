@@ -71,18 +71,16 @@ impl Accepts {
         let Some(accept) = accept else { return Accepts { json: true, sse: true, prefers_sse: false } };
         let mut out = Accepts { json: false, sse: false, prefers_sse: false };
         for item in accept.split(',') {
-            let media = item.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-            match media.as_str() {
-                "*/*" => {
-                    out.json = true;
-                    out.sse = true;
-                }
-                "application/json" | "application/*" => out.json = true,
-                "text/event-stream" | "text/*" => {
-                    out.prefers_sse |= !out.json;
-                    out.sse = true;
-                }
-                _ => {}
+            let media = item.split(';').next().unwrap_or_default().trim();
+            let is = |name: &str| media.eq_ignore_ascii_case(name);
+            if is("*/*") {
+                out.json = true;
+                out.sse = true;
+            } else if is("application/json") || is("application/*") {
+                out.json = true;
+            } else if is("text/event-stream") || is("text/*") {
+                out.prefers_sse |= !out.json;
+                out.sse = true;
             }
         }
         out
@@ -296,6 +294,7 @@ mod tests {
         assert_eq!(Accepts::parse(Some("application/json;q=0.9")), a(true, false, false));
         assert_eq!(Accepts::parse(Some("text/event-stream")), a(false, true, true));
         assert_eq!(Accepts::parse(Some("text/html")), a(false, false, false));
+        assert_eq!(Accepts::parse(Some("Application/JSON, TEXT/Event-Stream")), a(true, true, false));
         assert_eq!(Accepts::parse(None), a(true, true, false));
     }
 

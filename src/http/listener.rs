@@ -1,0 +1,66 @@
+//! The accept loop: every connection is served by hyper straight into [`Front::handle`], with no routing layer
+//! in between (the front has one endpoint and two metadata paths; a filter chain and a copy of every request's
+//! headers cost more than the routing they would do).
+//!
+//! Accepted sockets get `TCP_NODELAY`: an answer is one write, and it must not wait for the peer's ACK of the
+//! previous one. HTTP/1.1 and HTTP/2 (prior knowledge, `h2c`) are both served, as before.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::handler::Front;
+
+/// Serves `listener` until `front.closing` is cancelled; then stops accepting and waits for the connections
+/// to finish what they are writing (open streams end with the token too).
+pub async fn serve(listener: TcpListener, front: Arc<Front>) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = front.closing.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // Out of file descriptors and the like: give the connections in flight a moment to close.
+                tracing::error!(error = %e, "the MCP HTTP front cannot accept a connection; retrying in 1 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = front.closing.cancelled() => break,
+                }
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+        let serving = front.clone();
+        let service = service_fn(move |req: hyper::Request<Incoming>| {
+            let front = serving.clone();
+            async move { Ok::<_, Infallible>(front.handle(req).await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "an MCP HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Errors of one connection that was being accepted, not of the listener.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
