@@ -9,18 +9,26 @@
 //! 5. `tools/list` round trip over 1,000+ tools, through the gateway and directly;
 //! 6. slow-server isolation: the p99 of echo calls to one server while another is kept busy with 1 s sleeps;
 //! 7. cache: sequential echo latency directly, through the gateway uncached, and answered from the embedded and
-//!    the Redis cache.
+//!    the Redis cache;
+//! 8. HTTP (`http`, in `gateway/http.rs`): echo through the Streamable HTTP front in 2025-11-25 sessions and in
+//!    2026-07-28 stateless requests against the fixture directly, in rotating rounds: latency at 1 in flight,
+//!    throughput and latency at `BENCH_INFLIGHT` keep-alive connections, the gateway's CPU per call.
 //!
-//! The client is a writer task and a reader task on the child's stdin/stdout of a single-threaded runtime, so
-//! it takes at most one core. Requests are stamped when written and answers when read; every answer's id
-//! must belong to an outstanding request and every echoed text must match, or it counts as wrong.
+//! The stdio client is a writer task and a reader task on the child's stdin/stdout of a single-threaded
+//! runtime, so it takes at most one core (the HTTP client, hyper's, runs on that same thread). Requests are
+//! stamped when written and answers when read; every answer's id must belong to an outstanding request and every
+//! echoed text must match, or it counts as wrong.
 //!
 //! Knobs (environment): `BENCH_QUICK=1` (short run), `BENCH_SECS` (throughput window, s), `BENCH_LAT_CALLS`,
 //! `BENCH_WARMUP`, `BENCH_INFLIGHT`, `BENCH_SLOW_INFLIGHT`, `BENCH_SLOW_MS`, `BENCH_READY_RUNS`,
 //! `BENCH_LIST_CALLS`, `BENCH_EXTRA_TOOLS`, `BENCH_LAZY_SERVERS`, `BENCH_MAX_CALLS` (cap per stream),
-//! `BENCH_ROUNDS` / `BENCH_ISO_ROUNDS` (alternating rounds the echo and isolation comparisons are split into),
-//! `BENCH_ONLY=echo,cache,idle,ready,list,iso` (a subset of the phases), `BENCH_GATEWAY_TOML` (sections added to
-//! the gateway configs of the other phases, `\n` for newlines: e.g. `[evidence]\nenabled = false`).
+//! `BENCH_ROUNDS` / `BENCH_ISO_ROUNDS` (alternating rounds the echo, HTTP and isolation comparisons are split
+//! into), `BENCH_HTTP_SESSIONS` (legacy sessions the HTTP connections share, default 1),
+//! `BENCH_ONLY=echo,http,cache,idle,ready,list,iso` (a subset of the phases), `BENCH_GATEWAY_TOML` (sections
+//! added to the gateway configs of the other phases, `\n` for newlines: e.g. `[evidence]\nenabled = false`).
+
+#[path = "gateway/http.rs"]
+mod http;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -1522,6 +1530,58 @@ async fn run() -> Result<bool> {
                 r.bad_answers += d.lat_wrong + d.load_bad + g.lat_wrong + g.load_bad;
             }
             Err(e) => r.failed("echo", &e),
+        }
+        r.cpu_note("this phase", &mark);
+    }
+
+    // 8: the Streamable HTTP front, with its own direct baseline.
+    if s.runs("http") {
+        progress("http: direct and through the HTTP front in both eras, rotating");
+        let mark = CpuMark::now();
+        match http::http_phase(&s).await {
+            Ok(p) => {
+                let [d, l, m] = &p.sides;
+                let three = |what: String, f: &dyn Fn(&http::HttpSide) -> String| row(what, f(d), f(l), f(m));
+                let rows = [
+                    three("latency @1 in flight, p50 (µs)".into(), &|x| us(x.lat.p50)),
+                    three("latency @1 in flight, p99 (µs)".into(), &|x| us(x.lat.p99)),
+                    three(format!("throughput @{i} in flight (calls/s)"), &|x| format!("{:.0}", x.rate)),
+                    three(format!("latency @{i} in flight, p50 (µs)"), &|x| us(x.load_lat.p50)),
+                    three(format!("latency @{i} in flight, p99 (µs)"), &|x| us(x.load_lat.p99)),
+                    three(format!("CPU per call @{i} in flight (µs)"), &|x| {
+                        x.cpu_per_call_us.map_or("?".into(), |c| format!("{c:.2}"))
+                    }),
+                    three("calls measured (seq / pipelined)".into(), &|x| format!("{} / {}", x.lat.n, x.load_calls)),
+                    three("wrong answers (seq / pipelined)".into(), &|x| format!("{} / {}", x.lat_wrong, x.load_bad)),
+                ];
+                let header = ["", http::SIDES[0], http::SIDES[1], http::SIDES[2]];
+                r.table("Echo over Streamable HTTP (gateway: HTTP front only, one app fixture server)", header, &rows);
+                r.note(&format!(
+                    "direct: the fixture over its stdio pipe ({i} requests pipelined); HTTP: {i} keep-alive connections, \
+                     one request in flight on each; legacy: {} session(s).",
+                    p.sessions
+                ));
+                r.note("CPU: the fixture's own (direct); the gateway's without its child (HTTP; user + system, all threads).");
+                r.note(&format!(
+                    "HTTP legacy vs direct: throughput {}, p50 @1 {}; HTTP modern: throughput {}, p50 @1 {}.",
+                    ratio(d.rate, l.rate),
+                    delta(d.lat.p50, l.lat.p50),
+                    ratio(d.rate, m.rate),
+                    delta(d.lat.p50, m.lat.p50)
+                ));
+                let met = |ok: bool| if ok { "met" } else { "NOT met" };
+                r.note(&format!(
+                    "target HTTP legacy >= 30,000 calls/s @{i} in flight: {} ({:.0}); p50 <= 150 µs @1 in flight: {} \
+                     ({}; @{i} in flight: {} µs)",
+                    met(l.rate >= 30_000.0),
+                    l.rate,
+                    met(l.lat.p50 <= 150.0),
+                    us(l.lat.p50),
+                    us(l.load_lat.p50)
+                ));
+                r.bad_answers += p.sides.iter().map(|x| x.lat_wrong + x.load_bad).sum::<u64>();
+            }
+            Err(e) => r.failed("http", &e),
         }
         r.cpu_note("this phase", &mark);
     }

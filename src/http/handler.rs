@@ -292,9 +292,16 @@ impl Front {
     async fn answer(&self, pending: Pending) -> Response {
         let Pending { mut rx, mut guard, accepts, modern, created } = pending;
         let resp = loop {
-            let frame = tokio::select! {
-                frame = rx.recv() => frame,
-                _ = self.closing.cancelled() => None,
+            // A legacy request's inbox ends with its session (deleted, expired, or all of them as the front
+            // stops), so only a stateless one needs to watch the front's closing too (that costs a lock on the
+            // token shared by every request, per wait).
+            let frame = if modern {
+                tokio::select! {
+                    frame = rx.recv() => frame,
+                    _ = self.closing.cancelled() => None,
+                }
+            } else {
+                rx.recv().await
             };
             let Some(frame) = frame else {
                 guard.armed = false;

@@ -70,9 +70,10 @@ impl Accepts {
     pub fn parse(accept: Option<&str>) -> Accepts {
         let Some(accept) = accept else { return Accepts { json: true, sse: true, prefers_sse: false } };
         let mut out = Accepts { json: false, sse: false, prefers_sse: false };
-        for item in accept.split(',') {
-            let media = item.split(';').next().unwrap_or_default().trim();
-            let is = |name: &str| media.eq_ignore_ascii_case(name);
+        // Bytes, not chars: this runs for every POST, and media types are ASCII.
+        for item in accept.as_bytes().split(|&b| b == b',') {
+            let media = item.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+            let is = |name: &str| media.eq_ignore_ascii_case(name.as_bytes());
             if is("*/*") {
                 out.json = true;
                 out.sse = true;
