@@ -1545,6 +1545,9 @@ async fn run() -> Result<bool> {
                 let rows = [
                     three("latency @1 in flight, p50 (µs)".into(), &|x| us(x.lat.p50)),
                     three("latency @1 in flight, p99 (µs)".into(), &|x| us(x.lat.p99)),
+                    three("ping @1 in flight, p50 / p99 (µs)".into(), &|x| {
+                        x.ping.map_or(String::new(), |p| format!("{} / {}", us(p.p50), us(p.p99)))
+                    }),
                     three(format!("throughput @{i} in flight (calls/s)"), &|x| format!("{:.0}", x.rate)),
                     three(format!("latency @{i} in flight, p50 (µs)"), &|x| us(x.load_lat.p50)),
                     three(format!("latency @{i} in flight, p99 (µs)"), &|x| us(x.load_lat.p99)),
@@ -1562,6 +1565,7 @@ async fn run() -> Result<bool> {
                     p.sessions
                 ));
                 r.note("CPU: the fixture's own (direct); the gateway's without its child (HTTP; user + system, all threads).");
+                r.note("ping (modern: server/discover): answered by the gateway itself, the front's round trip alone.");
                 r.note(&format!(
                     "HTTP legacy vs direct: throughput {}, p50 @1 {}; HTTP modern: throughput {}, p50 @1 {}.",
                     ratio(d.rate, l.rate),

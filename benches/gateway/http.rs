@@ -15,6 +15,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use serde::Deserialize;
 use tokio::task::JoinSet;
 
 use super::*;
@@ -123,7 +124,8 @@ struct HttpConn {
 struct Headers {
     common: [(HeaderName, HeaderValue); 3],
     legacy_version: (HeaderName, HeaderValue),
-    modern: [(HeaderName, HeaderValue); 3],
+    /// Modern: version, then `Mcp-Method` and `Mcp-Name` of an echo call, then `Mcp-Method` of `server/discover`.
+    modern: [(HeaderName, HeaderValue); 4],
 }
 
 fn headers() -> &'static Headers {
@@ -137,7 +139,12 @@ fn headers() -> &'static Headers {
                 h("accept", "application/json, text/event-stream"),
             ],
             legacy_version: h("mcp-protocol-version", PROTOCOL),
-            modern: [h("mcp-protocol-version", "2026-07-28"), h("mcp-method", "tools/call"), h("mcp-name", TOOL)],
+            modern: [
+                h("mcp-protocol-version", "2026-07-28"),
+                h("mcp-method", "tools/call"),
+                h("mcp-name", TOOL),
+                h("mcp-method", "server/discover"),
+            ],
         }
     })
 }
@@ -151,8 +158,8 @@ impl HttpConn {
         Ok(HttpConn { sender, era, session, body: Vec::with_capacity(256) })
     }
 
-    /// POSTs `self.body` to `/mcp`: (status, session id header, body).
-    async fn post(&mut self) -> Result<(u16, Option<HeaderValue>, Bytes)> {
+    /// POSTs `self.body` (a tool call unless `ping`) to `/mcp`: (status, session id header, body).
+    async fn post(&mut self, ping: bool) -> Result<(u16, Option<HeaderValue>, Bytes)> {
         self.sender.ready().await.context("the connection to the HTTP front closed")?;
         let mut req = Request::new(Full::new(Bytes::copy_from_slice(&self.body)));
         *req.method_mut() = Method::POST;
@@ -169,7 +176,9 @@ impl HttpConn {
             }
             (Era::Legacy, None) => {}
             (Era::Modern, _) => {
-                for (k, v) in &all.modern {
+                let [version, method, name, ping_method] = &all.modern;
+                let wanted = if ping { [version, ping_method].to_vec() } else { vec![version, method, name] };
+                for (k, v) in wanted {
                     h.insert(k.clone(), v.clone());
                 }
             }
@@ -187,14 +196,14 @@ impl HttpConn {
         self.body.extend_from_slice(
             br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#,
         );
-        let (status, sid, body) = self.post().await?;
+        let (status, sid, body) = self.post(false).await?;
         let sid = sid.with_context(|| {
             format!("initialize answered {status} without a session: {}", String::from_utf8_lossy(&body))
         })?;
         self.session = Some(sid.clone());
         self.body.clear();
         self.body.extend_from_slice(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        let (status, _, _) = self.post().await?;
+        let (status, _, _) = self.post(false).await?;
         ensure!(status == 202, "notifications/initialized answered {status}");
         Ok(sid)
     }
@@ -207,12 +216,51 @@ impl HttpConn {
             self.body,
             r#"{{"jsonrpc":"2.0","id":{seq},"method":"tools/call","params":{{"name":"{TOOL}","arguments":{{"message":"m{seq}"}}{meta}}}}}"#
         )?;
-        let (status, _, body) = self.post().await?;
+        let (status, _, body) = self.post(false).await?;
         let good = status == 200
             && serde_json::from_slice::<Reply<'_>>(&body)
                 .is_ok_and(|r| r.id == Some(seq) && matches!(judge(&r, &Work::Echo, seq, ""), Verdict::Ok));
         Ok(good)
     }
+}
+
+impl HttpConn {
+    /// One request the gateway answers itself (the front's own cost, without a downstream): `ping`, or in
+    /// 2026-07-28, which has no `ping`, `server/discover`.
+    async fn ping(&mut self, seq: u64) -> Result<bool> {
+        self.body.clear();
+        match self.era {
+            Era::Legacy => write!(self.body, r#"{{"jsonrpc":"2.0","id":{seq},"method":"ping"}}"#)?,
+            Era::Modern => {
+                write!(self.body, r#"{{"jsonrpc":"2.0","id":{seq},"method":"server/discover","params":{{{META}}}}}"#)?
+            }
+        }
+        let (status, _, body) = self.post(true).await?;
+        #[derive(Deserialize)]
+        struct Pong<'a> {
+            id: Option<u64>,
+            #[serde(borrow)]
+            result: Option<&'a RawValue>,
+        }
+        Ok(status == 200
+            && serde_json::from_slice::<Pong<'_>>(&body).is_ok_and(|p| p.id == Some(seq) && p.result.is_some()))
+    }
+}
+
+/// `n` sequential pings after `warmup` unmeasured ones: round trips in ns, and the wrong answers.
+async fn http_pings(conn: &mut HttpConn, seq: &Seq, warmup: usize, n: usize) -> Result<(Vec<u64>, u64)> {
+    let mut lat = Vec::with_capacity(n);
+    let mut wrong = 0;
+    for i in 0..warmup + n {
+        let t0 = Instant::now();
+        let ok = conn.ping(seq.next()).await?;
+        let dt = t0.elapsed();
+        wrong += u64::from(!ok);
+        if i >= warmup {
+            lat.push(dt.as_nanos() as u64);
+        }
+    }
+    Ok((lat, wrong))
 }
 
 /// Message numbers of the phase: every call echoes a new one, so no answer comes from the gateway's cache.
@@ -299,6 +347,8 @@ async fn http_load(
 /// One side's figures.
 pub struct HttpSide {
     pub lat: Lat,
+    /// `ping` (modern: `server/discover`) at 1 in flight (HTTP sides only).
+    pub ping: Option<Lat>,
     pub lat_wrong: u64,
     pub rate: f64,
     pub load_lat: Lat,
@@ -336,6 +386,7 @@ pub async fn http_phase(s: &Settings) -> Result<HttpPhase> {
     }
 
     let mut lat: [Vec<u64>; 3] = Default::default();
+    let mut pings: [Vec<u64>; 3] = Default::default();
     let mut lat_wrong = [0u64; 3];
     let mut acc: [Acc; 3] = Default::default();
     let mut cpu = [Some(0.0f64); 3];
@@ -365,6 +416,14 @@ pub async fn http_phase(s: &Settings) -> Result<HttpPhase> {
             .map_err(late("sequential echo calls"))??;
             lat[k].extend(v);
             lat_wrong[k] += w;
+            let pinged = match k {
+                0 => continue,
+                1 => timeout(STEP * 2, http_pings(&mut legacy, &seq, 0, per_round)).await,
+                _ => timeout(STEP * 2, http_pings(&mut modern, &seq, 0, per_round)).await,
+            };
+            let (v, w) = pinged.map_err(late("sequential pings"))??;
+            pings[k].extend(v);
+            lat_wrong[k] += w;
         }
         for k in [r % 3, (r + 1) % 3, (r + 2) % 3] {
             let pid = if k == 0 { fx.pid } else { gw.pid };
@@ -392,6 +451,7 @@ pub async fn http_phase(s: &Settings) -> Result<HttpPhase> {
         let a = &mut acc[k];
         let side = HttpSide {
             lat: lat_stats(&mut lat[k]),
+            ping: (k > 0).then(|| lat_stats(&mut pings[k])),
             lat_wrong: lat_wrong[k],
             rate: a.rate(),
             load_lat: lat_stats(&mut a.lat_ns),
