@@ -246,14 +246,16 @@ impl Front {
         }
         let method = env.method.as_deref().expect("requests and notifications have a method");
         let visible = |name: &str| headers.get(name).map(|v| v.to_str().map_err(|_| name.to_owned())).transpose();
+        // Parsed once for every check below (a parse of the whole params is most of their cost).
+        let params = env.params.and_then(|p| protocol::RawObject::parse(p).ok());
         let checked = (|| {
             let h = ModernHeaders {
                 version: visible(headers::PROTOCOL_VERSION).map_err(invalid_chars)?,
                 method: visible(headers::MCP_METHOD).map_err(invalid_chars)?,
                 name: visible(headers::MCP_NAME).map_err(invalid_chars)?,
             };
-            check_modern(&h, method, env.params)?;
-            self.check_param_headers(headers, method, env.params)
+            check_modern(&h, method, params.as_ref())?;
+            self.check_param_headers(headers, method, params.as_ref())
         })();
         if let (Err(msg), Kind::Request) = (checked, kind) {
             return Step::Done(rpc_error(StatusCode::BAD_REQUEST, env.id, code::HEADER_MISMATCH, &msg));
@@ -275,11 +277,16 @@ impl Front {
     }
 
     /// `Mcp-Param-*` headers of a `tools/call`, against the arguments the tool's schema annotates.
-    fn check_param_headers(&self, sent: &HeaderMap, method: &str, params: Option<&RawValue>) -> Result<(), String> {
+    fn check_param_headers(
+        &self,
+        sent: &HeaderMap,
+        method: &str,
+        params: Option<&protocol::RawObject<'_>>,
+    ) -> Result<(), String> {
         if method != "tools/call" {
             return Ok(());
         }
-        let obj = params.and_then(|p| protocol::RawObject::parse(p).ok()).unwrap_or_default();
+        let Some(obj) = params else { return Ok(()) };
         let Some(name) = obj.get_str("name") else { return Ok(()) };
         let table = self.shared.table.load();
         let Some(item) = table.tools.item(&name) else { return Ok(()) };

@@ -107,11 +107,10 @@ pub struct ModernHeaders<'a> {
     pub name: Option<&'a str>,
 }
 
-/// Checks the 2026-07-28 metadata headers against the body; the error message says which header and why
-/// (answered 400 with -32020).
-pub fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawValue>) -> Result<(), String> {
+/// Checks the 2026-07-28 metadata headers against the body (its `params`, parsed once by the caller, `None`
+/// when absent or not an object); the error message says which header and why (answered 400 with -32020).
+pub fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawObject<'_>>) -> Result<(), String> {
     let body_version = params
-        .and_then(|p| RawObject::parse(p).ok())
         .and_then(|o| o.get("_meta"))
         .and_then(|m| RawObject::parse(m).ok())
         .and_then(|m| m.get_str(crate::protocol::meta::PROTOCOL_VERSION).map(|v| v.into_owned()));
@@ -144,7 +143,6 @@ pub fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawValu
     };
     if let Some(field) = source {
         let body = params
-            .and_then(|p| RawObject::parse(p).ok())
             .and_then(|o| o.get_str(field).map(|v| v.into_owned()))
             .ok_or_else(|| format!("params.{field} must be a string"))?;
         let header = h.name.ok_or_else(|| format!("Header mismatch: the Mcp-Name header is required for {method}"))?;
@@ -301,10 +299,12 @@ mod tests {
 
     #[test]
     fn modern_headers_must_match_the_body() {
-        let params: &RawValue = serde_json::from_str(
+        let raw: &RawValue = serde_json::from_str(
             r#"{"name":"app__x__echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#,
         )
         .unwrap();
+        let obj = RawObject::parse(raw).unwrap();
+        let params = &obj;
         let good =
             ModernHeaders { version: Some("2026-07-28"), method: Some("tools/call"), name: Some("app__x__echo") };
         assert!(check_modern(&good, "tools/call", Some(params)).is_ok());
