@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -316,45 +316,39 @@ fn run_writer(
     let mut drain = Drain { writer, dropped, noted: 0, failing: false };
     let mut replies = Vec::new();
     let window = config.flush_interval;
-    let mut next = rx.blocking_recv();
-    // When the open batch must be written at the latest (`None`: nothing gathered).
-    let mut due: Option<Instant> = None;
-    while let Some(item) = next {
-        due.get_or_insert_with(|| Instant::now() + window);
-        match item {
-            Item::Record(rec, held) => {
-                drain.record(&rec);
-                drop(rec);
-                queued_bytes.fetch_sub(held, Ordering::Relaxed);
-            }
-            Item::Flush(reply) => {
-                drain.note_drops();
-                drain.sync();
-                due = None;
-                let _ = reply.send(drain.stats());
-            }
-            Item::Shutdown(reply) => {
-                replies.push(reply);
-                // Refuse new records (they count as dropped) but write everything already queued.
-                rx.close();
-            }
-        }
-        next = loop {
-            match rx.try_recv() {
-                Ok(item) => break Some(item),
-                Err(mpsc::error::TryRecvError::Disconnected) => break None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    // The queue is dry: wait for more until the batch is due, then write it and block.
-                    let left = due.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
-                    if left.is_zero() {
-                        drain.flush();
-                        due = None;
-                        break rx.blocking_recv();
+    // Park until something arrives; then give the batch `window` to gather, write it all at once, and park again.
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        let mut slept = window.is_zero();
+        loop {
+            while let Some(item) = next.take() {
+                match item {
+                    Item::Record(rec, held) => {
+                        drain.record(&rec);
+                        drop(rec);
+                        queued_bytes.fetch_sub(held, Ordering::Relaxed);
                     }
-                    std::thread::sleep(left.min(Duration::from_micros(250)));
+                    Item::Flush(reply) => {
+                        drain.note_drops();
+                        drain.sync();
+                        let _ = reply.send(drain.stats());
+                    }
+                    Item::Shutdown(reply) => {
+                        replies.push(reply);
+                        // Refuse new records (they count as dropped) but write everything already queued.
+                        rx.close();
+                    }
                 }
+                next = rx.try_recv().ok();
             }
-        };
+            if slept {
+                break;
+            }
+            std::thread::sleep(window);
+            slept = true;
+            next = rx.try_recv().ok();
+        }
+        drain.flush();
     }
     drain.note_drops();
     if let Err(e) = drain.writer.close() {

@@ -272,9 +272,10 @@ fn write_call(buf: &mut Vec<u8>, id: u64, tool: &str, work: &Work, seq: u64) {
     let r = match work {
         Work::Echo => write!(buf, r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","#)
             .and_then(|()| write!(buf, r#""arguments":{{"message":"m{seq}"}}}}}}"#)),
+        // `n` makes every call's arguments new: sleep is read-only, and the gateway's cache must not answer it.
         Work::Sleep(ms) => {
             write!(buf, r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","#)
-                .and_then(|()| write!(buf, r#""arguments":{{"ms":{ms}}}}}}}"#))
+                .and_then(|()| write!(buf, r#""arguments":{{"ms":{ms},"n":{seq}}}}}}}"#))
         }
     };
     r.expect("writing to a Vec cannot fail");

@@ -748,7 +748,9 @@ fn admit_plan(
     if services.cache.is_some() && (rule_cache.is_some() || entry.read_only) && params.get("task").is_none() {
         let public = rule_cache.is_some_and(|c| c.scope == crate::policy::CacheScope::Public);
         let scope =
-            if public { "public".to_owned() } else { format!("client:{}:{}", services.instance, client.session) };
+            // Private entries belong to the client's auth context: its session, or for stateless HTTP requests the
+            // token identity they share (`owner`).
+            if public { "public".to_owned() } else { format!("client:{}:{}", services.instance, client.owner) };
         let tags = match rule_cache.filter(|c| !c.tags.is_empty()) {
             Some(c) => info.tags.iter().chain(&c.tags).cloned().collect(),
             None => info.tags.clone(),

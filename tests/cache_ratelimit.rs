@@ -14,14 +14,7 @@ use support::*;
 use support_redis::RedisServer;
 
 fn config_with_rules(ws: &Workspace, rules: &str, extra_sections: &str) -> std::path::PathBuf {
-    let rules_path = ws.file("rules.toml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let body = format!(
-        "{extra_sections}\n[policy]\nfiles = [\"{}\"]\n\n{}",
-        rules_path.display(),
-        fixture_server("fx", "app", "")
-    );
-    ws.config(&body)
+    ws.config_with_rules(rules, extra_sections, &fixture_server("fx", "app", ""))
 }
 
 const COUNTER_CACHED: &str = r#"

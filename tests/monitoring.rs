@@ -176,14 +176,9 @@ rate_limit = { count = 5, per = "10s" }
 async fn start_target() -> Target {
     use serde_json::json;
     let ws = support::Workspace::new();
-    let rules = ws.file("rules.toml");
-    std::fs::write(&rules, TARGET_RULES).unwrap();
-    let cfg = ws.config(&format!(
-        "[policy]\nfiles = [\"{}\"]\n\n{}\n{}",
-        rules.display(),
-        support::fixture_server("fx", "app", ""),
-        support::fixture_server("other", "ext", "")
-    ));
+    let servers =
+        format!("{}\n{}", support::fixture_server("fx", "app", ""), support::fixture_server("other", "ext", ""));
+    let cfg = ws.config_with_rules(TARGET_RULES, "", &servers);
     let port = support::free_port();
     let p = port.to_string();
     let mut gw = support::Gateway::start_with(

@@ -11,15 +11,8 @@ use serde_json::{json, Value};
 use support::*;
 
 fn config(ws: &Workspace, rules: &str) -> PathBuf {
-    let rules_path = ws.file("rules.toml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let body = format!(
-        "[policy]\nfiles = [\"{}\"]\n\n{}\n{}",
-        rules_path.display(),
-        fixture_server("fx", "app", "timeout = \"300ms\"\nretries = 0\nrestart_backoff = \"50ms\""),
-        fixture_server("other", "ext", "")
-    );
-    ws.config(&body)
+    let fx = fixture_server("fx", "app", "timeout = \"300ms\"\nretries = 0\nrestart_backoff = \"50ms\"");
+    ws.config_with_rules(rules, "", &format!("{fx}\n{}", fixture_server("other", "ext", "")))
 }
 
 const RULES: &str = r#"

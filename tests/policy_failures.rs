@@ -9,15 +9,8 @@ use serde_json::json;
 use support::*;
 
 fn config_with_rules(ws: &Workspace, rules: &str, alpha_extra: &str) -> std::path::PathBuf {
-    let rules_path = ws.file("rules.toml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let body = format!(
-        "[policy]\nfiles = [\"{}\"]\n\n{}\n{}",
-        rules_path.display(),
-        fixture_server("alpha", "app", alpha_extra),
-        fixture_server("beta", "ext", "")
-    );
-    ws.config(&body)
+    let servers = format!("{}\n{}", fixture_server("alpha", "app", alpha_extra), fixture_server("beta", "ext", ""));
+    ws.config_with_rules(rules, "", &servers)
 }
 
 #[tokio::test]

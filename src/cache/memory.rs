@@ -1,12 +1,15 @@
 //! The embedded cache: a bounded LRU in this process, the default backend.
 //!
-//! Why not moka: moka bounds one weight (entries *or* bytes, not both) and invalidates by predicate with a scan
-//! of every entry, while this cache must hold both bounds and drop a tag's entries by index. A map with a
-//! recency list (the `lru` crate, used unbounded so eviction happens here, where the byte count and the tag
-//! index are kept in step) and one mutex is small enough to read in full, and a lookup holds the lock for a hash
-//! probe and a pointer move, so two cores do not queue on it.
+//! Why not moka: moka bounds one weight (entries *or* bytes, not both), while this cache must hold both bounds.
+//! A map with a recency list (the `lru` crate, used unbounded so eviction happens here, where the byte count is
+//! kept in step) and one mutex is small enough to read in full, and a lookup holds the lock for a hash probe
+//! and a pointer move, so two cores do not queue on it.
+//!
+//! Tags are not indexed: every cacheable call stores an entry (and, once the cache is full, evicts one), while
+//! tags are invalidated rarely (a writer succeeded, a server's list changed, an operator asked). So a store
+//! only shares the caller's tag list (one per tool, built once) and an invalidation scans the entries: at the
+//! default bound of 10,000 entries, a fraction of a millisecond under the lock.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -42,7 +45,7 @@ impl Default for MemoryLimits {
 /// The embedded cache; cheap to clone (clones share the store).
 #[derive(Clone)]
 pub struct MemoryCache {
-    /// The entries, their recency and the tag index, under one lock so they never disagree.
+    /// The entries and their recency, under one lock.
     store: Arc<Mutex<Store>>,
     /// The configured bounds.
     limits: MemoryLimits,
@@ -55,8 +58,6 @@ struct Store {
     lru: LruCache<CacheKey, Entry, KeyHashing>,
     /// Sum of the entries' charges, kept at or below `max_bytes`.
     bytes: usize,
-    /// Keys holding each tag, so invalidating a tag touches only its entries.
-    by_tag: HashMap<Arc<str>, HashSet<CacheKey, KeyHashing>>,
 }
 
 struct Entry {
@@ -64,8 +65,8 @@ struct Entry {
     value: Bytes,
     /// Clock time at which the entry stops being served.
     expires_at: Duration,
-    /// The entry's tags, shared with `by_tag`'s keys, to unlink it from the index on removal.
-    tags: Box<[Arc<str>]>,
+    /// The entry's tags: the caller's list, shared by every entry of a tool.
+    tags: Arc<[String]>,
     /// What it counts against `max_bytes`.
     charge: usize,
 }
@@ -76,8 +77,7 @@ impl MemoryCache {
     }
 
     pub fn with_clock(limits: MemoryLimits, clock: Arc<dyn Clock>) -> Self {
-        let store =
-            Store { lru: LruCache::unbounded_with_hasher(KeyHashing::default()), bytes: 0, by_tag: HashMap::new() };
+        let store = Store { lru: LruCache::unbounded_with_hasher(KeyHashing::default()), bytes: 0 };
         MemoryCache { store: Arc::new(Mutex::new(store)), limits, clock }
     }
 
@@ -116,6 +116,17 @@ impl MemoryCache {
 
     /// Stores synchronously (the call path of the embedded cache needs no task).
     pub fn put_now(&self, key: &CacheKey, value: Bytes, ttl: Duration, tags: &[String]) -> Result<(), CacheError> {
+        self.put_shared(key, value, ttl, Arc::from(tags))
+    }
+
+    /// [`MemoryCache::put_now`] with a tag list the caller shares between entries (no copy per entry).
+    pub fn put_shared(
+        &self,
+        key: &CacheKey,
+        value: Bytes,
+        ttl: Duration,
+        tags: Arc<[String]>,
+    ) -> Result<(), CacheError> {
         let tag_bytes: usize = tags.iter().map(String::len).sum();
         let charge = value.len() + tag_bytes + ENTRY_OVERHEAD;
         if value.len() > self.limits.max_entry_bytes || charge > self.limits.max_bytes {
@@ -124,28 +135,34 @@ impl MemoryCache {
         let expires_at = self.clock.now().saturating_add(ttl);
         let mut store = self.lock();
         store.remove(key);
-        let mut interned: Vec<Arc<str>> = tags.iter().map(|t| store.intern(t)).collect();
-        interned.sort_unstable();
-        interned.dedup();
-        for tag in &interned {
-            store.by_tag.entry(tag.clone()).or_default().insert(*key);
-        }
         store.bytes += charge;
-        store.lru.put(*key, Entry { value, expires_at, tags: interned.into_boxed_slice(), charge });
+        store.lru.put(*key, Entry { value, expires_at, tags, charge });
         while store.lru.len() > self.limits.max_entries || store.bytes > self.limits.max_bytes {
             match store.lru.pop_lru() {
-                Some((old_key, old)) => store.unlink(&old_key, old),
+                Some((_, old)) => store.bytes -= old.charge,
                 None => break,
             }
         }
         Ok(())
     }
 
-    /// Drops every entry carrying `tag`, synchronously; how many live entries went.
+    /// Drops every entry carrying `tag`, synchronously; how many live entries went (expired ones go too,
+    /// uncounted).
     pub fn invalidate_tag_now(&self, tag: &str) -> u64 {
+        let now = self.clock.now();
         let mut store = self.lock();
-        let keys = store.by_tag.remove(tag).unwrap_or_default();
-        keys.iter().filter(|k| store.remove(k)).count() as u64
+        let tagged: Vec<(CacheKey, bool)> = store
+            .lru
+            .iter()
+            .filter(|(_, e)| e.tags.iter().any(|t| t == tag))
+            .map(|(k, e)| (*k, e.expires_at > now))
+            .collect();
+        let mut live = 0;
+        for (key, alive) in tagged {
+            store.remove(&key);
+            live += u64::from(alive);
+        }
+        live
     }
 
     fn lock(&self) -> MutexGuard<'_, Store> {
@@ -159,30 +176,10 @@ impl Store {
     fn remove(&mut self, key: &CacheKey) -> bool {
         match self.lru.pop(key) {
             Some(entry) => {
-                self.unlink(key, entry);
+                self.bytes -= entry.charge;
                 true
             }
             None => false,
-        }
-    }
-
-    fn unlink(&mut self, key: &CacheKey, entry: Entry) {
-        self.bytes -= entry.charge;
-        for tag in entry.tags.iter() {
-            if let Some(keys) = self.by_tag.get_mut(tag) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.by_tag.remove(tag);
-                }
-            }
-        }
-    }
-
-    /// The index's own `Arc` for `tag`, so all entries with a tag share one allocation.
-    fn intern(&self, tag: &str) -> Arc<str> {
-        match self.by_tag.get_key_value(tag) {
-            Some((shared, _)) => shared.clone(),
-            None => Arc::from(tag),
         }
     }
 }
@@ -208,7 +205,6 @@ impl CacheBackend for MemoryCache {
         let mut store = self.lock();
         let n = store.lru.len() as u64;
         store.lru.clear();
-        store.by_tag.clear();
         store.bytes = 0;
         Ok(n)
     }
@@ -290,23 +286,19 @@ mod tests {
         clock.advance(Duration::from_nanos(1));
         assert!(c.get_now(&k(0)).is_none(), "at expiry");
         assert_eq!((c.len(), c.bytes()), (0, 0), "an expired entry is dropped when found");
-        assert!(c.lock().by_tag.is_empty(), "and unlinked from its tags");
     }
 
     #[tokio::test]
-    async fn the_tag_index_follows_evictions_and_overwrites() {
+    async fn tags_follow_evictions_and_overwrites() {
         let (c, _) = cache(2, usize::MAX);
         let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         c.put(&k(0), Bytes::from_static(b"a"), HOUR, &tags(&["x", "y", "x"])).await.unwrap();
         c.put(&k(1), Bytes::from_static(b"b"), HOUR, &tags(&["x"])).await.unwrap();
+        // The overwrite replaces 0's tags: y no longer names anything.
         c.put(&k(0), Bytes::from_static(b"a2"), HOUR, &tags(&["z"])).await.unwrap();
-        {
-            let store = c.lock();
-            assert_eq!(store.by_tag.get("x").map(HashSet::len), Some(1), "overwrite dropped 0 from x");
-            assert!(!store.by_tag.contains_key("y"));
-        }
+        assert_eq!(c.invalidate_tag("y").await.unwrap(), 0);
         c.put(&k(2), Bytes::from_static(b"c"), HOUR, &[]).await.unwrap(); // evicts 1, the only x
-        assert!(!c.lock().by_tag.contains_key("x"), "eviction unlinked the tag");
+        assert_eq!(c.invalidate_tag("x").await.unwrap(), 0, "the evicted entry is gone with its tag");
         assert_eq!(c.invalidate_tag("z").await.unwrap(), 1);
         assert_eq!(c.invalidate_tag("z").await.unwrap(), 0);
         assert_eq!(c.len(), 1);

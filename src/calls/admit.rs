@@ -183,7 +183,7 @@ impl Services {
         match &self.cache {
             None => {}
             Some(Cache::Memory(m)) => {
-                if let Err(e) = m.put_now(&key, value, ttl, &tags) {
+                if let Err(e) = m.put_shared(&key, value, ttl, tags) {
                     tracing::debug!(error = %e, "result not cached");
                 }
             }

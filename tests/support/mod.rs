@@ -85,6 +85,14 @@ impl Workspace {
         p
     }
 
+    /// Writes `rules` to `rules.toml` and a config whose `[policy]` uses it: `sections` (e.g. `[cache]`) first,
+    /// then `servers` (see [`fixture_server`]).
+    pub fn config_with_rules(&self, rules: &str, sections: &str, servers: &str) -> PathBuf {
+        let rules_path = self.file("rules.toml");
+        std::fs::write(&rules_path, rules).expect("write rules");
+        self.config(&format!("{sections}\n[policy]\nfiles = [\"{}\"]\n\n{servers}", rules_path.display()))
+    }
+
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
