@@ -410,6 +410,64 @@ async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item =
     done.into_iter().map(|v| v.expect("every future finished")).collect()
 }
 
+/// HTTP/2 with prior knowledge (h2c) is served like HTTP/1.1: a session, a JSON answer, and an SSE answer whose
+/// progress events come before the result.
+#[tokio::test]
+async fn h2c_clients_get_json_and_sse_answers_as_over_http1() {
+    use http_body_util::{BodyExt, Full};
+    let ws = Workspace::new();
+    let gw = HttpGateway::start(&ws, "", &fixture("fx", &[]), &[]).await;
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
+    let (mut h2, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake");
+    tokio::spawn(conn);
+    let url = gw.url();
+    let mut post = |body: String, sid: Option<&str>| {
+        let mut req = hyper::Request::post(url.as_str())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(sid) = sid {
+            req = req.header("mcp-session-id", sid).header("mcp-protocol-version", "2025-11-25");
+        }
+        let sent = h2.send_request(req.body(Full::new(bytes::Bytes::from(body))).expect("request"));
+        async move {
+            let resp = tokio::time::timeout(DEADLINE, sent).await.expect("answered in time").expect("h2 response");
+            let (parts, body) = resp.into_parts();
+            let body = tokio::time::timeout(DEADLINE, body.collect()).await.expect("body in time").expect("body");
+            (parts, String::from_utf8(body.to_bytes().to_vec()).expect("UTF-8"))
+        }
+    };
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"h2","version":"1"}}}"#;
+    let (parts, body) = post(init.into(), None).await;
+    assert_eq!(parts.version, hyper::Version::HTTP_2);
+    assert_eq!(parts.status, 200, "{body}");
+    let sid = parts.headers["mcp-session-id"].to_str().expect("visible").to_owned();
+    let (parts, _) = post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.into(), Some(&sid)).await;
+    assert_eq!(parts.status, 202);
+    let echo = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"app__fx__echo","arguments":{"message":"over h2"}}});
+    let (parts, body) = post(echo.to_string(), Some(&sid)).await;
+    assert_eq!(parts.headers["content-type"], "application/json");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!((answer["id"].clone(), text_of(&answer)), (json!(1), "over h2".to_owned()));
+    let progress = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"app__fx__progress","arguments":{"steps":3,"interval_ms":5},"_meta":{"progressToken":"p"}}});
+    let (parts, body) = post(progress.to_string(), Some(&sid)).await;
+    assert!(parts.headers["content-type"].to_str().unwrap().starts_with("text/event-stream"), "{parts:?}");
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d).expect("an event's data is JSON"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["method"].as_str().unwrap_or("response")).collect();
+    assert_eq!(kinds, ["notifications/progress", "notifications/progress", "notifications/progress", "response"]);
+    assert_eq!(events[3]["id"], 2);
+    assert_eq!(text_of(&events[3]), "done 3 steps");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn a_deleted_or_expired_session_gets_404_and_a_new_one_works() {
     let ws = Workspace::new();
