@@ -555,15 +555,7 @@ impl Conn {
                 bail!("{} (pid {}) did not exit within 10 s of stdin EOF; killed it", self.label, self.pid);
             }
         };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while kids.iter().any(|&(p, _)| pid_alive(p)) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let left: Vec<i32> = kids.iter().map(|&(p, _)| p).filter(|&p| pid_alive(p)).collect();
-        for &p in &left {
-            // Ours (started through our gateway) and still alive 3 s after it exited: do not leak it.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-        }
+        let left = reap(&kids).await;
         ensure!(left.is_empty(), "{} exited but left processes {left:?} running (killed them)", self.label);
         ensure!(status.success(), "{} exited with {status}", self.label);
         Ok(())
@@ -659,6 +651,20 @@ fn clock_ticks_per_sec() -> f64 {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0)
     })
+}
+
+/// Waits up to 3 s for `kids` (children of a gateway that exited) to be gone; kills and returns those left:
+/// ours (started through our gateway) and still alive, so they must not leak.
+async fn reap(kids: &[(i32, String)]) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while kids.iter().any(|&(p, _)| pid_alive(p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<i32> = kids.iter().map(|&(p, _)| p).filter(|&p| pid_alive(p)).collect();
+    for &p in &left {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+    }
+    left
 }
 
 fn pid_alive(pid: i32) -> bool {

@@ -297,14 +297,8 @@ async fn inspector_cli_lists_and_calls_over_http() {
             .arg(format!("Authorization: Bearer {token}"))
             .args(args)
             .arg("--")
-            .arg(gw.url())
-            .env("HOME", &home)
-            .env("MCP_CATALOG_PATH", home.join("mcp.json"))
-            .env("MCP_CLIENT_CONFIG_PATH", home.join("client.json"))
-            .env("MCP_STORAGE_DIR", home.join("storage"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .arg(gw.url());
+        inspector_sandbox(&mut cmd, &home);
         async move {
             let out = tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("in time").expect("run");
             let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -6,7 +6,6 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -49,15 +48,9 @@ impl Inspector {
             .arg("--")
             .args(target)
             .current_dir(ws.path())
-            // Keep the Inspector's catalog, client config and storage inside the workspace.
-            .env("PATH", path)
-            .env("HOME", &home)
-            .env("MCP_CATALOG_PATH", home.join("mcp.json"))
-            .env("MCP_CLIENT_CONFIG_PATH", home.join("client.json"))
-            .env("MCP_STORAGE_DIR", home.join("storage"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .env("PATH", path);
+        // Keep the Inspector's catalog, client config and storage inside the workspace.
+        inspector_sandbox(&mut cmd, &home);
         let shown = format!("{} {} {args:?} -- {target:?}", self.node.display(), self.cli.display());
         let out = match tokio::time::timeout(RUN_TIMEOUT, cmd.output()).await {
             Ok(out) => out.expect("run the Inspector CLI"),

@@ -97,14 +97,7 @@ impl HttpGateway {
                 bail!("the HTTP gateway (pid {}) did not exit within 10 s of SIGTERM; killed it", self.pid);
             }
         };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while kids.iter().any(|&(p, _)| pid_alive(p)) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let left: Vec<i32> = kids.iter().map(|&(p, _)| p).filter(|&p| pid_alive(p)).collect();
-        for &p in &left {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-        }
+        let left = reap(&kids).await;
         ensure!(left.is_empty(), "the HTTP gateway exited but left processes {left:?} running (killed them)");
         ensure!(status.success(), "the HTTP gateway exited with {status}");
         Ok(())

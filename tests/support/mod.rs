@@ -368,3 +368,15 @@ pub async fn call_concurrently(gw: &mut Gateway, calls: &[(&str, Value)]) -> Vec
     }
     out
 }
+
+/// Settles the MCP Inspector CLI in `home` (its catalog, client config and storage stay there, not in the user's
+/// home), without colours, stdin closed, killed if the test drops it.
+pub fn inspector_sandbox(cmd: &mut Command, home: &Path) {
+    cmd.env("HOME", home)
+        .env("MCP_CATALOG_PATH", home.join("mcp.json"))
+        .env("MCP_CLIENT_CONFIG_PATH", home.join("client.json"))
+        .env("MCP_STORAGE_DIR", home.join("storage"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+}
