@@ -5,7 +5,7 @@
 //! session / server code ── EvidenceHandle::record (try_send, never blocks; full → dropped += 1)
 //!                                   │  bounded tokio mpsc (queue_capacity)
 //!                                   ▼
-//!                          "evidence-writer" thread: redact, hash, write(2) one line, fsync at rotation
+//!                          "evidence-writer" thread: redact, hash, one write(2) per batch, fsync at rotation
 //!                                   ▲
 //! EvidenceActor ── owns the thread: starts it (pre_start waits for the crash repair), flush barriers,
 //!                  shutdown (post_stop drains the queue, fsyncs, joins the thread)

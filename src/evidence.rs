@@ -1,5 +1,6 @@
 //! Evidence: the audit trail in `_federation/evidence/*.jsonl`. One JSON line per call and per policy decision,
-//! appended by one writer, flushed per line, rotated by day and size, redacted, and hash-chained so that an
+//! appended by one writer (records arriving within `flush_interval` share one write), rotated by day and size,
+//! redacted, and hash-chained so that an
 //! altered, removed or reordered record is detectable with [`verify()`].
 //!
 //! # Layout

@@ -2,9 +2,11 @@
 //! `actors::evidence`), so its blocking file I/O never occupies an async worker, and tests drive it directly with
 //! chosen clocks.
 //!
-//! Each record is encoded, hashed and written with a single `write` of the whole line (no user-space buffer, so
-//! "flushed per record" holds and a crash leaves at most the one line being written torn). `fsync` happens at
-//! rotation, on [`Writer::sync`] (flush requests, shutdown) and after a repair.
+//! Each record is encoded, hashed and written with a single `write` of the whole line; with batching on (the
+//! evidence thread's mode) the sealed lines of one batch are written with one `write` by [`Writer::flush`]. Either
+//! way a line is never split across writes, so a crash leaves at most the one write in progress torn, and what was
+//! gathered but not written is lost like records still queued. `fsync` happens at rotation, on [`Writer::sync`]
+//! (flush requests, shutdown) and after a repair.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
