@@ -321,9 +321,7 @@ impl Actor for ServerActor {
         state.fail_queue(&err);
         state.stop_sessions(&err).await;
         if let Some(child) = state.child.take() {
-            for entry in child.requester().pending().drain() {
-                entry.responder.fail(&err);
-            }
+            child.requester().pending().fail_all(&err);
             child.stop(state.ctx.stop_grace).await;
         }
         Ok(())
@@ -1170,9 +1168,7 @@ impl ServerState {
             if let Some(child) = self.child.take() {
                 // A call the fast lane sent after the idle check would wait for an answer nobody reads any more.
                 let err = self.unavailable("it was stopped for being idle as the call arrived; call again");
-                for entry in child.requester().pending().drain() {
-                    entry.responder.fail(&err);
-                }
+                child.requester().pending().fail_all(&err);
                 tokio::spawn(async move { child.stop(grace).await });
             }
         }

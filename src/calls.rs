@@ -184,13 +184,8 @@ impl Services {
         map.entry(canonical.clone()).or_insert(info).clone()
     }
 
-    /// Starts the log of one client call.
-    pub fn start_call(self: &Arc<Self>, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
-        self.start_call_of(&self.tool_info(tool), tool, server)
-    }
-
-    /// [`Services::start_call`] with the tool's shared part at hand.
-    pub fn start_call_of(self: &Arc<Self>, info: &ToolInfo, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
+    /// Starts the log of one client call of `tool` (whose shared part, [`Services::tool_info`], is `info`).
+    pub fn start_call(self: &Arc<Self>, info: &ToolInfo, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
         let metrics = info.metrics.clone();
         CallLog {
             services: self.clone(),
@@ -205,7 +200,6 @@ impl Services {
             arguments: None,
             attempts: 0,
             store: None,
-            store_public: false,
             invalidates: Vec::new(),
             coalesced_with: None,
         }
@@ -310,8 +304,11 @@ impl fmt::Display for Correlation {
 /// The result cache entry a call will fill when it succeeds, and the coalescing it leads.
 pub struct Store {
     pub key: CacheKey,
+    /// Zero: the lookup failed, so the leader only answers its followers and stores nothing.
     pub ttl: Duration,
     pub tags: Arc<[String]>,
+    /// The entry may be shared by all clients.
+    pub public: bool,
 }
 
 /// The record of one client tool call while it is under way. Travels inside its [`ClientReply`]; finished by
@@ -337,8 +334,6 @@ pub struct CallLog {
     pub attempts: u32,
     /// Set on the leader of a cacheable call.
     pub store: Option<Store>,
-    /// The store's entry may be shared by all clients.
-    pub store_public: bool,
     /// Cache tags a success drops (`invalidates` of the rule).
     pub invalidates: Vec<String>,
     /// Set on a coalesced follower: the leader's correlation id.
@@ -346,10 +341,6 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    pub fn services(&self) -> &Arc<Services> {
-        &self.services
-    }
-
     /// One attempt reached the downstream and ended without an answer the client gets (a timeout or crash before
     /// a retry or fallback, an `isError` result that falls back).
     pub fn attempt_ended(&self, outcome: Outcome) {
@@ -386,7 +377,7 @@ impl CallLog {
         let services = self.services.clone();
         if let Some(store) = self.store.take() {
             if let (Answer::Result(result), Outcome::Ok, None) = (answer, outcome, &reply.answered_by) {
-                services.store(store.key, result.get().as_bytes(), store.ttl, store.tags, self.store_public);
+                services.store(store.key, result.get().as_bytes(), store.ttl, store.tags, store.public);
             }
             admit::answer_followers(&services, &store.key, reply, self.correlation, answer);
         }

@@ -721,7 +721,7 @@ fn admit_plan(
     let identity = client.identity.get();
     let arguments = params.get("arguments");
     let info = services.tool_info(&entry.canonical);
-    let mut log = Box::new(services.start_call_of(&info, &entry.canonical, &entry.server.label));
+    let mut log = Box::new(services.start_call(&info, &entry.canonical, &entry.server.label));
     log.client = identity.cloned();
     log.rule = decision.rule_name().map(str::to_owned);
     log.decision = if decision.action == Action::Fallback { "fallback" } else { "allow" };

@@ -112,9 +112,7 @@ impl ServerState {
                 for call in s.queue {
                     self.recover_or_fail(myself, call.reply, err.clone(), false);
                 }
-                for entry in s.conn.requester.pending().drain() {
-                    entry.responder.fail(&err);
-                }
+                s.conn.requester.pending().fail_all(&err);
             }
         }
     }
@@ -225,9 +223,7 @@ impl ServerState {
             for call in s.queue {
                 call.reply_fail(err);
             }
-            for entry in s.conn.requester.pending().drain() {
-                entry.responder.fail(err);
-            }
+            s.conn.requester.pending().fail_all(err);
             s.conn.stop(self.ctx.stop_grace).await;
         }
     }

@@ -54,11 +54,14 @@ impl Services {
         let me = self.clone();
         tokio::spawn(async move {
             let Plan { limit, cache } = plan;
-            if let Some(limit) = limit {
-                let decision = me.limiter.check(&limit.key, limit.limit, limit.window).await;
-                let Some(call) = me.after_limit(call, &limit, decision) else { return };
-                return me.after_limit_checked(call, actor, cache).await;
-            }
+            let call = match limit {
+                Some(limit) => {
+                    let decision = me.limiter.check(&limit.key, limit.limit, limit.window).await;
+                    let Some(call) = me.after_limit(call, &limit, decision) else { return };
+                    call
+                }
+                None => call,
+            };
             me.after_limit_checked(call, actor, cache).await
         });
     }
@@ -159,9 +162,8 @@ impl Services {
         inflight.insert(plan.key, Vec::new());
         drop(inflight);
         if let Some(log) = call.reply.log.as_mut() {
-            let tags = if store { plan.tags } else { Arc::from([]) };
-            log.store = Some(Store { key: plan.key, ttl: if store { plan.ttl } else { Duration::ZERO }, tags });
-            log.store_public = plan.public;
+            let (ttl, tags) = if store { (plan.ttl, plan.tags) } else { (Duration::ZERO, Arc::from([])) };
+            log.store = Some(Store { key: plan.key, ttl, tags, public: plan.public });
         }
         Some(call)
     }

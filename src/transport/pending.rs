@@ -67,24 +67,20 @@ impl ClientReply {
     /// The response frame carrying a downstream's `result` (or a cached one) as this client gets it: the
     /// fallback's `_meta` added when another tool answered, the modern members when the client is modern.
     pub fn result_frame(&self, result: &[u8]) -> Bytes {
-        match &self.answered_by {
+        let with_meta;
+        let result = match &self.answered_by {
             Some((by, from)) => {
                 let members = format!(r#""dfs-gateway/answeredBy":"{by}","dfs-gateway/fallbackFrom":"{from}""#);
-                let result = crate::protocol::merge_meta(Some(result), members.as_bytes(), None);
-                match self.complete_for_modern {
-                    Some(cacheable) => crate::protocol::response_frame_bytes(
-                        &self.id,
-                        &crate::era::complete_result(&result, cacheable),
-                    ),
-                    None => crate::protocol::response_frame_bytes(&self.id, &result),
-                }
+                with_meta = crate::protocol::merge_meta(Some(result), members.as_bytes(), None);
+                &with_meta[..]
             }
-            None => match self.complete_for_modern {
-                Some(cacheable) => {
-                    crate::protocol::response_frame_bytes(&self.id, &crate::era::complete_result(result, cacheable))
-                }
-                None => crate::protocol::response_frame_bytes(&self.id, result),
-            },
+            None => result,
+        };
+        match self.complete_for_modern {
+            Some(cacheable) => {
+                crate::protocol::response_frame_bytes(&self.id, &crate::era::complete_result(result, cacheable))
+            }
+            None => crate::protocol::response_frame_bytes(&self.id, result),
         }
     }
 
@@ -304,6 +300,13 @@ impl Pending {
         })?;
         drop(inner);
         self.remove(id).map(|e| (id, e))
+    }
+
+    /// [`Pending::drain`], answering every entry with `err`.
+    pub fn fail_all(&self, err: &DownstreamError) {
+        for entry in self.drain() {
+            entry.responder.fail(err);
+        }
     }
 
     /// Removes every entry and closes the map (the process is gone): later inserts are refused.
