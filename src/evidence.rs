@@ -31,6 +31,7 @@
 //! which [`verify()`] reports as a note, not as breakage.
 
 pub mod chain;
+mod encode;
 pub mod redact;
 pub mod verify;
 pub mod writer;

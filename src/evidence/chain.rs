@@ -27,29 +27,40 @@ const SUFFIX_LEN: usize = HASH_KEY.len() + HASH_HEX_LEN + 2;
 
 /// Lower-case hex SHA-256 of `bytes`: the record hash and the result digest use the same encoding.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    let hex = sha256_hex_bytes(bytes);
+    // Hex digits are ASCII.
+    String::from_utf8(hex.to_vec()).expect("hex is ASCII")
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// [`sha256_hex`] without the allocation, for the writer's hot path.
+pub fn sha256_hex_bytes(bytes: &[u8]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xf) as usize] as char);
+    let digest = Sha256::digest(bytes);
+    let mut out = [0u8; 64];
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = DIGITS[(b >> 4) as usize];
+        out[2 * i + 1] = DIGITS[(b & 0xf) as usize];
     }
-    s
+    out
 }
 
 /// Turns the canonical bytes of a record (a JSON object without `hash`) into the line to write, newline
 /// included, and returns it with its hash.
 pub fn seal(mut canonical: Vec<u8>) -> (Vec<u8>, String) {
+    let hash = seal_in_place(&mut canonical);
+    let hash = String::from_utf8(hash.to_vec()).expect("hex is ASCII");
+    (canonical, hash)
+}
+
+/// [`seal`] on a buffer the caller keeps: `canonical` becomes the line; the hash's hex digits are returned.
+pub fn seal_in_place(canonical: &mut Vec<u8>) -> [u8; 64] {
     debug_assert_eq!(canonical.last(), Some(&b'}'));
-    let hash = sha256_hex(&canonical);
+    let hash = sha256_hex_bytes(canonical);
     canonical.pop();
     canonical.extend_from_slice(HASH_KEY);
-    canonical.extend_from_slice(hash.as_bytes());
+    canonical.extend_from_slice(&hash);
     canonical.extend_from_slice(b"\"}\n");
-    (canonical, hash)
+    hash
 }
 
 /// One entry of a repair record: a line that a crash cut off, identified by where it starts and what it held.

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
 /// What replaces a redacted value (or the secret inside a string).
@@ -25,6 +26,9 @@ pub const DEFAULT_KEYS: &[&str] =
 pub struct Redactor {
     /// Lower-cased key patterns; a key containing any of them has its whole value replaced.
     keys: Vec<String>,
+    /// The same patterns as one ASCII-case-insensitive automaton, for [`Redactor::might_touch`] on ASCII text
+    /// (`None` when a pattern is not ASCII: Unicode lower-casing then decides).
+    key_finder: Option<AhoCorasick>,
     /// Secret values to blank out of every string, longest first so that a secret containing another is
     /// replaced whole.
     secrets: Vec<String>,
@@ -38,12 +42,15 @@ impl std::fmt::Debug for Redactor {
 
 impl Redactor {
     pub fn new<K: AsRef<str>, S: AsRef<str>>(keys: &[K], secrets: &[S]) -> Redactor {
-        let keys = keys.iter().map(|k| k.as_ref().to_lowercase()).filter(|k| !k.is_empty()).collect();
+        let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_lowercase()).filter(|k| !k.is_empty()).collect();
+        let key_finder = (!keys.is_empty() && keys.iter().all(|k| k.is_ascii()))
+            .then(|| AhoCorasick::builder().ascii_case_insensitive(true).build(&keys).ok())
+            .flatten();
         let mut secrets: Vec<String> =
             secrets.iter().map(|s| s.as_ref().to_owned()).filter(|s| s.chars().count() >= MIN_SECRET_LEN).collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Redactor { keys, secrets }
+        Redactor { keys, key_finder, secrets }
     }
 
     /// True when `key` looks like it holds a secret.
@@ -65,8 +72,15 @@ impl Redactor {
         if self.keys.is_empty() {
             return false;
         }
-        let lower = text.to_lowercase();
-        self.keys.iter().any(|k| lower.contains(k.as_str()))
+        // ASCII text holds an ASCII pattern in any case exactly when its lower-cased form holds it; other text
+        // (where e.g. the Kelvin sign lower-cases to `k`) takes the Unicode path.
+        match &self.key_finder {
+            Some(finder) if text.is_ascii() => finder.is_match(text),
+            _ => {
+                let lower = text.to_lowercase();
+                self.keys.iter().any(|k| lower.contains(k.as_str()))
+            }
+        }
     }
 
     /// Replaces every occurrence of a secret value in `s`.
@@ -128,6 +142,9 @@ mod tests {
         assert!(r.might_touch(r#"{"note":"my PASSWORD is"}"#));
         assert!(r.might_touch(r#"{"v":"sk-live-0123456789"}"#));
         assert!(r.might_touch(r#"{"pass\u0077ord":"x"}"#));
+        // Not ASCII: the Kelvin sign lower-cases to `k`, so this key is a token key for `is_secret_key` too.
+        assert!(r.might_touch("{\"TO\u{212A}EN\":\"x\"}"));
+        assert!(r.is_secret_key("TO\u{212A}EN"));
     }
 
     #[test]

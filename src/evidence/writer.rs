@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::chain::{self, check_line, list_files, FileName, TornRef, GENESIS_PREV};
+use super::encode;
 use super::{EvidenceConfig, EvidenceError, Record, RecordKind, Redactor};
 
 /// Room for `seq`, `time`, `prev` and `hash` around a record's body, used to decide rotation before the line is
@@ -100,6 +101,11 @@ pub struct Writer {
     batching: bool,
     /// Records lost because a batched write failed, not yet taken by [`Writer::take_lost`].
     lost: u64,
+    /// Buffers kept between records: the body being encoded and the line being sealed.
+    body: Vec<u8>,
+    line: Vec<u8>,
+    /// The record times' text, formatted once per second.
+    time_text: encode::TimeText,
     /// An exclusive `flock` on `<dir>/.lock`, held for the writer's life: two writers interleaving lines would
     /// break the chain. The kernel releases it when the process dies, kill -9 included, so no stale lock.
     _lock: File,
@@ -127,6 +133,9 @@ impl Writer {
             stats: WriterStats::default(),
             batching: false,
             lost: 0,
+            body: Vec::with_capacity(1024),
+            line: Vec::with_capacity(1024),
+            time_text: encode::TimeText::default(),
             _lock: lock,
         };
         writer.resume(now)?;
@@ -148,8 +157,12 @@ impl Writer {
 
     /// Appends one caller record (redacted here, off the call path).
     pub fn append(&mut self, rec: &Record, now: SystemTime) -> Result<(), EvidenceError> {
-        let body = self.encode(rec);
-        self.append_body(&body, rec.time, now)
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        self.encode(rec, &mut body);
+        let result = self.append_body(&body, rec.time, now);
+        self.body = body;
+        result
     }
 
     /// Appends a `dropped` record: `count` records since the last such record never reached the file
@@ -275,8 +288,8 @@ impl Writer {
                 torn: &'a [TornRef],
             }
             let body = to_json(&Repair { kind: "repair", torn: &torn });
-            let line = self.line(&body, now);
-            self.write_line(line)?;
+            let sealed = self.seal(&body, now);
+            self.write_line(sealed)?;
             if let Some(c) = &mut self.current {
                 c.needs_genesis = false;
             }
@@ -294,8 +307,8 @@ impl Writer {
             self.needs_resume = false;
         }
         let written = self.ensure_file(body.len() as u64 + LINE_OVERHEAD, now).and_then(|()| {
-            let line = self.line(body, time);
-            self.write_line(line)
+            let sealed = self.seal(body, time);
+            self.write_line(sealed)
         });
         if written.is_err() {
             // Whatever failed (a rotation into a vanished directory, a full disk), start over from the files.
@@ -304,34 +317,47 @@ impl Writer {
         written
     }
 
-    /// Builds the sealed line for `body` (a JSON object starting with `kind`) as the next link of the chain.
-    fn line(&self, body: &[u8], time: SystemTime) -> (Vec<u8>, u64, String) {
+    /// Builds the sealed line for `body` (a JSON object starting with `kind`) in `self.line`, as the next link
+    /// of the chain; returns its `seq` and hash.
+    fn seal(&mut self, body: &[u8], time: SystemTime) -> (u64, [u8; 64]) {
         let seq = self.head.seq + 1;
-        let time = humantime::format_rfc3339_micros(time).to_string();
-        let mut out = Vec::with_capacity(body.len() + LINE_OVERHEAD as usize);
-        out.extend_from_slice(format!("{{\"seq\":{seq},\"time\":\"{time}\",").as_bytes());
+        let out = &mut self.line;
+        out.clear();
+        out.extend_from_slice(b"{\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        out.extend_from_slice(b",\"time\":\"");
+        self.time_text.push(out, time);
+        out.extend_from_slice(b"\",");
         out.extend_from_slice(&body[1..body.len() - 1]);
-        out.extend_from_slice(format!(",\"prev\":\"{}\"}}", self.head.hash).as_bytes());
-        let (line, hash) = chain::seal(out);
-        (line, seq, hash)
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(self.head.hash.as_bytes());
+        out.extend_from_slice(b"\"}");
+        (seq, chain::seal_in_place(out))
     }
 
-    fn write_line(&mut self, (line, seq, hash): (Vec<u8>, u64, String)) -> Result<(), EvidenceError> {
+    /// The line sealed last becomes the chain head, written now or gathered for the next flush.
+    fn write_line(&mut self, (seq, hash): (u64, [u8; 64])) -> Result<(), EvidenceError> {
         let Some(c) = &mut self.current else {
             return Err(EvidenceError::Closed);
         };
+        let line = &self.line;
+        let new_head = |head: &mut Head| {
+            head.seq = seq;
+            head.hash.clear();
+            head.hash.push_str(std::str::from_utf8(&hash).expect("hex is ASCII"));
+        };
         if self.batching {
-            c.pending.extend_from_slice(&line);
+            c.pending.extend_from_slice(line);
             c.pending_records += 1;
             c.size += line.len() as u64;
-            self.head = Head { seq, hash };
+            new_head(&mut self.head);
             self.stats.written += 1;
             if c.pending.len() >= BATCH_BYTES {
                 return self.flush();
             }
             return Ok(());
         }
-        if let Err(e) = c.file.write_all(&line) {
+        if let Err(e) = c.file.write_all(line) {
             // The line may be half there: never append after it; the next write repairs first.
             let path = c.path.clone();
             self.current = None;
@@ -340,7 +366,7 @@ impl Writer {
             return Err(EvidenceError::Io { path, source: e });
         }
         c.size += line.len() as u64;
-        self.head = Head { seq, hash };
+        new_head(&mut self.head);
         self.stats.written += 1;
         Ok(())
     }
@@ -410,88 +436,73 @@ impl Writer {
         }
         let Some(c) = &self.current else { return Err(EvidenceError::Closed) };
         let body = to_json(&Genesis { kind: "genesis", file: c.name.to_string() });
-        let line = self.line(&body, now);
-        self.write_line(line)?;
+        let sealed = self.seal(&body, now);
+        self.write_line(sealed)?;
         if let Some(c) = &mut self.current {
             c.needs_genesis = false;
         }
         Ok(())
     }
 
-    /// The record's body as JSON, `kind` first, redacted.
-    fn encode(&self, rec: &Record) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            kind: RecordKind,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            correlation_id: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            client: Option<std::borrow::Cow<'a, str>>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            tool: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            rule: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            decision: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            cache_hit: Option<bool>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            coalesced_with: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            server: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            attempts: Option<u32>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            duration_ms: Option<f64>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            outcome: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            error: Option<std::borrow::Cow<'a, str>>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            arguments: Option<std::borrow::Cow<'a, serde_json::value::RawValue>>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            arguments_omitted_bytes: Option<usize>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            result_digest: Option<std::borrow::Cow<'a, str>>,
+    /// The record's body as a JSON object, `kind` first, redacted, into `out`.
+    fn encode(&self, rec: &Record, out: &mut Vec<u8>) {
+        out.extend_from_slice(match rec.kind {
+            RecordKind::Call => b"{\"kind\":\"call\"",
+            RecordKind::Decision => b"{\"kind\":\"decision\"",
+        });
+        let text = |out: &mut Vec<u8>, name: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                encode::member_str(out, name, v);
+            }
+        };
+        text(out, "correlation_id", &rec.correlation_id);
+        if let Some(client) = &rec.client {
+            encode::member_str(out, "client", &self.redactor.scrub(client));
+        }
+        text(out, "tool", &rec.tool);
+        text(out, "rule", &rec.rule);
+        text(out, "decision", &rec.decision);
+        if let Some(hit) = rec.cache_hit {
+            encode::member_bool(out, "cache_hit", hit);
+        }
+        text(out, "coalesced_with", &rec.coalesced_with);
+        text(out, "server", &rec.server);
+        if let Some(n) = rec.attempts {
+            encode::member_u64(out, "attempts", n.into());
+        }
+        if let Some(ms) = rec.duration_ms.filter(|d| d.is_finite() && *d >= 0.0) {
+            encode::member_ms(out, "duration_ms", ms);
+        }
+        text(out, "outcome", &rec.outcome);
+        if let Some(error) = &rec.error {
+            encode::member_str(out, "error", &self.redactor.scrub(error));
         }
         // Raw arguments are written as they are when nothing in them can need redacting and they hold no line
         // break (a record must stay one line); otherwise they are parsed, redacted and written compactly.
-        let arguments = rec.arguments.as_deref().map(|raw| {
+        if let Some(raw) = rec.arguments.as_deref() {
             let text = raw.get();
             if !text.contains(['\n', '\r']) && !self.redactor.might_touch(text) {
-                return std::borrow::Cow::Borrowed(raw);
+                encode::member_raw(out, "arguments", text);
+            } else {
+                let value = match serde_json::from_str::<Value>(text) {
+                    Ok(mut v) => {
+                        self.redactor.redact(&mut v);
+                        v
+                    }
+                    Err(_) => Value::String(format!("[unparseable arguments: {} bytes]", text.len())),
+                };
+                encode::member_raw(out, "arguments", &value.to_string());
             }
-            let value = match serde_json::from_str::<Value>(text) {
-                Ok(mut v) => {
-                    self.redactor.redact(&mut v);
-                    v
-                }
-                Err(_) => Value::String(format!("[unparseable arguments: {} bytes]", text.len())),
-            };
-            std::borrow::Cow::Owned(serde_json::value::to_raw_value(&value).expect("a JSON value serializes"))
-        });
-        to_json(&Body {
-            kind: rec.kind,
-            correlation_id: rec.correlation_id.as_deref(),
-            client: rec.client.as_deref().map(|c| self.redactor.scrub(c)),
-            tool: rec.tool.as_deref(),
-            rule: rec.rule.as_deref(),
-            decision: rec.decision.as_deref(),
-            cache_hit: rec.cache_hit,
-            coalesced_with: rec.coalesced_with.as_deref(),
-            server: rec.server.as_deref(),
-            attempts: rec.attempts,
-            duration_ms: rec.duration_ms.filter(|d| d.is_finite()),
-            outcome: rec.outcome.as_deref(),
-            error: rec.error.as_deref().map(|e| self.redactor.scrub(e)),
-            arguments,
-            arguments_omitted_bytes: rec.arguments_omitted_bytes,
-            result_digest: match (&rec.result_digest, &rec.result) {
-                (Some(d), _) => Some(d.as_str().into()),
-                (None, Some(bytes)) => Some(chain::sha256_hex(bytes).into()),
-                (None, None) => None,
-            },
-        })
+        }
+        if let Some(n) = rec.arguments_omitted_bytes {
+            encode::member_u64(out, "arguments_omitted_bytes", n as u64);
+        }
+        match (&rec.result_digest, &rec.result) {
+            (Some(d), _) => encode::member_str(out, "result_digest", d),
+            (None, Some(bytes)) => encode::member_ascii(out, "result_digest", &chain::sha256_hex_bytes(bytes)),
+            (None, None) => {}
+        }
+        out.push(b'}');
     }
 }
 
@@ -668,6 +679,48 @@ mod tests {
     use super::test_support::*;
     use super::*;
     use crate::evidence::verify;
+
+    #[test]
+    fn every_member_is_written_and_reads_back_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::open(&config(dir.path()), at(0)).unwrap();
+        let rec = Record {
+            correlation_id: Some("c-1".into()),
+            client: Some("Claude \"Desktop\"".into()),
+            rule: Some("policies/a.toml:3".into()),
+            decision: Some("fallback".into()),
+            cache_hit: Some(true),
+            coalesced_with: Some("c-0".into()),
+            server: Some("brave".into()),
+            attempts: Some(2),
+            duration_ms: Some(12.345678),
+            outcome: Some("tool_error".into()),
+            error: Some("line one\nline two\t✓".into()),
+            arguments: serde_json::value::RawValue::from_string(r#"{"q":"ü","n":[1,2]}"#.into()).ok(),
+            result: Some(bytes::Bytes::from_static(b"{\"content\":[]}")),
+            time: at(1),
+            ..Record::call("ext.brave.search")
+        };
+        w.append(&rec, at(1)).unwrap();
+        w.append(&Record { arguments_omitted_bytes: Some(70_000), ..Record::decision("app.x.y", "deny") }, at(2))
+            .unwrap();
+        w.close().unwrap();
+        let lines = lines(&files(dir.path())[0]);
+        let v: Value = serde_json::from_str(&lines[1]).unwrap();
+        let expected = serde_json::json!({
+            "seq": 2, "time": "2026-11-25T10:00:01.000000Z", "kind": "call", "correlation_id": "c-1",
+            "client": "Claude \"Desktop\"", "tool": "ext.brave.search", "rule": "policies/a.toml:3",
+            "decision": "fallback", "cache_hit": true, "coalesced_with": "c-0", "server": "brave", "attempts": 2,
+            "duration_ms": 12.346, "outcome": "tool_error", "error": "line one\nline two\t✓",
+            "arguments": {"q": "ü", "n": [1, 2]}, "result_digest": chain::sha256_hex(b"{\"content\":[]}"),
+            "prev": v["prev"], "hash": v["hash"],
+        });
+        assert_eq!(v, expected);
+        let v: Value = serde_json::from_str(&lines[2]).unwrap();
+        assert_eq!((v["kind"].as_str(), v["decision"].as_str()), (Some("decision"), Some("deny")));
+        assert_eq!(v["arguments_omitted_bytes"], 70_000);
+        assert!(verify(dir.path()).unwrap().is_ok());
+    }
 
     #[test]
     fn records_chain_across_size_rotations_and_are_redacted() {
