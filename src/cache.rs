@@ -32,7 +32,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use self::coalesce::{Coalescer, Shared};
-pub use self::key::{cache_key, canonical_json, CacheKey};
+pub use self::key::{cache_key, cache_key_scoped, canonical_json, CacheKey};
 pub use self::memory::{MemoryCache, MemoryLimits};
 pub use self::redis::RedisCache;
 pub use crate::kv::{BackendHealth, BackendKind};

@@ -747,16 +747,18 @@ fn admit_plan(
     let rule_cache = decision.cache();
     if services.cache.is_some() && (rule_cache.is_some() || entry.read_only) && params.get("task").is_none() {
         let public = rule_cache.is_some_and(|c| c.scope == crate::policy::CacheScope::Public);
-        let scope =
-            // Private entries belong to the client's auth context: its session, or for stateless HTTP requests the
-            // token identity they share (`owner`).
-            if public { "public".to_owned() } else { format!("client:{}:{}", services.instance, client.owner) };
+        // Private entries belong to the client's auth context: its session, or for stateless HTTP requests the
+        // token identity they share (`owner`).
+        let mut owner = itoa::Buffer::new();
+        let owner = owner.format(client.owner);
+        let private = ["client:", services.instance.as_str(), ":", owner];
+        let scope: &[&str] = if public { &["public"] } else { &private };
         let tags = match rule_cache.filter(|c| !c.tags.is_empty()) {
             Some(c) => info.tags.iter().chain(&c.tags).cloned().collect(),
             None => info.tags.clone(),
         };
         plan.cache = Some(CachePlan {
-            key: crate::cache::cache_key("tools/call", &entry.canonical, arguments, &scope),
+            key: crate::cache::cache_key_scoped("tools/call", &entry.canonical, arguments, scope),
             ttl: rule_cache.map_or(services.result_ttl, |c| c.ttl),
             tags,
             public,

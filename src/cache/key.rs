@@ -85,25 +85,116 @@ impl fmt::Display for CacheKey {
 /// Each part is length-prefixed before hashing, so no choice of strings can make two different tuples hash the
 /// same input (`("a.b", "c")` vs `("a", "b.c")`).
 pub fn cache_key(kind: &str, target: &str, args: Option<&RawValue>, scope: &str) -> CacheKey {
+    cache_key_scoped(kind, target, args, &[scope])
+}
+
+/// [`cache_key`] with the scope given in pieces (hashed as their concatenation), so a caller need not build the
+/// string: `["client:", instance, ":", owner]`.
+pub fn cache_key_scoped(kind: &str, target: &str, args: Option<&RawValue>, scope: &[&str]) -> CacheKey {
     let mut hasher = Sha256::new();
-    let mut part = |bytes: &[u8]| {
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
+    let mut part = |pieces: &[&[u8]]| {
+        let len: usize = pieces.iter().map(|p| p.len()).sum();
+        hasher.update((len as u64).to_le_bytes());
+        for piece in pieces {
+            hasher.update(piece);
+        }
     };
-    part(kind.as_bytes());
-    part(target.as_bytes());
-    part(scope.as_bytes());
+    part(&[kind.as_bytes()]);
+    part(&[target.as_bytes()]);
+    let mut scope_pieces = [&b""[..]; 4];
+    for (slot, piece) in scope_pieces.iter_mut().zip(scope) {
+        *slot = piece.as_bytes();
+    }
+    assert!(scope.len() <= scope_pieces.len(), "a scope has at most four pieces");
+    part(&scope_pieces[..scope.len()]);
     match args {
-        None => part(b""),
+        None => part(&[b""]),
         // A leading tag byte keeps `None` apart from any canonical text (which is never empty anyway).
+        Some(raw) if is_canonical(raw.get().as_bytes()) => part(&[b"=", raw.get().as_bytes()]),
         Some(raw) => {
             let mut text = Vec::with_capacity(raw.get().len() + 1);
             text.push(b'=');
             write_canonical_raw(raw, &mut text);
-            part(&text);
+            part(&[&text]);
         }
     }
     CacheKey(hasher.finalize().into())
+}
+
+/// Whether `text` (valid JSON) is already what [`canonical_json`] would print, so the key can hash it as it is:
+/// no whitespace, strings without escapes, integers only (no `-0`, at most 18 digits, which every integer
+/// type prints back the same), object keys strictly ascending, nesting at most 16 deep. Anything else, even if
+/// it happens to be canonical, takes the parse-and-print path.
+fn is_canonical(text: &[u8]) -> bool {
+    /// Per open object: the previous key's range (the next must sort after it), and whether a key comes next.
+    #[derive(Clone, Copy)]
+    enum Open {
+        Object { prev: Option<(usize, usize)>, key_next: bool },
+        Array,
+    }
+    const DEPTH: usize = 16;
+    let mut stack = [Open::Array; DEPTH];
+    let mut depth = 0;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            open @ (b'{' | b'[') => {
+                if depth == DEPTH {
+                    return false;
+                }
+                stack[depth] = if open == b'{' { Open::Object { prev: None, key_next: true } } else { Open::Array };
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b',' => {
+                if let Some(Open::Object { key_next, .. }) = depth.checked_sub(1).map(|d| &mut stack[d]) {
+                    *key_next = true;
+                }
+                i += 1;
+            }
+            b':' => i += 1,
+            b'"' => {
+                let start = i + 1;
+                let Some(len) = memchr::memchr2(b'"', b'\\', &text[start..]) else { return false };
+                let end = start + len;
+                if text[end] == b'\\' {
+                    return false;
+                }
+                if let Some(Open::Object { prev, key_next }) = depth.checked_sub(1).map(|d| &mut stack[d]) {
+                    if *key_next {
+                        if prev.is_some_and(|(s, e)| text[s..e] >= text[start..end]) {
+                            return false;
+                        }
+                        *prev = Some((start, end));
+                        *key_next = false;
+                    }
+                }
+                i = end + 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let negative = text[i] == b'-';
+                let digits_at = i + usize::from(negative);
+                let digits = text[digits_at..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let first = text.get(digits_at).copied();
+                if digits == 0 || digits > 18 || (first == Some(b'0') && (digits > 1 || negative)) {
+                    return false;
+                }
+                i = digits_at + digits;
+                if matches!(text.get(i), Some(b'.' | b'e' | b'E')) {
+                    return false;
+                }
+            }
+            b't' if text[i..].starts_with(b"true") => i += 4,
+            b'f' if text[i..].starts_with(b"false") => i += 5,
+            b'n' if text[i..].starts_with(b"null") => i += 4,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// `raw` re-printed compactly with the keys of every object sorted (by their UTF-8 bytes), recursively.
@@ -221,6 +312,71 @@ mod tests {
         assert_ne!(canonical_json(&raw("1")), canonical_json(&raw("1.0")));
         assert_eq!(canonical_json(&raw(r#"{"a":1,"a":2}"#)), r#"{"a":2}"#);
         assert_eq!(canonical_json(&raw(r#"{"q\"k":"line\nbreak"}"#)), r#"{"q\"k":"line\nbreak"}"#);
+    }
+
+    #[test]
+    fn text_already_canonical_is_recognised_and_keys_the_same() {
+        for (text, canonical) in [
+            (r#"{"text":"hello 1"}"#, true),
+            (r#"{"a":1,"b":[true,false,null,-5,0],"c":{"x":"ü","y":{}}}"#, true),
+            ("[]", true),
+            ("123456789012345678", true),
+            (r#"{"b":1,"a":2}"#, false),
+            (r#"{"a":1,"a":2}"#, false),
+            (r#"{"a": 1}"#, false),
+            (r#"{"a":"\u00e9"}"#, false),
+            (r#"{"a":1.0}"#, false),
+            (r#"{"a":1e2}"#, false),
+            (r#"{"a":-0}"#, false),
+            (r#"{"a":0}"#, true),
+            ("1234567890123456789", false),
+            (r#"{"k":[{"b":1,"a":2}]}"#, false),
+            (r#"{"a":{"z":1},"b":{"a":1}}"#, true),
+        ] {
+            assert_eq!(is_canonical(text.as_bytes()), canonical, "{text}");
+            if canonical {
+                assert_eq!(canonical_json(&raw(text)), text, "{text} is what the slow path prints too");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path never changes a key: whatever it accepts, the slow path prints unchanged.
+        #[test]
+        fn the_fast_path_agrees_with_the_slow_one(value in json_value(3)) {
+            let text = serde_json::to_string(&value).unwrap();
+            if is_canonical(text.as_bytes()) {
+                proptest::prop_assert_eq!(canonical_json(&raw(&text)), text);
+            }
+        }
+    }
+
+    fn json_value(depth: u32) -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1000i64..1000).prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            "[a-c\\u{e9}\"\\\\ ]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(depth, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::vec(("[a-c]{0,2}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn scope_pieces_hash_like_their_concatenation() {
+        let args = raw(r#"{"a":1}"#);
+        assert_eq!(
+            cache_key("tools/call", "t", Some(&args), "client:ab12:7"),
+            cache_key_scoped("tools/call", "t", Some(&args), &["client:", "ab12", ":", "7"])
+        );
     }
 
     #[test]
