@@ -60,6 +60,50 @@ pub struct EvidenceHandle {
     queued_bytes: Arc<AtomicUsize>,
     /// The budget for `queued_bytes`: past it, the caller digests the result itself and arguments are omitted.
     max_queued_bytes: usize,
+    /// Records the writer is done with, handed back to be dropped where they were made.
+    spent: Arc<Spent>,
+}
+
+/// Written records on their way back from the writer thread, so their memory is freed by the thread that
+/// allocated it. With glibc's allocator, a thread freeing another thread's allocations takes that thread's arena
+/// lock: freeing every record on the writer thread made the runtime thread's own allocations wait on that lock
+/// (tens of thousands of futex calls a second under load, measured with `perf`).
+#[derive(Default)]
+struct Spent {
+    records: std::sync::Mutex<Vec<Box<Record>>>,
+    /// Some records wait in `records` (checked without the lock on every call).
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl Spent {
+    /// Most records kept waiting: when nobody records any more (the gateway went idle, or records come from a
+    /// thread that stopped), the writer drops further ones itself rather than hold them.
+    const MAX: usize = 8192;
+
+    /// The writer hands back a batch (emptying `batch`, whose capacity it keeps).
+    fn give_back(&self, batch: &mut Vec<Box<Record>>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.len() + batch.len() > Self::MAX {
+            drop(records);
+            batch.clear();
+            return;
+        }
+        records.append(batch);
+        self.waiting.store(true, Ordering::Release);
+    }
+
+    /// A recording thread drops what came back.
+    fn drop_returned(&self) {
+        if !self.waiting.load(Ordering::Acquire) {
+            return;
+        }
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        self.waiting.store(false, Ordering::Relaxed);
+        records.clear();
+    }
 }
 
 impl std::fmt::Debug for EvidenceHandle {
@@ -77,6 +121,7 @@ impl EvidenceHandle {
             max_argument_bytes: 0,
             queued_bytes: Arc::new(AtomicUsize::new(0)),
             max_queued_bytes: 0,
+            spent: Arc::default(),
         }
     }
 
@@ -88,6 +133,7 @@ impl EvidenceHandle {
     /// is dropped and counted, and the writer notes the count in the file at its next write.
     pub fn record(&self, mut rec: Record) {
         let Some(tx) = &self.tx else { return };
+        self.spent.drop_returned();
         let queued = self.queued_bytes.load(Ordering::Relaxed);
         let mut held = 0;
         if let Some(len) = rec.arguments.as_ref().map(|a| a.get().len()) {
@@ -149,6 +195,8 @@ pub struct EvidenceArgs {
     dropped: Arc<AtomicU64>,
     /// Shared with the handles: they add what they queue, the writer subtracts what it has written.
     queued_bytes: Arc<AtomicUsize>,
+    /// Shared with the handles: the writer hands written records back to them.
+    spent: Arc<Spent>,
 }
 
 impl EvidenceArgs {
@@ -158,14 +206,16 @@ impl EvidenceArgs {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let dropped = Arc::new(AtomicU64::new(0));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let spent = Arc::new(Spent::default());
         let handle = EvidenceHandle {
             tx: Some(tx.clone()),
             dropped: dropped.clone(),
             max_argument_bytes: config.max_argument_bytes,
             queued_bytes: queued_bytes.clone(),
             max_queued_bytes: config.max_queued_bytes,
+            spent: spent.clone(),
         };
-        Ok((EvidenceArgs { config, tx, rx, dropped, queued_bytes }, handle))
+        Ok((EvidenceArgs { config, tx, rx, dropped, queued_bytes, spent }, handle))
     }
 }
 
@@ -194,10 +244,10 @@ impl Actor for EvidenceActor {
         args: EvidenceArgs,
     ) -> Result<EvidenceState, ActorProcessingErr> {
         let (ready_tx, ready_rx) = oneshot::channel();
-        let EvidenceArgs { config, tx, rx, dropped, queued_bytes } = args;
+        let EvidenceArgs { config, tx, rx, dropped, queued_bytes, spent } = args;
         let thread = std::thread::Builder::new()
             .name("evidence-writer".into())
-            .spawn(move || run_writer(config, rx, dropped, queued_bytes, ready_tx))
+            .spawn(move || run_writer(config, rx, Counters { dropped, queued_bytes, spent }, ready_tx))
             .map_err(|e| EvidenceError::Spawn(e.to_string()))?;
         // Opening includes the crash repair: the gateway starts only with a trail it can append to.
         match ready_rx.await {
@@ -295,11 +345,17 @@ struct Drain {
     failing: bool,
 }
 
+/// What the writer thread shares with the handles.
+struct Counters {
+    dropped: Arc<AtomicU64>,
+    queued_bytes: Arc<AtomicUsize>,
+    spent: Arc<Spent>,
+}
+
 fn run_writer(
     config: EvidenceConfig,
     mut rx: mpsc::Receiver<Item>,
-    dropped: Arc<AtomicU64>,
-    queued_bytes: Arc<AtomicUsize>,
+    Counters { dropped, queued_bytes, spent }: Counters,
     ready: oneshot::Sender<Result<(), EvidenceError>>,
 ) {
     let writer = match Writer::open(&config, SystemTime::now()) {
@@ -315,6 +371,7 @@ fn run_writer(
     writer.set_batching(true);
     let mut drain = Drain { writer, dropped, noted: 0, failing: false };
     let mut replies = Vec::new();
+    let mut written = Vec::new();
     let window = config.flush_interval;
     // Park until something arrives; then give the batch `window` to gather, write it all at once, and park again.
     while let Some(first) = rx.blocking_recv() {
@@ -325,7 +382,7 @@ fn run_writer(
                 match item {
                     Item::Record(rec, held) => {
                         drain.record(&rec);
-                        drop(rec);
+                        written.push(rec);
                         queued_bytes.fetch_sub(held, Ordering::Relaxed);
                     }
                     Item::Flush(reply) => {
@@ -341,6 +398,7 @@ fn run_writer(
                 }
                 next = rx.try_recv().ok();
             }
+            spent.give_back(&mut written);
             if slept {
                 break;
             }
