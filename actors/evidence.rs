@@ -70,6 +70,8 @@ pub struct EvidenceHandle {
 /// (tens of thousands of futex calls a second under load, measured with `perf`).
 #[derive(Default)]
 struct Spent {
+    /// Boxed as they came through the queue: unboxing would free the box on the writer thread.
+    #[allow(clippy::vec_box)]
     records: std::sync::Mutex<Vec<Box<Record>>>,
     /// Some records wait in `records` (checked without the lock on every call).
     waiting: std::sync::atomic::AtomicBool,
@@ -81,6 +83,7 @@ impl Spent {
     const MAX: usize = 8192;
 
     /// The writer hands back a batch (emptying `batch`, whose capacity it keeps).
+    #[allow(clippy::vec_box)]
     fn give_back(&self, batch: &mut Vec<Box<Record>>) {
         if batch.is_empty() {
             return;
