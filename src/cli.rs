@@ -274,6 +274,9 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
+    if let Some(window) = crate::spin::window_from_env() {
+        crate::spin::start(window);
+    }
     let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     let handle = &running.handle;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");

@@ -43,6 +43,7 @@ pub mod ratelimit;
 pub mod reload;
 pub mod routing;
 pub mod session;
+pub mod spin;
 pub mod telemetry;
 pub mod transport;
 pub mod watch;

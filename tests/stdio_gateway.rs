@@ -537,3 +537,44 @@ async fn a_gateway_with_no_servers_lists_empty_lists() {
     assert_eq!(gw.request("prompts/list", json!({})).await["result"], json!({"prompts": []}));
     assert_eq!(gw.request("resources/templates/list", json!({})).await["result"], json!({"resourceTemplates": []}));
 }
+
+/// CPU time (user + system) of a process so far, in clock ticks (1/100 s).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn the_runtime_spins_only_within_its_window_after_traffic() {
+    // A window of 600 ms makes the spin measurable: right after a call the gateway keeps polling (using CPU),
+    // and once the window has passed without a message it sleeps (using none).
+    let ws = Workspace::new();
+    let config = ws.config(&fixture_server("alpha", "app", ""));
+    let mut gw = Gateway::start_with(&config, &[("DFS_GATEWAY_SPIN_US", "600000"), ("LOG_LEVEL", "warn")]).await;
+    gw.initialize().await;
+    assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "wake"})).await, "wake");
+    let before = cpu_ticks(gw.pid());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let spinning = cpu_ticks(gw.pid()) - before;
+    assert!(spinning >= 3, "expected the gateway to poll after a call; it used {spinning} ticks in 400 ms");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = cpu_ticks(gw.pid());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let idle = cpu_ticks(gw.pid()) - before;
+    assert!(idle <= 3, "an idle gateway must sleep; it used {idle} ticks in 1 s");
+
+    // Off: no spinning after a call.
+    let ws = Workspace::new();
+    let config = ws.config(&fixture_server("alpha", "app", ""));
+    let mut off = Gateway::start_with(&config, &[("DFS_GATEWAY_SPIN_US", "0"), ("LOG_LEVEL", "warn")]).await;
+    off.initialize().await;
+    assert_eq!(off.call_text("app__alpha__echo", json!({"message": "wake"})).await, "wake");
+    let before = cpu_ticks(off.pid());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let used = cpu_ticks(off.pid()) - before;
+    assert!(used <= 2, "spinning is off, yet the gateway used {used} ticks in 400 ms");
+}

@@ -75,6 +75,7 @@ struct Pending {
 impl Front {
     /// Answers one request on any path of the front's listener.
     pub async fn handle(&self, req: http::Request<Incoming>) -> Response {
+        crate::spin::activity();
         let (parts, body) = req.into_parts();
         let step = self.step(&parts.method, parts.uri.path(), &parts.headers, body).await;
         drop(parts);
@@ -264,7 +265,7 @@ impl Front {
         let owner = identity.as_deref().map_or(ANONYMOUS, owner_of);
         let client = self.shared.clients.open_with(Outbound::Sink(Arc::new(move |frame| tx.send(frame))), Some(owner));
         if let Some(who) = &identity {
-            let _ = client.identity.set(who.to_string());
+            let _ = client.identity.set(who.clone());
         }
         let session = Session::with_client(self.shared.clone(), client);
         if kind == Kind::Notification {

@@ -50,6 +50,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if self.inner.read_buf(&mut self.buf).await? == 0 {
                 return Ok(self.finish());
             }
+            crate::spin::activity();
         }
     }
 
