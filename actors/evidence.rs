@@ -375,6 +375,7 @@ fn run_writer(
     let mut drain = Drain { writer, dropped, noted: 0, failing: false };
     let mut replies = Vec::new();
     let mut written = Vec::new();
+    let mut released = 0;
     let window = config.flush_interval;
     // Park until something arrives; then give the batch `window` to gather, write it all at once, and park again.
     while let Some(first) = rx.blocking_recv() {
@@ -386,9 +387,12 @@ fn run_writer(
                     Item::Record(rec, held) => {
                         drain.record(&rec);
                         written.push(rec);
-                        queued_bytes.fetch_sub(held, Ordering::Relaxed);
+                        // Given back per batch: one atomic write instead of one per record on a line the
+                        // recording threads write too.
+                        released += held;
                     }
                     Item::Flush(reply) => {
+                        queued_bytes.fetch_sub(std::mem::take(&mut released), Ordering::Relaxed);
                         drain.note_drops();
                         drain.sync();
                         let _ = reply.send(drain.stats());
@@ -401,6 +405,7 @@ fn run_writer(
                 }
                 next = rx.try_recv().ok();
             }
+            queued_bytes.fetch_sub(std::mem::take(&mut released), Ordering::Relaxed);
             spent.give_back(&mut written);
             if slept {
                 break;
@@ -500,7 +505,7 @@ mod tests {
         let (args, handle) = EvidenceArgs::new(config(dir.path(), 2)).unwrap();
         // The writer is not running yet: the queue fills after two records.
         for i in 0..5 {
-            handle.record(Record { correlation_id: Some(format!("c-{i}")), ..Record::call("app.x.echo") });
+            handle.record(Record { correlation_id: Some(format!("c-{i}").into()), ..Record::call("app.x.echo") });
         }
         assert_eq!(handle.dropped(), 3);
         let counter = handle.dropped_counter();

@@ -324,7 +324,7 @@ pub struct CallLog {
     tool: Arc<str>,
     /// `<namespace>.<server>` first asked.
     server: Arc<str>,
-    pub client: Option<String>,
+    pub client: Option<Arc<str>>,
     pub rule: Option<String>,
     /// `allow` or `fallback`.
     pub decision: &'static str,
@@ -353,12 +353,12 @@ impl CallLog {
         self.decision = "fallback";
         if self.services.evidence.is_enabled() {
             self.services.evidence.record(Record {
-                correlation_id: Some(self.correlation.to_string()),
-                client: self.client.clone(),
-                rule: self.rule.clone(),
-                server: Some(target.to_owned()),
-                error: Some(err.to_string()),
-                ..Record::decision(self.tool.as_ref(), "fallback")
+                correlation_id: Some(self.correlation.to_string().into()),
+                client: self.client.clone().map(Into::into),
+                rule: self.rule.clone().map(Into::into),
+                server: Some(target.to_owned().into()),
+                error: Some(err.to_string().into()),
+                ..Record::decision(&self.tool, "fallback")
             });
         }
     }
@@ -395,25 +395,29 @@ impl CallLog {
             return;
         }
         let error = match answer {
-            Answer::Failure(e) => Some(e.to_string()),
-            Answer::Error(e) => Some(e.get().to_owned()),
-            Answer::RateLimited(m) => Some(m.to_owned()),
+            Answer::Failure(e) => Some(e.to_string().into()),
+            Answer::Error(e) => Some(e.get().to_owned().into()),
+            Answer::RateLimited(m) => Some(m.to_owned().into()),
             _ => None,
         };
+        let server = match answered_by {
+            Some(by) => by.to_owned().into(),
+            None => (&self.server).into(),
+        };
         let mut rec = Record {
-            correlation_id: Some(self.correlation.to_string()),
-            client: self.client.take(),
-            rule: self.rule.take(),
-            decision: Some(self.decision.to_owned()),
+            correlation_id: Some(self.correlation.to_string().into()),
+            client: self.client.take().map(Into::into),
+            rule: self.rule.take().map(Into::into),
+            decision: Some(self.decision.into()),
             cache_hit: Some(matches!(answer, Answer::CacheHit(_))),
-            coalesced_with: self.coalesced_with.map(|c| c.to_string()),
-            server: Some(answered_by.unwrap_or(&self.server).to_owned()),
+            coalesced_with: self.coalesced_with.map(|c| c.to_string().into()),
+            server: Some(server),
             attempts: Some(self.attempts),
             duration_ms: Some(elapsed.as_secs_f64() * 1000.0),
-            outcome: Some(outcome.as_str().to_owned()),
+            outcome: Some(outcome.as_str().into()),
             error,
             arguments: self.arguments.take(),
-            ..Record::call(self.tool.as_ref())
+            ..Record::call(&self.tool)
         };
         if let Some(result) = result_slice(frame) {
             rec.result = Some(result);

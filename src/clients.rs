@@ -108,7 +108,7 @@ pub struct ClientHandle {
     subscriptions: Mutex<HashSet<(String, String)>>,
     /// `clientInfo.name`, the client's identity for policy `when.clients` rules (set once, at its first
     /// `initialize` or modern request).
-    pub identity: std::sync::OnceLock<String>,
+    pub identity: std::sync::OnceLock<Arc<str>>,
     /// Tasks this client created (2025-11-25 experimental tasks): task id → server label, for routing `tasks/*`.
     tasks: Mutex<HashMap<String, String>>,
 }

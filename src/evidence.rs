@@ -37,6 +37,7 @@ pub mod verify;
 pub mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -190,6 +191,58 @@ impl EvidenceConfig {
     }
 }
 
+/// A text member of a [`Record`]. The gateway's fixed words are borrowed and the names it holds anyway are
+/// shared, so filling in a record on the call path copies pointers rather than text; only what is made for the
+/// record (an id, an error message) is owned. Reads as a `&str`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Static(s) => s,
+            Text::Shared(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Text {
+        Text::Static(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::Owned(s)
+    }
+}
+
+impl From<Arc<str>> for Text {
+    fn from(s: Arc<str>) -> Text {
+        Text::Shared(s)
+    }
+}
+
+impl From<&Arc<str>> for Text {
+    fn from(s: &Arc<str>) -> Text {
+        Text::Shared(s.clone())
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -224,30 +277,30 @@ pub struct Record {
     /// constructors to now.
     pub time: SystemTime,
     /// `correlation_id`: the same id as in the request's log lines, to join the two.
-    pub correlation_id: Option<String>,
+    pub correlation_id: Option<Text>,
     /// `client`: `clientInfo.name` (or the HTTP client identity) the policy saw.
-    pub client: Option<String>,
+    pub client: Option<Text>,
     /// `tool`: the canonical name (`ext.brave.search`), which is what policy was enforced on.
-    pub tool: Option<String>,
+    pub tool: Option<Text>,
     /// `rule`: the policy rule that decided (its id or `file:line`), absent for the default action.
-    pub rule: Option<String>,
+    pub rule: Option<Text>,
     /// `decision`: `allow`, `deny`, `fallback`, `rate_limited`, ...
-    pub decision: Option<String>,
+    pub decision: Option<Text>,
     /// `cache_hit`: answered from the cache.
     pub cache_hit: Option<bool>,
     /// `coalesced_with`: the correlation id of an identical call in flight whose answer this call shared (no
     /// downstream call of its own).
-    pub coalesced_with: Option<String>,
+    pub coalesced_with: Option<Text>,
     /// `server`: the downstream that answered (after a fallback, the fallback's server).
-    pub server: Option<String>,
+    pub server: Option<Text>,
     /// `attempts`: how many times the call was sent (1 + retries).
     pub attempts: Option<u32>,
     /// `duration_ms`: from receipt of the request to the answer, in milliseconds.
     pub duration_ms: Option<f64>,
     /// `outcome`: `ok`, `tool_error`, `error`, `timeout`, `denied`, `rate_limited`, ... (bounded vocabulary).
-    pub outcome: Option<String>,
+    pub outcome: Option<Text>,
     /// `error`: what went wrong, in words (secret values are scrubbed from it).
-    pub error: Option<String>,
+    pub error: Option<Text>,
     /// `arguments`: the call's raw arguments, exactly as the client sent them; the writer parses and redacts
     /// them off the call path.
     pub arguments: Option<Box<RawValue>>,
@@ -288,12 +341,12 @@ impl Record {
     }
 
     /// A call record for the canonical tool name.
-    pub fn call(tool: impl Into<String>) -> Record {
+    pub fn call(tool: impl Into<Text>) -> Record {
         Record { tool: Some(tool.into()), ..Record::new(RecordKind::Call) }
     }
 
     /// A policy-decision record for the canonical tool name.
-    pub fn decision(tool: impl Into<String>, decision: impl Into<String>) -> Record {
+    pub fn decision(tool: impl Into<Text>, decision: impl Into<Text>) -> Record {
         Record { tool: Some(tool.into()), decision: Some(decision.into()), ..Record::new(RecordKind::Decision) }
     }
 

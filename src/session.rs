@@ -152,7 +152,7 @@ impl Session {
             Ok(Some(envelope)) => {
                 self.adopt_client_caps(envelope.client_caps.get());
                 if let Some(name) = envelope.client_name {
-                    let _ = self.client.identity.set(name);
+                    let _ = self.client.identity.set(name.into());
                 }
                 true
             }
@@ -259,7 +259,7 @@ impl Session {
         self.adopt_client_caps(init.as_ref().and_then(|i| i.capabilities).map_or("{}", |c| c.get()));
         // The identity policy `when.clients` rules see (kept on the handle, which servers and the router share).
         if let Some(name) = init.and_then(|i| i.client_info).and_then(|c| c.name) {
-            let _ = self.client.identity.set(name);
+            let _ = self.client.identity.set(name.into());
         }
         let result = serde_json::json!({
             "protocolVersion": version,
@@ -316,7 +316,7 @@ impl Session {
                         let policy = shared.policy.load();
                         if policy.hides {
                             // Denied tools are not shown to this client (identity and time may matter).
-                            let (who, now) = (client.identity.get().map(String::as_str), Utc::now());
+                            let (who, now) = (client.identity.get().map(|s| &**s), Utc::now());
                             let visible = table
                                 .tools
                                 .items_where(|e| policy.set.is_visible(&Subject::new(&e.canonical, who, now)));
@@ -576,7 +576,7 @@ fn route(
             if method == "tools/call" {
                 // Policy decides on the canonical name the spelling resolved to, so no spelling gets around it.
                 let policy = shared.policy.load();
-                let subject = Subject::new(&entry.canonical, client.identity.get().map(String::as_str), Utc::now());
+                let subject = Subject::new(&entry.canonical, client.identity.get().map(|s| &**s), Utc::now());
                 let decision = policy.set.decide(&subject);
                 if decision.action == Action::Deny {
                     record_denial(shared, client, &entry.canonical, &decision);
@@ -731,7 +731,7 @@ fn admit_plan(
     }
     let mut plan = Plan::default();
     if let (Some(rl), Some(rule)) = (decision.rate_limit(), decision.rule_name()) {
-        let who = identity.map_or_else(|| format!("session-{}", client.session), String::clone);
+        let who = identity.map_or_else(|| format!("session-{}", client.session), |s| s.to_string());
         plan.limit = Some(LimitPlan {
             key: crate::ratelimit::limit_key(rule, rl.scope, &entry.canonical, &who),
             limit: rl.count,
@@ -775,12 +775,12 @@ fn record_denial(shared: &Shared, client: &ClientHandle, canonical: &Arc<str>, d
     metrics.record_request(crate::telemetry::Outcome::Denied, Duration::ZERO);
     if services.evidence.is_enabled() {
         services.evidence.record(crate::evidence::Record {
-            correlation_id: Some(services.correlation().to_string()),
-            client: client.identity.get().cloned(),
-            rule: decision.rule_name().map(str::to_owned),
+            correlation_id: Some(services.correlation().to_string().into()),
+            client: client.identity.get().map(Into::into),
+            rule: decision.rule_name().map(|r| r.to_owned().into()),
             outcome: Some("denied".into()),
-            error: Some(decision.to_string()),
-            ..crate::evidence::Record::decision(canonical.as_ref(), "deny")
+            error: Some(decision.to_string().into()),
+            ..crate::evidence::Record::decision(canonical, "deny")
         });
     }
 }

@@ -18,7 +18,7 @@ fn write_trail(dir: &Path, n: u64) -> Vec<PathBuf> {
     let mut w = Writer::open(&config, at(0)).unwrap();
     for i in 0..n {
         let rec = Record {
-            correlation_id: Some(format!("c-{i}")),
+            correlation_id: Some(format!("c-{i}").into()),
             server: Some("brave".into()),
             outcome: Some("ok".into()),
             arguments: serde_json::value::RawValue::from_string(format!(r#"{{"q":"query {i}"}}"#)).ok(),

@@ -134,9 +134,11 @@ impl MemoryCache {
         }
         let expires_at = self.clock.now().saturating_add(ttl);
         let mut store = self.lock();
-        store.remove(key);
         store.bytes += charge;
-        store.lru.put(*key, Entry { value, expires_at, tags, charge });
+        // `push` replaces an entry under the same key (returning it) in the same probe that inserts.
+        if let Some((_, old)) = store.lru.push(*key, Entry { value, expires_at, tags, charge }) {
+            store.bytes -= old.charge;
+        }
         while store.lru.len() > self.limits.max_entries || store.bytes > self.limits.max_bytes {
             match store.lru.pop_lru() {
                 Some((_, old)) => store.bytes -= old.charge,

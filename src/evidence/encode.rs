@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `"s"`, escaped as JSON.
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    // Without early exit, so the check compiles to a vector loop: these strings are short and rarely escaped.
+    let escapes = s.bytes().fold(false, |any, b| any | (b == b'"') | (b == b'\\') | (b < 0x20));
+    if escapes {
         serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
         return;
     }

@@ -450,7 +450,7 @@ impl Writer {
             RecordKind::Call => b"{\"kind\":\"call\"",
             RecordKind::Decision => b"{\"kind\":\"decision\"",
         });
-        let text = |out: &mut Vec<u8>, name: &str, value: &Option<String>| {
+        let text = |out: &mut Vec<u8>, name: &str, value: &Option<super::Text>| {
             if let Some(v) = value {
                 encode::member_str(out, name, v);
             }
@@ -644,7 +644,7 @@ pub(crate) mod test_support {
     pub fn record(i: u64) -> Record {
         let args = serde_json::value::RawValue::from_string(format!(r#"{{"q":"query {i}","api_key":"k{i}"}}"#));
         Record {
-            correlation_id: Some(format!("c-{i}")),
+            correlation_id: Some(format!("c-{i}").into()),
             server: Some("brave".into()),
             outcome: Some("ok".into()),
             duration_ms: Some(1.5),

@@ -52,7 +52,7 @@ impl Sessions {
         let client = shared.clients.open_with(Outbound::Sink(Arc::new(move |frame| routes.route(frame))), None);
         if let Some(who) = &identity {
             // Set before `initialize` can set `clientInfo.name`: the token's identity wins.
-            let _ = client.identity.set(who.to_string());
+            let _ = client.identity.set(who.clone());
         }
         let session = Session::with_client(shared.clone(), client);
         let http = Arc::new(HttpSession {
