@@ -547,20 +547,26 @@ fn cpu_ticks(pid: i32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// A gateway with `DFS_GATEWAY_SPIN_US = spin_us` that has just answered one call, and the CPU ticks it uses in
+/// the `ms` after that answer.
+async fn cpu_after_a_call(ws: &Workspace, spin_us: &str, ms: u64) -> (Gateway, u64) {
+    let config = ws.config(&fixture_server("alpha", "app", ""));
+    let mut gw = Gateway::start_with(&config, &[("DFS_GATEWAY_SPIN_US", spin_us), ("LOG_LEVEL", "warn")]).await;
+    gw.initialize().await;
+    assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "wake"})).await, "wake");
+    let before = cpu_ticks(gw.pid());
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    let used = cpu_ticks(gw.pid()) - before;
+    (gw, used)
+}
+
 #[tokio::test]
 async fn the_runtime_spins_only_within_its_window_after_traffic() {
     // A window of 600 ms makes the spin measurable: right after a call the gateway keeps polling (using CPU),
     // and once the window has passed without a message it sleeps (using none).
     let ws = Workspace::new();
-    let config = ws.config(&fixture_server("alpha", "app", ""));
-    let mut gw = Gateway::start_with(&config, &[("DFS_GATEWAY_SPIN_US", "600000"), ("LOG_LEVEL", "warn")]).await;
-    gw.initialize().await;
-    assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "wake"})).await, "wake");
-    let before = cpu_ticks(gw.pid());
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let spinning = cpu_ticks(gw.pid()) - before;
+    let (gw, spinning) = cpu_after_a_call(&ws, "600000", 400).await;
     assert!(spinning >= 3, "expected the gateway to poll after a call; it used {spinning} ticks in 400 ms");
-
     tokio::time::sleep(Duration::from_millis(400)).await;
     let before = cpu_ticks(gw.pid());
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -568,13 +574,7 @@ async fn the_runtime_spins_only_within_its_window_after_traffic() {
     assert!(idle <= 3, "an idle gateway must sleep; it used {idle} ticks in 1 s");
 
     // Off: no spinning after a call.
-    let ws = Workspace::new();
-    let config = ws.config(&fixture_server("alpha", "app", ""));
-    let mut off = Gateway::start_with(&config, &[("DFS_GATEWAY_SPIN_US", "0"), ("LOG_LEVEL", "warn")]).await;
-    off.initialize().await;
-    assert_eq!(off.call_text("app__alpha__echo", json!({"message": "wake"})).await, "wake");
-    let before = cpu_ticks(off.pid());
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let used = cpu_ticks(off.pid()) - before;
+    let ws_off = Workspace::new();
+    let (_off, used) = cpu_after_a_call(&ws_off, "0", 400).await;
     assert!(used <= 2, "spinning is off, yet the gateway used {used} ticks in 400 ms");
 }
