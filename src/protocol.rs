@@ -137,18 +137,20 @@ impl<'a> RawObject<'a> {
 
     /// The member as a string, when it is one.
     pub fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
-        self.get(key).and_then(|v| serde_json::from_str::<Cow<'a, str>>(v.get()).ok())
+        self.get(key).and_then(|v| serde_json::from_str::<Text<'a>>(v.get()).ok()).map(|t| t.0)
     }
 
     /// Writes the object back with `key` set to the JSON string `value` (added if absent).
     pub fn write_with_str(&self, key: &str, value: &str, out: &mut Vec<u8>) {
-        let mut quoted = Vec::with_capacity(value.len() + 2);
-        write_json_str(&mut quoted, value);
-        self.write_with_raw(key, &quoted, out);
+        self.write_with(key, out, |out| write_json_str(out, value));
     }
 
     /// Writes the object back with `key` set to `value`, which must be JSON text (added if absent).
     pub fn write_with_raw(&self, key: &str, value: &[u8], out: &mut Vec<u8>) {
+        self.write_with(key, out, |out| out.extend_from_slice(value));
+    }
+
+    fn write_with(&self, key: &str, out: &mut Vec<u8>, value: impl Fn(&mut Vec<u8>)) {
         out.push(b'{');
         let mut first = true;
         let mut replaced = false;
@@ -160,7 +162,7 @@ impl<'a> RawObject<'a> {
             write_json_str(out, k);
             out.push(b':');
             if k == key {
-                out.extend_from_slice(value);
+                value(out);
                 replaced = true;
             } else {
                 out.extend_from_slice(v.get().as_bytes());
@@ -172,7 +174,7 @@ impl<'a> RawObject<'a> {
             }
             write_json_str(out, key);
             out.push(b':');
-            out.extend_from_slice(value);
+            value(out);
         }
         out.push(b'}');
     }
@@ -188,7 +190,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     let value: &'de RawValue = map.next_value()?;
                     members.push((key, value));
                 }
@@ -196,6 +198,32 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
             }
         }
         deserializer.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string borrowed from the input when it holds no escapes. (serde's own `Cow<str>` always copies unless
+/// a derived field says `#[serde(borrow)]`: an allocation per object key and per name read on the call path.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
@@ -257,9 +285,11 @@ pub fn raw_error_frame(id: &RawValue, error: &RawValue) -> Bytes {
     frame_with(id, "error", error.get().as_bytes())
 }
 
+// The frame builders size their buffer exactly: `Bytes::from` a vector with spare capacity allocates a second
+// block to share it, one more allocation per frame.
 fn frame_with(id: &RawValue, member: &str, payload: &[u8]) -> Bytes {
     let id = id.get().as_bytes();
-    let mut out = Vec::with_capacity(36 + id.len() + payload.len());
+    let mut out = Vec::with_capacity(28 + id.len() + member.len() + payload.len());
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id);
     out.extend_from_slice(b",\"");
@@ -282,9 +312,12 @@ pub fn error_frame(id: &RawValue, code: i64, message: &str, data: Option<serde_j
 
 /// Builds a request frame `{"jsonrpc":"2.0","id":<n>,"method":<m>,"params":<p>}\n` with a numeric id.
 pub fn request_frame(id: u64, method: &str, params: Option<&[u8]>) -> Bytes {
-    let mut out = Vec::with_capacity(64 + method.len() + params.map_or(0, <[u8]>::len));
+    let mut digits = itoa::Buffer::new();
+    let id = digits.format(id).as_bytes();
+    // Exact unless the method needs escapes (it never does in practice).
+    let mut out = Vec::with_capacity(36 + id.len() + method.len() + params.map_or(0, |p| 10 + p.len()));
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(id);
     out.extend_from_slice(b",\"method\":");
     write_json_str(&mut out, method);
     if let Some(params) = params {
@@ -346,6 +379,37 @@ pub fn null_id() -> Box<RawValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_keys_and_names_borrow_unless_escaped() {
+        let raw: &RawValue = serde_json::from_str(r#"{"name":"app__x__echo","n\u0061me2":"a\"b","k":1}"#).unwrap();
+        let obj = RawObject::parse(raw).unwrap();
+        assert!(matches!(obj.members[0].0, Cow::Borrowed("name")));
+        assert!(matches!(obj.members[1].0, Cow::Owned(ref k) if k == "name2"));
+        assert!(matches!(obj.get_str("name"), Some(Cow::Borrowed("app__x__echo"))));
+        assert_eq!(obj.get_str("name2").as_deref(), Some("a\"b"));
+        assert_eq!(obj.get_str("k"), None, "not a string");
+    }
+
+    #[test]
+    fn frames_are_built_in_buffers_of_their_exact_size() {
+        let id: &RawValue = serde_json::from_str("\"a-1\"").unwrap();
+        for frame in [
+            request_frame(12345, "tools/call", Some(br#"{"name":"x"}"#)),
+            request_frame(7, "ping", None),
+            response_frame_bytes(id, br#"{"content":[]}"#),
+            raw_error_frame(id, serde_json::from_str(r#"{"code":1}"#).unwrap()),
+        ] {
+            // A vector of exactly its length turns into `Bytes` without a second allocation; the content must
+            // still be one JSON line.
+            assert!(frame.ends_with(b"}\n"));
+            serde_json::from_slice::<serde_json::Value>(&frame).unwrap();
+        }
+        let mut digits = itoa::Buffer::new();
+        let expected = 36 + digits.format(12345u64).len() + "tools/call".len() + 10 + br#"{"name":"x"}"#.len();
+        assert_eq!(request_frame(12345, "tools/call", Some(br#"{"name":"x"}"#)).len(), expected);
+        assert_eq!(response_frame_bytes(id, b"{}").len(), 28 + 5 + "result".len() + 2);
+    }
 
     #[test]
     fn envelope_kinds() {

@@ -106,6 +106,8 @@ pub struct Writer {
     line: Vec<u8>,
     /// The record times' text, formatted once per second.
     time_text: encode::TimeText,
+    /// The current UTC day (days since the epoch) and its `YYYY-MM-DD`, for file names.
+    today: Option<(u64, String)>,
     /// An exclusive `flock` on `<dir>/.lock`, held for the writer's life: two writers interleaving lines would
     /// break the chain. The kernel releases it when the process dies, kill -9 included, so no stale lock.
     _lock: File,
@@ -136,6 +138,7 @@ impl Writer {
             body: Vec::with_capacity(1024),
             line: Vec::with_capacity(1024),
             time_text: encode::TimeText::default(),
+            today: None,
             _lock: lock,
         };
         writer.resume(now)?;
@@ -373,19 +376,23 @@ impl Writer {
 
     /// Makes sure a file of the right day with room for `estimate` bytes is open and has its genesis.
     fn ensure_file(&mut self, estimate: u64, now: SystemTime) -> Result<(), EvidenceError> {
-        // The day never goes backwards, whatever the clock does: file order is chain order.
-        let mut day = day_of(now);
-        if let Some(newest) = &self.newest {
-            if newest.day > day {
-                day.clone_from(&newest.day);
-            }
+        // Formatted once per day, not per record.
+        let day_number = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
+        if self.today.as_ref().is_none_or(|(n, _)| *n != day_number) {
+            self.today = Some((day_number, day_of(now)));
         }
+        let today = self.today.as_ref().map_or("", |(_, d)| d.as_str());
+        // The day never goes backwards, whatever the clock does: file order is chain order.
+        let day = match &self.newest {
+            Some(newest) if newest.day.as_str() > today => newest.day.as_str(),
+            _ => today,
+        };
         let keep = match &self.current {
             Some(c) => c.name.day == day && (c.needs_genesis || c.size + estimate <= self.max_file_bytes),
             None => false,
         };
         if !keep {
-            self.rotate(day)?;
+            self.rotate(day.to_owned())?;
         }
         if self.current.as_ref().is_some_and(|c| c.needs_genesis) {
             self.write_genesis(now)?;
