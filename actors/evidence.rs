@@ -64,8 +64,8 @@ pub struct EvidenceHandle {
     spent: Arc<Spent>,
 }
 
-/// Written records on their way back from the writer thread, so their memory is freed by the thread that
-/// allocated it. With glibc's allocator, a thread freeing another thread's allocations takes that thread's arena
+/// Written records on their way back from the writer thread, so their memory is freed (and their boxes reused)
+/// by the thread that allocated it. With glibc's allocator, a thread freeing another thread's allocations takes that thread's arena
 /// lock: freeing every record on the writer thread made the runtime thread's own allocations wait on that lock
 /// (tens of thousands of futex calls a second under load, measured with `perf`).
 #[derive(Default)]
@@ -98,14 +98,22 @@ impl Spent {
         self.waiting.store(true, Ordering::Release);
     }
 
-    /// A recording thread drops what came back.
-    fn drop_returned(&self) {
-        if !self.waiting.load(Ordering::Acquire) {
-            return;
+    /// A recording thread boxes `rec` in a returned record's box (whose old content it drops) or a new one.
+    /// One returned box per record: the frees are spread over the calls rather than made in bursts.
+    fn boxed(&self, rec: Record) -> Box<Record> {
+        if self.waiting.load(Ordering::Acquire) {
+            let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+            let reused = records.pop();
+            if records.is_empty() {
+                self.waiting.store(false, Ordering::Relaxed);
+            }
+            drop(records);
+            if let Some(mut old) = reused {
+                *old = rec;
+                return old;
+            }
         }
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        self.waiting.store(false, Ordering::Relaxed);
-        records.clear();
+        Box::new(rec)
     }
 }
 
@@ -136,7 +144,6 @@ impl EvidenceHandle {
     /// is dropped and counted, and the writer notes the count in the file at its next write.
     pub fn record(&self, mut rec: Record) {
         let Some(tx) = &self.tx else { return };
-        self.spent.drop_returned();
         let queued = self.queued_bytes.load(Ordering::Relaxed);
         let mut held = 0;
         if let Some(len) = rec.arguments.as_ref().map(|a| a.get().len()) {
@@ -156,7 +163,7 @@ impl EvidenceHandle {
             }
         }
         self.queued_bytes.fetch_add(held, Ordering::Relaxed);
-        if tx.try_send(Item::Record(Box::new(rec), held)).is_err() {
+        if tx.try_send(Item::Record(self.spent.boxed(rec), held)).is_err() {
             self.queued_bytes.fetch_sub(held, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

@@ -17,7 +17,7 @@
 //! # Layout
 //!
 //! - [`key`]: the digest of (kind, target, canonical arguments, scope).
-//! - [`memory`]: the embedded LRU, bounded by entries and bytes.
+//! - [`memory`]: the embedded cache (CLOCK eviction), bounded by entries and bytes.
 //! - [`redis`]: the Redis backend (tag sets, Lua scripts, timeouts through [`crate::kv`]).
 //! - [`coalesce`]: the in-process singleflight.
 
