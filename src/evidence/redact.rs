@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
 /// What replaces a redacted value (or the secret inside a string).
@@ -26,9 +25,8 @@ pub const DEFAULT_KEYS: &[&str] =
 pub struct Redactor {
     /// Lower-cased key patterns; a key containing any of them has its whole value replaced.
     keys: Vec<String>,
-    /// The same patterns as one ASCII-case-insensitive automaton, for [`Redactor::might_touch`] on ASCII text
-    /// (`None` when a pattern is not ASCII: Unicode lower-casing then decides).
-    key_finder: Option<AhoCorasick>,
+    /// Every pattern is ASCII, so [`Redactor::might_touch`] can search ASCII text without lower-casing a copy.
+    ascii_keys: bool,
     /// Secret values to blank out of every string, longest first so that a secret containing another is
     /// replaced whole.
     secrets: Vec<String>,
@@ -43,14 +41,12 @@ impl std::fmt::Debug for Redactor {
 impl Redactor {
     pub fn new<K: AsRef<str>, S: AsRef<str>>(keys: &[K], secrets: &[S]) -> Redactor {
         let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_lowercase()).filter(|k| !k.is_empty()).collect();
-        let key_finder = (!keys.is_empty() && keys.iter().all(|k| k.is_ascii()))
-            .then(|| AhoCorasick::builder().ascii_case_insensitive(true).build(&keys).ok())
-            .flatten();
+        let ascii_keys = keys.iter().all(|k| k.is_ascii());
         let mut secrets: Vec<String> =
             secrets.iter().map(|s| s.as_ref().to_owned()).filter(|s| s.chars().count() >= MIN_SECRET_LEN).collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Redactor { keys, key_finder, secrets }
+        Redactor { keys, ascii_keys, secrets }
     }
 
     /// True when `key` looks like it holds a secret.
@@ -74,13 +70,11 @@ impl Redactor {
         }
         // ASCII text holds an ASCII pattern in any case exactly when its lower-cased form holds it; other text
         // (where e.g. the Kelvin sign lower-cases to `k`) takes the Unicode path.
-        match &self.key_finder {
-            Some(finder) if text.is_ascii() => finder.is_match(text),
-            _ => {
-                let lower = text.to_lowercase();
-                self.keys.iter().any(|k| lower.contains(k.as_str()))
-            }
+        if self.ascii_keys && text.is_ascii() {
+            return self.keys.iter().any(|k| contains_ignore_ascii_case(text.as_bytes(), k.as_bytes()));
         }
+        let lower = text.to_lowercase();
+        self.keys.iter().any(|k| lower.contains(k.as_str()))
     }
 
     /// Replaces every occurrence of a secret value in `s`.
@@ -124,6 +118,22 @@ impl Redactor {
     }
 }
 
+/// Whether `hay` holds `needle` (lower-case ASCII) in any ASCII case: candidates are found by their first byte in
+/// either case (a vectorised search), then compared.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((first, rest)) = needle.split_first() else { return true };
+    let mut at = 0;
+    while let Some(i) = memchr::memchr2(*first, first.to_ascii_uppercase(), &hay[at..]) {
+        let start = at + i;
+        let Some(candidate) = hay.get(start + 1..start + needle.len()) else { return false };
+        if candidate.eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        at = start + 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -132,6 +142,21 @@ mod tests {
 
     fn default() -> Redactor {
         Redactor::new(DEFAULT_KEYS, &["sk-live-0123456789"])
+    }
+
+    #[test]
+    fn ascii_search_ignores_case_and_finds_every_position() {
+        for (hay, needle, found) in [
+            ("xxTOKEN", "token", true),
+            ("tokE", "token", false),
+            ("ttoken", "token", true),
+            ("a_ApI_KeY_b", "api_key", true),
+            ("", "token", false),
+            ("anything", "", true),
+            ("tok en", "token", false),
+        ] {
+            assert_eq!(contains_ignore_ascii_case(hay.as_bytes(), needle.as_bytes()), found, "{hay} / {needle}");
+        }
     }
 
     #[test]
