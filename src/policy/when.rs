@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc, Weekday};
-use chrono_tz::Tz;
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
+use jiff::tz::TimeZone;
 use wildmatch::WildMatch;
 
 /// A compiled `when = { ... }`.
@@ -20,13 +20,15 @@ pub struct When {
     pub(crate) days: Option<u8>,
     /// `[from, to)` in local time of `tz`; `from > to` wraps midnight.
     pub(crate) window: Option<(NaiveTime, NaiveTime)>,
-    /// Zone of `days` and `window`; UTC unless `tz` is given, so a rule means the same on every machine.
-    pub(crate) tz: Tz,
+    /// Zone of `days` and `window`; UTC unless `tz` is given, so a rule means the same on every machine. From the
+    /// IANA database bundled into the binary, never the system's (jiff's bundle, kept as compact TZif data:
+    /// chrono-tz's tables of pointers were a megabyte of memory relocated in every process at start-up).
+    pub(crate) tz: TimeZone,
 }
 
 impl Default for When {
     fn default() -> Self {
-        When { clients: Vec::new(), days: None, window: None, tz: Tz::UTC }
+        When { clients: Vec::new(), days: None, window: None, tz: TimeZone::UTC }
     }
 }
 
@@ -61,11 +63,11 @@ impl When {
         if self.days.is_none() && self.window.is_none() {
             return None;
         }
-        let local = now.with_timezone(&self.tz);
-        let time = local.time();
         // Whole minutes suffice (the file says HH:MM) and keep leap seconds out of the comparison.
-        let time = NaiveTime::from_hms_opt(time.hour(), time.minute(), 0).unwrap_or(time);
-        let mut day = local.weekday();
+        let local = jiff::Timestamp::from_second(now.timestamp()).map(|t| self.tz.to_datetime(t)).unwrap_or_default();
+        let time = NaiveTime::from_hms_opt(local.hour() as u32, local.minute() as u32, 0).unwrap_or(NaiveTime::MIN);
+        let offset = local.weekday().to_monday_zero_offset();
+        let mut day = Weekday::try_from(offset as u8).unwrap_or(Weekday::Mon);
         if let Some((from, to)) = self.window {
             let inside = if from < to { from <= time && time < to } else { time >= from || time < to };
             if !inside {
@@ -99,7 +101,7 @@ impl When {
             parts.push(format!("{}-{}", from.format("%H:%M"), to.format("%H:%M")));
         }
         if self.days.is_some() || self.window.is_some() {
-            parts.push(self.tz.name().to_owned());
+            parts.push(self.tz.iana_name().unwrap_or("UTC").to_owned());
         }
         parts.join(" ")
     }
@@ -142,8 +144,8 @@ pub(crate) fn parse_hhmm(s: &str) -> Result<NaiveTime, String> {
 }
 
 /// An IANA time zone name such as `America/New_York` or `UTC`.
-pub(crate) fn parse_tz(s: &str) -> Result<Tz, String> {
-    s.parse::<Tz>().map_err(|_| format!("`{s}` is not a known time zone; use an IANA name such as \"Europe/Berlin\""))
+pub(crate) fn parse_tz(s: &str) -> Result<TimeZone, String> {
+    TimeZone::get(s).map_err(|_| format!("`{s}` is not a known time zone; use an IANA name such as \"Europe/Berlin\""))
 }
 
 #[cfg(test)]
@@ -237,7 +239,7 @@ mod tests {
         for bad in ["24:00", "9:00", "09:60", "0900", "09:00:00", "ab:cd", "+9:00"] {
             assert!(parse_hhmm(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_tz("Europe/Berlin"), Ok(Tz::Europe__Berlin));
+        assert_eq!(parse_tz("Europe/Berlin").unwrap().iana_name(), Some("Europe/Berlin"));
         assert!(parse_tz("Mars/Olympus").is_err());
     }
 
