@@ -41,7 +41,10 @@ pub fn activity() {
 /// The window from `DFS_GATEWAY_SPIN_US` (default [`DEFAULT_WINDOW`]); `None` when it is 0.
 pub fn window_from_env() -> Option<Duration> {
     let window = match std::env::var("DFS_GATEWAY_SPIN_US") {
-        Ok(v) => v.trim().parse::<u64>().map(Duration::from_micros).unwrap_or(DEFAULT_WINDOW),
+        Ok(v) => v.trim().parse::<u64>().map(Duration::from_micros).unwrap_or_else(|_| {
+            tracing::warn!(value = %v, "DFS_GATEWAY_SPIN_US is not a number of microseconds; using the default");
+            DEFAULT_WINDOW
+        }),
         Err(_) => DEFAULT_WINDOW,
     };
     (!window.is_zero()).then_some(window)
