@@ -60,14 +60,15 @@ pub struct EvidenceHandle {
     queued_bytes: Arc<AtomicUsize>,
     /// The budget for `queued_bytes`: past it, the caller digests the result itself and arguments are omitted.
     max_queued_bytes: usize,
-    /// Records the writer is done with, handed back to be dropped where they were made.
+    /// Records the writer is done with, handed back to be reused and dropped where they were made.
     spent: Arc<Spent>,
 }
 
 /// Written records on their way back from the writer thread, so their memory is freed (and their boxes reused)
-/// by the thread that allocated it. With glibc's allocator, a thread freeing another thread's allocations takes that thread's arena
-/// lock: freeing every record on the writer thread made the runtime thread's own allocations wait on that lock
-/// (tens of thousands of futex calls a second under load, measured with `perf`).
+/// by the thread that allocated it. With glibc's allocator, a thread freeing another thread's allocations takes
+/// that thread's arena lock: freeing every record on the writer thread made the runtime thread's own allocations
+/// wait on that lock (tens of thousands of futex calls a second under load, measured with `perf`). A record waits
+/// here, holding its arguments and result bytes, until the next record reuses its box.
 #[derive(Default)]
 struct Spent {
     /// Boxed as they came through the queue: unboxing would free the box on the writer thread.
