@@ -359,6 +359,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn freed_slots_are_reused_and_bounds_hold_across_invalidations() {
+        let (c, _) = cache(50, usize::MAX);
+        let tagged = |n: u32| if n % 2 == 0 { vec!["even".to_owned()] } else { vec!["odd".to_owned()] };
+        for round in 0..20u32 {
+            for n in 0..60 {
+                let key = round * 1000 + n;
+                c.put(&k(key), Bytes::from(vec![b'v'; 8]), HOUR, &tagged(n)).await.unwrap();
+                assert!(c.len() <= 50);
+            }
+            let before = c.len();
+            let gone = c.invalidate_tag("even").await.unwrap();
+            assert_eq!(c.len() as u64, before as u64 - gone, "round {round}");
+            assert_eq!(c.bytes(), c.len() * (8 + 3 + ENTRY_OVERHEAD), "round {round}: odd entries only");
+        }
+        // The slab never grew past the bound: freed slots were taken before new ones.
+        assert!(c.lock().slots.len() <= 51, "{} slots", c.lock().slots.len());
+    }
+
+    #[tokio::test]
     async fn expires_exactly_at_the_ttl() {
         let (c, clock) = cache(10, usize::MAX);
         c.put(&k(0), Bytes::from_static(b"v"), Duration::from_secs(60), &["t".into()]).await.unwrap();
