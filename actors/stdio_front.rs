@@ -43,7 +43,7 @@ impl Actor for StdioFront {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_frames(stdout(), rx, CancellationToken::new()));
         let session = Session::new(args.shared, tx);
-        let mut frames = FrameReader::new(stdin(), args.max_frame_bytes);
+        let mut frames = FrameReader::new(stdin(), args.max_frame_bytes).counting_activity();
         let shutdown = args.shutdown;
         let reader = tokio::spawn(async move {
             loop {

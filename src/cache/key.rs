@@ -102,10 +102,10 @@ pub fn cache_key_scoped(kind: &str, target: &str, args: Option<&RawValue>, scope
     part(&[kind.as_bytes()]);
     part(&[target.as_bytes()]);
     let mut scope_pieces = [&b""[..]; 4];
+    assert!(scope.len() <= scope_pieces.len(), "a scope has at most four pieces");
     for (slot, piece) in scope_pieces.iter_mut().zip(scope) {
         *slot = piece.as_bytes();
     }
-    assert!(scope.len() <= scope_pieces.len(), "a scope has at most four pieces");
     part(&scope_pieces[..scope.len()]);
     match args {
         None => part(&[b""]),

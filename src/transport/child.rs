@@ -270,7 +270,7 @@ fn kill_group(pid: u32, signal: Signal) {
 }
 
 async fn read_loop(stdout: ChildStdout, requester: Requester, max: usize, events: EventSink) {
-    let mut reader = FrameReader::new(stdout, max);
+    let mut reader = FrameReader::new(stdout, max).counting_activity();
     loop {
         let frame = match reader.next().await {
             Ok(Some(f)) => f,

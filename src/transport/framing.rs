@@ -31,11 +31,26 @@ pub struct FrameReader<R> {
     max: usize,
     /// Set while skipping an oversized frame: its prefix and the length seen so far.
     skipping: Option<(Bytes, usize)>,
+    /// Reads are protocol traffic that keeps the runtime spinning ([`crate::spin`]); a server's stderr is not.
+    counts_activity: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, max_frame_bytes: usize) -> Self {
-        FrameReader { inner, buf: BytesMut::with_capacity(64 * 1024), scanned: 0, max: max_frame_bytes, skipping: None }
+        FrameReader {
+            inner,
+            buf: BytesMut::with_capacity(64 * 1024),
+            scanned: 0,
+            max: max_frame_bytes,
+            skipping: None,
+            counts_activity: false,
+        }
+    }
+
+    /// Every read counts as traffic for [`crate::spin`]: for the streams that carry protocol messages.
+    pub fn counting_activity(mut self) -> Self {
+        self.counts_activity = true;
+        self
     }
 
     /// The next frame, or `None` at end of stream.
@@ -50,7 +65,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if self.inner.read_buf(&mut self.buf).await? == 0 {
                 return Ok(self.finish());
             }
-            crate::spin::activity();
+            if self.counts_activity {
+                crate::spin::activity();
+            }
         }
     }
 
