@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`export`]: upload CSV files of lineups.
 //! - [`generate`]: seeded, realistic sample slates for tests, benchmarks and demos.
 //! - [`model`]: sites, sports, contest types, slates, games, players, lineups.
 //! - [`rules`]: roster rules per site, sport and contest type, as dated data.
@@ -12,6 +13,7 @@
 //! - [`simulate`]: contest simulation.
 #![forbid(unsafe_code)]
 
+pub mod export;
 pub mod generate;
 pub mod model;
 pub mod optimize;

@@ -14,6 +14,15 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Lineup, Slate};
 use crate::rules::RuleSet;
 
+mod diagnose;
+mod problem;
+mod request;
+mod search;
+mod sequence;
+mod validate;
+
+pub use validate::validate;
+
 /// What the user asks for. Every field but `slate_id` has a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -169,6 +178,65 @@ pub enum OptimizeError {
 
 /// Builds the lineups. `rules` is the slate's rule set.
 pub fn optimize(slate: &Slate, rules: &RuleSet, request: &OptimizeRequest) -> Result<LineupSet, OptimizeError> {
-    let _ = (slate, rules, request);
-    Err(OptimizeError::Invalid("the optimizer is not built yet".into()))
+    if (slate.site, slate.sport, slate.contest) != (rules.site, rules.sport, rules.contest) {
+        return Err(OptimizeError::Invalid(format!(
+            "slate {} is {} {} {}, the rule set is for {} {} {}",
+            slate.id,
+            slate.site.as_str(),
+            slate.sport.as_str(),
+            slate.contest.as_str(),
+            rules.site.as_str(),
+            rules.sport.as_str(),
+            rules.contest.as_str()
+        )));
+    }
+    let compiled = request::compile(slate, rules, request)?;
+    exposure_check(slate, rules, &compiled)?;
+    let picked = sequence::build(slate, rules, request, &compiled)?;
+    let lineups = sequence::to_lineups(slate, rules, &compiled, &picked);
+    let csv = crate::export::upload_csv(rules, &lineups).map_err(|e| OptimizeError::Invalid(e.to_string()))?;
+    Ok(LineupSet { slate_id: slate.id.clone(), lineups, csv })
+}
+
+/// Minimum exposures that cannot hold: a player no lineup can hold, or two who must share lineups
+/// (their counts add up to more than the set) but cannot be in one together.
+fn exposure_check(slate: &Slate, rules: &RuleSet, c: &request::Compiled) -> Result<(), OptimizeError> {
+    let n = c.count;
+    let need: Vec<(usize, i64)> = (0..slate.players.len())
+        .filter_map(|i| c.min_exposure[i].map(|m| (i, sequence::round_half_even(m * n as f64))))
+        .filter(|&(_, k)| k > 0)
+        .collect();
+    let progress = sequence::Progress { lineups: Vec::new(), picks: Vec::new(), used: vec![0; slate.players.len()] };
+    let lock = |who: &[usize]| -> bool {
+        let mut cc = c.clone();
+        cc.locks.extend(who.iter().map(|&i| (i, None)));
+        let reqs = sequence::requirements(&cc, &vec![false; slate.players.len()], Vec::new());
+        !sequence::solve_one(slate, rules, &cc, &c.points, &c.allowed, &reqs, &progress, 1, true).1.is_empty()
+    };
+    let name = |i: usize| format!("{} ({})", slate.players[i].name, slate.players[i].id);
+    let pct = |i: usize| c.min_exposure[i].unwrap_or(0.0) * 100.0;
+    for &(a, _) in &need {
+        if !lock(&[a]) {
+            return Err(OptimizeError::Infeasible(format!(
+                "exposure min {}% of {}: no lineup with him satisfies the rules",
+                pct(a),
+                name(a)
+            )));
+        }
+    }
+    for (x, &(a, ka)) in need.iter().enumerate() {
+        for &(b, kb) in &need[x + 1..] {
+            if ka + kb > n as i64 && !lock(&[a, b]) {
+                return Err(OptimizeError::Infeasible(format!(
+                    "exposure min {}% of {} and min {}% of {} cannot both hold: they would share lineups, and no \
+                     lineup holds both",
+                    pct(a),
+                    name(a),
+                    pct(b),
+                    name(b)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
