@@ -186,7 +186,7 @@ kw = {}
 if args["max_exposure"] is not None:
     kw["max_exposure"] = args["max_exposure"] / 100.0
 for lineup in opt.optimize(n=args["count"], **kw):
-    totals.append(lineup.fantasy_points_projected)
+    totals.append(lineup.fantasy_points_projection)
 t2 = time.time()
 print(json.dumps({"totals": totals, "solve_s": t2 - t1, "total_s": t2 - t0}))
 "#;

@@ -210,6 +210,9 @@ fn exposure_check(slate: &Slate, rules: &RuleSet, c: &request::Compiled) -> Resu
     let lock = |who: &[usize]| -> bool {
         let mut cc = c.clone();
         cc.locks.extend(who.iter().map(|&i| (i, None)));
+        if !diagnose::locks_possible(&cc) {
+            return false;
+        }
         let reqs = sequence::requirements(&cc, &vec![false; slate.players.len()], Vec::new());
         !sequence::solve_one(slate, rules, &cc, &c.points, &c.allowed, &reqs, &progress, 1, true).1.is_empty()
     };

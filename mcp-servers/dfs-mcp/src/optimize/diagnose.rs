@@ -128,6 +128,18 @@ fn first(slate: &Slate, rules: &RuleSet, c: &Compiled) -> OptimizeError {
     infeasible("no lineup satisfies all the rules together")
 }
 
+/// The static lock checks: few enough, within the cap and team limits, placeable in distinct slots.
+pub(crate) fn locks_possible(c: &Compiled) -> bool {
+    let shape = &c.shape;
+    let cost: u64 = c.locks.iter().map(|&(i, cl)| cheapest(c, i, cl) as u64).sum();
+    c.locks.len() <= shape.size
+        && cost <= shape.cap as u64
+        && (0..shape.teams.len()).all(|t| {
+            c.locks.iter().filter(|&&(i, _)| shape.team_of[i] as usize == t).count() <= shape.team_limit[t] as usize
+        })
+        && locks_fit(c)
+}
+
 fn without_min_salary(c: &Compiled) -> Compiled {
     let mut c = c.clone();
     c.shape.min_salary = 0;

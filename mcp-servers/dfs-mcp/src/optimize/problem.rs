@@ -57,6 +57,8 @@ pub(crate) struct Slot {
 #[derive(Debug, Clone)]
 pub(crate) struct Part {
     pub need: u8,
+    /// Member picks.
+    pub members: Vec<u32>,
     /// Parts marked `total` overlap the others (a game stack's whole-game count); the rest are disjoint.
     pub total: bool,
 }
@@ -92,14 +94,14 @@ impl Requirements {
         for (o, (label, parts)) in options.into_iter().enumerate() {
             let mut ps = Vec::new();
             for (p, (members, need, total)) in parts.into_iter().enumerate() {
-                for m in members {
+                for &m in &members {
                     let m = m as usize;
                     if self.member_of.len() <= m {
                         self.member_of.resize(m + 1, Vec::new());
                     }
                     self.member_of[m].push((r, o as u16, p as u8));
                 }
-                ps.push(Part { need, total });
+                ps.push(Part { need, members, total });
             }
             opts.push(Option_ { label, parts: ps });
         }

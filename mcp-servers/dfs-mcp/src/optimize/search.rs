@@ -184,6 +184,8 @@ struct State<'a> {
     distinct_games: u8,
     overlap: Vec<u8>,
     have: Vec<Vec<Vec<u8>>>,
+    /// Per requirement, option, part: how many search slots after d accept one of its members.
+    avail: Vec<Vec<Vec<Vec<u8>>>>,
     /// Per requirement: the most picks any option still needs when nothing is held (a deficit check is
     /// skipped while more slots than this remain).
     req_span: Vec<usize>,
@@ -211,7 +213,38 @@ pub(crate) fn run(s: &Search) -> (Vec<Found>, u64) {
                 .max(r.options.iter().flat_map(|o| o.parts.iter().map(|x| x.need as usize)).max().unwrap_or(0))
         })
         .collect();
+    let avail = p
+        .reqs
+        .list
+        .iter()
+        .map(|r| {
+            r.options
+                .iter()
+                .map(|o| {
+                    o.parts
+                        .iter()
+                        .map(|part| {
+                            let accepts: Vec<bool> = p
+                                .slots
+                                .iter()
+                                .enumerate()
+                                .map(|(d, slot)| {
+                                    part.members.iter().any(|&m| {
+                                        let (person, class) = (m / p.n_classes as u32, m % p.n_classes as u32);
+                                        class == slot.class as u32
+                                            && p.persons[person as usize].eligible & (1 << d) != 0
+                                    })
+                                })
+                                .collect();
+                            (0..p.slots.len()).map(|d| accepts[d + 1..].iter().filter(|&&a| a).count() as u8).collect()
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
     let mut st = State {
+        avail,
         p,
         after,
         max_after,
@@ -307,7 +340,7 @@ impl State<'_> {
                 self.pop(c.person, pick, d);
                 continue;
             }
-            if self.lookahead(remaining_after) {
+            if self.lookahead(d, remaining_after) {
                 if remaining_after == 0 {
                     self.leaf(cur + c.pts, spent + c.cost);
                 } else {
@@ -384,7 +417,7 @@ impl State<'_> {
     }
 
     /// Can the remaining slots still meet the team, game and requirement rules?
-    fn lookahead(&self, remaining: usize) -> bool {
+    fn lookahead(&self, d: usize, remaining: usize) -> bool {
         let p = self.p;
         if (self.distinct_teams as usize) + remaining < p.min_teams as usize {
             return false;
@@ -393,10 +426,17 @@ impl State<'_> {
             return false;
         }
         for (r, req) in p.reqs.list.iter().enumerate() {
-            if remaining >= self.req_span[r] {
+            // A single option (locks, forcing) is checked slot by slot; a choice of options only near the end.
+            if req.options.len() > 1 && remaining >= self.req_span[r] {
                 continue;
             }
-            let ok = req.options.iter().enumerate().any(|(o, opt)| deficit(opt, &self.have[r][o]) <= remaining);
+            let ok = req.options.iter().enumerate().any(|(o, opt)| {
+                deficit(opt, &self.have[r][o]) <= remaining
+                    && opt.parts.iter().enumerate().all(|(x, part)| {
+                        (part.need as usize).saturating_sub(self.have[r][o][x] as usize)
+                            <= self.avail[r][o][x][d] as usize
+                    })
+            });
             if !ok {
                 return false;
             }

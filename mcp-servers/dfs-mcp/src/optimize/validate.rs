@@ -74,7 +74,19 @@ pub fn validate(slate: &Slate, rules: &RuleSet, request: &OptimizeRequest, set: 
         if (points - l.projection).abs() > 1e-3 {
             return Err(at(format!("projection {} reported, players add up to {points}", l.projection)));
         }
-        check_lineup(slate, rules, request, &lineup_players, l).map_err(at)?;
+        check_lineup(slate, rules, request, &lineup_players).map_err(at)?;
+        // locks (a captain-row id in the boosted slot), until the player reaches his max exposure: then the lock
+        // is freed, as pydfs frees it
+        for id in &request.locks {
+            let person = slate.players.iter().find(|p| p.id == *id || p.captain.as_ref().is_some_and(|c| c.id == *id));
+            let capped = person.is_some_and(|p| {
+                let max = request.exposure.players.get(&p.id).and_then(|l| l.max).or(request.exposure.max);
+                max.is_some_and(|m| m / 100.0 <= used.get(p.id.as_str()).copied().unwrap_or(0) as f64 / count as f64)
+            });
+            if !capped && !l.players.iter().any(|lp| lp.id == *id || lp.player_id == *id) {
+                return Err(at(format!("lock {id} missing")));
+            }
+        }
         for p in &lineup_players {
             *used.entry(p.id.as_str()).or_default() += 1;
         }
@@ -118,13 +130,7 @@ pub fn validate(slate: &Slate, rules: &RuleSet, request: &OptimizeRequest, set: 
     Ok(())
 }
 
-fn check_lineup(
-    slate: &Slate,
-    rules: &RuleSet,
-    request: &OptimizeRequest,
-    players: &[&Player],
-    lineup: &crate::model::Lineup,
-) -> Result<(), String> {
+fn check_lineup(slate: &Slate, rules: &RuleSet, request: &OptimizeRequest, players: &[&Player]) -> Result<(), String> {
     let size = rules.slots.len();
     let mut per_team: BTreeMap<&str, usize> = BTreeMap::new();
     let mut hitters: BTreeMap<&str, usize> = BTreeMap::new();
@@ -173,13 +179,6 @@ fn check_lineup(
     }
     if games.len() < rules.min_games.min(slate.games.len() as u8) as usize {
         return Err(format!("{} games, at least {}", games.len(), rules.min_games));
-    }
-    // locks: a captain-row id must sit in the boosted slot
-    for id in &request.locks {
-        let hit = lineup.players.iter().any(|lp| lp.id == *id || (lp.player_id == *id));
-        if !hit {
-            return Err(format!("lock {id} missing"));
-        }
     }
     for (n, s) in request.stacks.iter().enumerate() {
         if !stack_holds(slate, players, s) {
