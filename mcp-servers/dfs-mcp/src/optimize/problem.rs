@@ -64,7 +64,9 @@ pub(crate) struct Part {
 }
 
 /// One way to satisfy a requirement (a team for a QB stack, a game for a game stack).
+// `label` and `name` are read through `Debug` only, when a search is inspected.
 #[derive(Debug, Clone)]
+#[allow(dead_code)]
 pub(crate) struct Option_ {
     pub label: String,
     pub parts: Vec<Part>,
@@ -72,11 +74,15 @@ pub(crate) struct Option_ {
 
 /// A requirement: at least one of its options holds.
 #[derive(Debug, Clone)]
+#[allow(dead_code)]
 pub(crate) struct Requirement {
     /// How errors name it: `stack qb`, `locks`, `min exposure`.
     pub name: String,
     pub options: Vec<Option_>,
 }
+
+/// A part before compilation: member picks, need, whether it is a `total` part.
+pub(crate) type PartSpec = (Vec<u32>, u8, bool);
 
 /// A requirement as the search sees it, flattened.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +94,7 @@ pub(crate) struct Requirements {
 
 impl Requirements {
     /// Adds a requirement whose options' parts are given as member pick lists.
-    pub fn add(&mut self, name: String, options: Vec<(String, Vec<(Vec<u32>, u8, bool)>)>) {
+    pub fn add(&mut self, name: String, options: Vec<(String, Vec<PartSpec>)>) {
         let r = self.list.len() as u16;
         let mut opts = Vec::new();
         for (o, (label, parts)) in options.into_iter().enumerate() {
@@ -116,8 +122,6 @@ pub(crate) struct Problem {
     pub n_classes: usize,
     pub persons: Vec<Person>,
     pub slots: Vec<Slot>,
-    /// Salary unit in dollars.
-    pub unit: u32,
     /// Highest total salary, in units.
     pub cap: u32,
     /// Lowest total salary, in units (rounded up).
@@ -350,7 +354,6 @@ pub(crate) fn compile(slate: &Slate, rules: &RuleSet, shape: &Shape, inputs: &In
         n_classes: shape.n_classes,
         persons,
         slots,
-        unit,
         cap: shape.cap / unit,
         min_salary: shape.min_salary.div_ceil(unit),
         n_teams: shape.teams.len(),

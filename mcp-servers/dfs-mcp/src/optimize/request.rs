@@ -26,8 +26,6 @@ pub(crate) struct Compiled {
     pub max_exposure: Vec<Option<f64>>,
     /// Min exposure per slate player as a fraction.
     pub min_exposure: Vec<Option<f64>>,
-    /// The captain class, if the rule set has a slot with a salary multiplier (DraftKings showdown).
-    pub captain_class: Option<u8>,
 }
 
 fn invalid(msg: impl Into<String>) -> OptimizeError {
@@ -254,7 +252,7 @@ pub(crate) fn compile(slate: &Slate, rules: &RuleSet, req: &OptimizeRequest) -> 
         .enumerate()
         .map(|(n, s)| stack_requirement(slate, rules, &shape, n, s))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Compiled { shape, count, min_unique, points, allowed, locks, stacks, max_exposure, min_exposure, captain_class })
+    Ok(Compiled { shape, count, min_unique, points, allowed, locks, stacks, max_exposure, min_exposure })
 }
 
 /// The name errors use for a stack: `stack 1 (qb: QB + 1 WR/TE)`.

@@ -28,7 +28,6 @@ pub(crate) struct Found {
     pub points: i64,
     pub key: [u32; MAX_SLOTS],
     pub persons: [u32; MAX_SLOTS],
-    pub cost: u32,
 }
 
 impl PartialEq for Found {
@@ -456,7 +455,7 @@ impl State<'_> {
             key[d] = self.chosen[d] * p.n_classes as u32 + p.slots[d].class as u32;
         }
         key[..p.size].sort_unstable();
-        let f = Found { points, key, persons, cost };
+        let f = Found { points, key, persons };
         if self.pool.len() >= self.capacity {
             let worst = self.pool.last().expect("a full pool");
             if f >= *worst {

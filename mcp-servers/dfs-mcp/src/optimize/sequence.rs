@@ -54,6 +54,7 @@ pub(crate) fn requirements(c: &Compiled, banned: &[bool], extra: Vec<SlateRequir
     reqs
 }
 
+#[allow(clippy::too_many_arguments)] // one solve's inputs; a struct would only rename them
 pub(crate) fn solve_one(
     slate: &Slate,
     rules: &RuleSet,
