@@ -4,6 +4,19 @@
 //! earlier lineups added (uniqueness against each of them, exposure counts so far). That is the sequential
 //! definition pydfs-lineup-optimizer uses, so sets can be compared by their projected-total sequences.
 //!
+//! Definitions (pydfs-lineup-optimizer 3.6.1's, checked in its source):
+//! - uniqueness counts picks: a person in a slot class (slots of equal multipliers). On classic slates that is
+//!   the person; on single-game slates a captain and a flex of the same person are different picks, as pydfs's
+//!   CPT and FLEX rows are, so the same six with another captain is another lineup.
+//! - max exposure: a player is banned from later lineups once `max <= used / count` (pydfs's
+//!   TotalExposureStrategy: at most ceil(max × count) lineups); 0 % bans him outright; a locked player who
+//!   reaches it is unlocked. Exposure counts persons, whatever the slot.
+//! - min exposure: pydfs's MinExposureRule (need = round-half-even(min × count); forced when the need reaches
+//!   the lineups left, plus its per-position-group forcing).
+//! - randomness: lineup k is the exact optimum of projections perturbed by a normal draw of each player's
+//!   stdev (or `fraction` × projection), seeded by (seed, k); reported projections stay unperturbed.
+//! - ties: see `search` (equal totals order by their best-ranked players); points are exact integers.
+//!
 //! The request types below are the tool's input (`app.optimize.lineup`): the MCP server deserialises the
 //! arguments into [`OptimizeRequest`] directly.
 
