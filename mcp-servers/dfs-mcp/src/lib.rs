@@ -5,12 +5,14 @@
 //!
 //! # Layout
 //!
+//! - [`generate`]: seeded, realistic sample slates for tests, benchmarks and demos.
 //! - [`model`]: sites, sports, contest types, slates, games, players, lineups.
 //! - [`rules`]: roster rules per site, sport and contest type, as dated data.
 //! - [`optimize`]: the exact lineup optimizer.
 //! - [`simulate`]: contest simulation.
 #![forbid(unsafe_code)]
 
+pub mod generate;
 pub mod model;
 pub mod optimize;
 pub mod rules;
