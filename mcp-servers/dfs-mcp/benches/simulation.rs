@@ -16,7 +16,8 @@ fn main() {
     let (site, sport, contest) = (Site::DraftKings, Sport::Nfl, ContestType::Classic);
     let slate = generate::slate(site, sport, contest, 1);
     let rules = rules::lookup(site, sport, contest).expect("rules");
-    let lineups = field::sample_lineups(&slate, rules, &FieldOptions::default(), 150, 99).expect("user lineups");
+    let lineups =
+        field::sample_lineups(&slate, rules, &FieldOptions::default(), 150, 99).expect("user lineups").lineups;
     let request = SimulationRequest {
         slate_id: slate.id.clone(),
         lineups,
@@ -57,7 +58,7 @@ fn main() {
         "of which field sampling (10,000 lineups + calibration, 1 thread): {:.3} s",
         start.elapsed().as_secs_f64()
     );
-    assert_eq!(field_only.len(), 10_000);
+    assert_eq!(field_only.lineups.len(), 10_000);
     let best =
         report.lineups.iter().max_by(|a, b| a.roi_pct.partial_cmp(&b.roi_pct).expect("numbers")).expect("lineups");
     println!(

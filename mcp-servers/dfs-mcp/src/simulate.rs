@@ -106,51 +106,62 @@ pub struct Payout {
 }
 
 /// Correlation coefficients between the outcomes of players of one game. A coefficient left out takes the
-/// sport's default ([`Correlation::defaults`]).
+/// sport's default ([`Correlation::defaults`]). Pairs not named here (players of different games) are
+/// independent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Correlation {
-    /// Between teammates generally (a defense, goalie or pitcher with his own team's players too).
+    /// Between teammates (neither a defense, goalie or pitcher).
     pub teammates: Option<f64>,
     /// NFL: between a QB and each of his pass catchers (WR, TE).
     pub qb_receiver: Option<f64>,
-    /// Between a player and the opposing team's players (game environment).
+    /// Between players of opposing teams (game environment), two defenses / goalies / pitchers included.
     pub opponents: Option<f64>,
     /// Between a defense / goalie / pitcher and the opposing offense (negative).
     pub defense_vs_offense: Option<f64>,
+    /// Between a defense / goalie / pitcher and his own team's players.
+    pub defense_teammates: Option<f64>,
     /// NHL: between skaters of the same line or pair (`Player::line`).
     pub linemates: Option<f64>,
 }
 
-/// Coefficients with every default filled in.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Coefficients with every default filled in: what a simulation used.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Coefficients {
     pub teammates: f64,
     pub qb_receiver: f64,
     pub opponents: f64,
     pub defense_vs_offense: f64,
+    pub defense_teammates: f64,
     pub linemates: f64,
 }
 
 impl Correlation {
-    /// The defaults per sport. NFL: QB and pass catchers move together, a defense against the offense it faces.
-    /// NBA: teammates near zero (shared pace offset by shared usage), opponents slightly positive (pace). MLB:
-    /// hitters of one team score runs together; a pitcher against the hitters he faces. NHL: a line scores
-    /// together; a goalie against the skaters shooting at him.
+    /// The defaults per sport. NFL: a QB and his pass catchers move together, a defense against the offense it
+    /// faces. NBA: a little shared pace, no more (teammates also share usage). MLB: hitters of one team score
+    /// runs together; a pitcher against the hitters he faces. NHL: a line scores together; a goalie against the
+    /// skaters shooting at him.
+    ///
+    /// They are chosen to be consistent on full games (thirty-odd players with a projection): a defense
+    /// strongly against every opposing player cannot also go with its own offense while the two offenses go
+    /// together, and opponents cannot be more alike than teammates, or no correlation matrix has those
+    /// entries (the simulator would have to repair it). Coefficients a sport does not use are 0.
     pub fn defaults(sport: Sport) -> Coefficients {
         match sport {
             Sport::Nfl => Coefficients {
                 teammates: 0.10,
                 qb_receiver: 0.40,
-                opponents: 0.10,
+                opponents: 0.08,
                 defense_vs_offense: -0.25,
+                defense_teammates: 0.0,
                 linemates: 0.0,
             },
             Sport::Nba => Coefficients {
-                teammates: 0.0,
+                teammates: 0.05,
                 qb_receiver: 0.0,
-                opponents: 0.10,
+                opponents: 0.05,
                 defense_vs_offense: 0.0,
+                defense_teammates: 0.0,
                 linemates: 0.0,
             },
             Sport::Mlb => Coefficients {
@@ -158,6 +169,7 @@ impl Correlation {
                 qb_receiver: 0.0,
                 opponents: 0.02,
                 defense_vs_offense: -0.25,
+                defense_teammates: 0.02,
                 linemates: 0.0,
             },
             Sport::Nhl => Coefficients {
@@ -165,6 +177,7 @@ impl Correlation {
                 qb_receiver: 0.0,
                 opponents: 0.03,
                 defense_vs_offense: -0.25,
+                defense_teammates: 0.03,
                 linemates: 0.30,
             },
         }
@@ -178,6 +191,7 @@ impl Correlation {
             qb_receiver: self.qb_receiver.unwrap_or(d.qb_receiver),
             opponents: self.opponents.unwrap_or(d.opponents),
             defense_vs_offense: self.defense_vs_offense.unwrap_or(d.defense_vs_offense),
+            defense_teammates: self.defense_teammates.unwrap_or(d.defense_teammates),
             linemates: self.linemates.unwrap_or(d.linemates),
         }
     }
@@ -291,7 +305,8 @@ pub struct SimulationReport {
     pub field_size: u32,
     pub entry_fee: f64,
     pub distribution: Distribution,
-    pub correlation: CorrelationUsed,
+    /// The correlation coefficients used.
+    pub correlation: Coefficients,
     /// The payout table used (the default one when the request gave none).
     pub payouts: Vec<Payout>,
     pub prize_pool: f64,
@@ -301,28 +316,6 @@ pub struct SimulationReport {
     /// What the simulator changed or assumed (a repaired correlation matrix, a lowered field salary floor,
     /// players who are out...).
     pub warnings: Vec<String>,
-}
-
-/// The coefficients a simulation used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CorrelationUsed {
-    pub teammates: f64,
-    pub qb_receiver: f64,
-    pub opponents: f64,
-    pub defense_vs_offense: f64,
-    pub linemates: f64,
-}
-
-impl From<Coefficients> for CorrelationUsed {
-    fn from(c: Coefficients) -> Self {
-        CorrelationUsed {
-            teammates: c.teammates,
-            qb_receiver: c.qb_receiver,
-            opponents: c.opponents,
-            defense_vs_offense: c.defense_vs_offense,
-            linemates: c.linemates,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -419,7 +412,7 @@ pub fn simulate(
         field_size: contest.field_size,
         entry_fee: fee,
         distribution,
-        correlation: coefficients.into(),
+        correlation: coefficients,
         payouts: contest.payouts.clone(),
         prize_pool: contest.prize_pool,
         lineups,
@@ -445,6 +438,7 @@ fn check_coefficients(c: &Coefficients) -> Result<(), SimulationError> {
         ("qb_receiver", c.qb_receiver),
         ("opponents", c.opponents),
         ("defense_vs_offense", c.defense_vs_offense),
+        ("defense_teammates", c.defense_teammates),
         ("linemates", c.linemates),
     ] {
         if !v.is_finite() || !(-1.0..=1.0).contains(&v) {

@@ -26,9 +26,13 @@ const CALIBRATION_STREAM: u64 = u64::MAX;
 const CALIBRATION_ROUNDS: usize = 4;
 const CALIBRATION_LINEUPS: usize = 2_000;
 /// Consecutive failed draws after which the salary floor is lowered by one percent of the cap.
-const TRIES_PER_FLOOR: usize = 500;
+const TRIES_PER_FLOOR: usize = 2_000;
 const DEFAULT_MIN_SALARY_PCT: f64 = 97.0;
 const DEFAULT_OWNERSHIP_PCT: f64 = 0.5;
+/// The most an ownership tilt may favour a player $1,000 cheaper (or dearer): e^1.5 ≈ 4.5 times.
+const MAX_TILT: f64 = 1.5;
+/// Nobody is in more of the field than this when ownership is tilted.
+const MAX_SHARE: f64 = 0.95;
 
 /// Where the field's ownership came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,17 +118,28 @@ impl Field {
     }
 }
 
-/// Samples `count` field lineups from the slate's ownership and returns them as upload ids in slot order (the
-/// captain row's id in a DraftKings CPT slot). Seeded: the same arguments give the same lineups.
+/// A field sampled on its own, for a look at it or to enter it elsewhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledField {
+    /// Lineups as upload ids in slot order (the captain row's id in a DraftKings CPT slot).
+    pub lineups: Vec<Vec<String>>,
+    /// The least salary a lineup was allowed to spend.
+    pub min_salary: u32,
+    pub warnings: Vec<String>,
+}
+
+/// Samples `count` field lineups from the slate's ownership, as [`super::simulate`] does. Seeded: the same
+/// arguments give the same lineups.
 pub fn sample_lineups(
     slate: &Slate,
     rules: &RuleSet,
     options: &FieldOptions,
     count: u32,
     seed: u64,
-) -> Result<Vec<Vec<String>>, SimulationError> {
-    let field = sample(slate, rules, options, count, seed, &mut Vec::new())?;
-    Ok((0..field.len())
+) -> Result<SampledField, SimulationError> {
+    let mut warnings = Vec::new();
+    let field = sample(slate, rules, options, count, seed, &mut warnings)?;
+    let lineups = (0..field.len())
         .map(|i| {
             field
                 .lineup(i)
@@ -139,7 +154,8 @@ pub fn sample_lineups(
                 })
                 .collect()
         })
-        .collect())
+        .collect();
+    Ok(SampledField { lineups, min_salary: field.min_salary, warnings })
 }
 
 /// Samples `count` field lineups (see the module's docs).
@@ -167,7 +183,40 @@ pub(crate) fn sample(
     if count == 0 {
         return Ok(empty(source, targets));
     }
-    let mut sampler = Sampler::new(slate, rules, weights, floor)?;
+    let mut sampler = Sampler::new(slate, rules, weights.clone(), floor)?;
+    // A floor near the dearest lineup the slate allows leaves one lineup, not a field: keep a tenth of the cap
+    // of room below it unless the user set the floor.
+    let room = rules.salary_cap / 10;
+    let dearest = sampler.dearest_lineup();
+    let floor = match dearest {
+        Some(d) if options.min_salary_pct.is_none() && u64::from(floor) + u64::from(room) > d => {
+            let lowered = (d.saturating_sub(u64::from(room))) as u32;
+            warnings.push(format!(
+                "field: the dearest lineup of this slate costs {d}; field lineups spend at least {lowered} (a tenth \
+                 of the cap below it) rather than {floor} ({pct} % of the cap)"
+            ));
+            lowered
+        }
+        _ => floor,
+    };
+    sampler.floor = floor;
+    let aim = match fit_to_salary(slate, rules, &targets, floor) {
+        Some((aim, implied, fitted)) => {
+            warnings.push(format!(
+                "field: the ownership implies an average lineup salary of {implied:.0}, outside what valid lineups \
+                 spend ({floor}-{}); the field aims at ownership tilted toward {} players within each position \
+                 (implied {fitted:.0}), so the {} players fall short of their ownership",
+                rules.salary_cap,
+                if implied > fitted { "cheaper" } else { "dearer" },
+                if implied > fitted { "dearest" } else { "cheapest" },
+            ));
+            aim
+        }
+        None => targets.clone(),
+    };
+    if source != OwnershipSource::Estimated {
+        sampler.weights = aim.iter().map(|t| t.unwrap_or(0.0)).collect();
+    }
     if source != OwnershipSource::Estimated {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(CALIBRATION_STREAM);
@@ -182,7 +231,7 @@ pub(crate) fn sample(
             }
             let eps = 0.5 / CALIBRATION_LINEUPS as f64;
             for (p, w) in sampler.weights.iter_mut().enumerate() {
-                if let (Some(t), true) = (targets[p], *w > 0.0) {
+                if let (Some(t), true) = (aim[p], *w > 0.0) {
                     let achieved = f64::from(counts[p]) / CALIBRATION_LINEUPS as f64;
                     *w *= ((t + eps) / (achieved + eps)).powf(0.7).clamp(0.2, 5.0);
                 }
@@ -267,6 +316,86 @@ fn ownership(
     Ok((source, targets, weights))
 }
 
+/// When the targets imply an average lineup salary (Σ ownership × salary, boosted slots' salary counted) outside
+/// `floor..=cap`, no valid field can hold them: returns targets tilted by `exp(-λ · salary)` within each group of
+/// players who may fill the same slots (each group keeps its total, nobody above 95 %) so that they imply a
+/// salary a quarter of the way into the range, with the implied salaries before and after. Exponential tilting
+/// is the smallest change (in relative entropy) that meets the salary constraint on average; `λ` stays within
+/// ±[`MAX_TILT`] per $1,000, so ownership too far off is moved only that far.
+fn fit_to_salary(
+    slate: &Slate,
+    rules: &RuleSet,
+    targets: &[Option<f64>],
+    floor: u32,
+) -> Option<(Vec<Option<f64>>, f64, f64)> {
+    let cap = f64::from(rules.salary_cap);
+    let floor = f64::from(floor);
+    let boost = rules.slots.iter().map(|s| s.salary_mult).sum::<f64>() / rules.slots.len() as f64;
+    let salary = |p: usize| f64::from(slate.players[p].salary) * boost;
+    let mut groups: HashMap<String, usize> = HashMap::new();
+    let group: Vec<usize> = slate
+        .players
+        .iter()
+        .map(|p| {
+            let next = groups.len();
+            *groups.entry(p.eligible.join("/")).or_insert(next)
+        })
+        .collect();
+    let tilted = |lambda: f64| -> (Vec<Option<f64>>, f64) {
+        let mut total = vec![0.0; groups.len()];
+        for (p, t) in targets.iter().enumerate() {
+            total[group[p]] += t.unwrap_or(0.0);
+        }
+        let mut out: Vec<Option<f64>> =
+            targets.iter().enumerate().map(|(p, t)| t.map(|t| t * (-lambda * salary(p) / 1000.0).exp())).collect();
+        // Scale each group back to its total; whoever would pass 95 % stays there and the rest share the excess.
+        for _ in 0..20 {
+            let mut fixed = vec![0.0; groups.len()];
+            let mut free = vec![0.0; groups.len()];
+            for (p, t) in out.iter().enumerate() {
+                match t {
+                    Some(t) if *t >= MAX_SHARE => fixed[group[p]] += MAX_SHARE,
+                    Some(t) => free[group[p]] += t,
+                    None => {}
+                }
+            }
+            let mut changed = false;
+            for (p, t) in out.iter_mut().enumerate() {
+                let g = group[p];
+                if let Some(t) = t {
+                    let room = (total[g] - fixed[g]).max(0.0);
+                    let scaled =
+                        if *t >= MAX_SHARE || free[g] <= 0.0 { MAX_SHARE.min(*t) } else { *t * room / free[g] };
+                    changed |= (scaled - *t).abs() > 1e-12;
+                    *t = scaled.min(MAX_SHARE);
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let implied = out.iter().enumerate().map(|(p, t)| t.unwrap_or(0.0) * salary(p)).sum();
+        (out, implied)
+    };
+    let (_, implied) = tilted(0.0);
+    if (floor..=cap).contains(&implied) {
+        return None;
+    }
+    let goal = if implied > cap { cap - (cap - floor) / 4.0 } else { floor + (cap - floor) / 4.0 };
+    // The implied salary falls as λ grows.
+    let (mut lo, mut hi) = (-MAX_TILT, MAX_TILT);
+    for _ in 0..50 {
+        let mid = (lo + hi) / 2.0;
+        if tilted(mid).1 > goal {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let (aim, fitted) = tilted((lo + hi) / 2.0);
+    Some((aim, implied, fitted))
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     player: usize,
@@ -287,13 +416,17 @@ struct Sampler<'a> {
     order: Vec<usize>,
     /// Per slot: who may fill it.
     candidates: Vec<Vec<Candidate>>,
-    /// By fill position: the least and most the slots from there on can cost.
-    min_rest: Vec<u32>,
-    max_rest: Vec<u32>,
+    /// Per slot: indices into its candidates, cheapest first.
+    by_salary: Vec<Vec<usize>>,
     floor: u32,
     teams: usize,
     // Scratch.
     picked: Vec<Candidate>,
+    /// Per player: the bound evaluation (`marks`) whose cheapest / dearest fill picked him, and what replacing
+    /// him there costs more (less).
+    cheap_mark: Vec<(u64, Option<u32>)>,
+    dear_mark: Vec<(u64, Option<u32>)>,
+    marks: u64,
     chosen_at: Vec<u64>,
     draws: u64,
     team_count: Vec<(u8, u8)>,
@@ -345,24 +478,27 @@ impl<'a> Sampler<'a> {
         }
         let mut order: Vec<usize> = (0..rules.slots.len()).collect();
         order.sort_by_key(|&s| candidates[s].len());
-        let mut min_rest = vec![0u32; order.len() + 1];
-        let mut max_rest = vec![0u32; order.len() + 1];
-        for i in (0..order.len()).rev() {
-            let c = &candidates[order[i]];
-            min_rest[i] = min_rest[i + 1] + c.iter().map(|c| c.salary).min().unwrap_or(0);
-            max_rest[i] = max_rest[i + 1] + c.iter().map(|c| c.salary).max().unwrap_or(0);
-        }
+        let by_salary = candidates
+            .iter()
+            .map(|c| {
+                let mut idx: Vec<usize> = (0..c.len()).collect();
+                idx.sort_by_key(|&k| (c[k].salary, c[k].player));
+                idx
+            })
+            .collect();
         Ok(Sampler {
             slate,
             rules,
             weights,
             order,
             candidates,
-            min_rest,
-            max_rest,
+            by_salary,
             floor,
             teams: team_ids.len(),
             picked: Vec::with_capacity(rules.slots.len()),
+            cheap_mark: vec![(0, None); slate.players.len()],
+            dear_mark: vec![(0, None); slate.players.len()],
+            marks: 0,
             chosen_at: vec![0; slate.players.len()],
             draws: 0,
             team_count: vec![(0, 0); team_ids.len()],
@@ -395,6 +531,46 @@ impl<'a> Sampler<'a> {
         }
     }
 
+    /// Fills `slots` greedily with the cheapest (`dear`: dearest) candidates not picked in this draw and
+    /// returns the total, marking each pick with what his slot's next option costs more (less); `None` when a
+    /// slot runs out of candidates.
+    fn fill(&mut self, from: usize, stamp: u64, dear: bool) -> Option<u64> {
+        let marks = self.marks;
+        let mut sum = 0u64;
+        for &slot in &self.order[from..] {
+            let cands = &self.candidates[slot];
+            let order = &self.by_salary[slot];
+            let open = |k: &usize| {
+                let p = cands[*k].player;
+                let taken = if dear { self.dear_mark[p].0 } else { self.cheap_mark[p].0 };
+                self.chosen_at[p] != stamp && taken != marks
+            };
+            let (first, second) = if dear {
+                let mut it = order.iter().rev().filter(|k| open(k));
+                (it.next().copied(), it.next().copied())
+            } else {
+                let mut it = order.iter().filter(|k| open(k));
+                (it.next().copied(), it.next().copied())
+            };
+            let first = cands[first?];
+            let delta = second.map(|k| cands[k].salary.abs_diff(first.salary));
+            sum += u64::from(first.salary);
+            if dear {
+                self.dear_mark[first.player] = (marks, delta);
+            } else {
+                self.cheap_mark[first.player] = (marks, delta);
+            }
+        }
+        Some(sum)
+    }
+
+    /// What the dearest lineup could cost, cap aside (an upper bound for nested eligibility, see `fill`).
+    fn dearest_lineup(&mut self) -> Option<u64> {
+        self.draws += 1;
+        self.marks += 1;
+        self.fill(0, self.draws, true)
+    }
+
     fn try_draw(&mut self, rng: &mut ChaCha8Rng, out: &mut [usize]) -> Option<u32> {
         self.draws += 1;
         let stamp = self.draws;
@@ -403,16 +579,34 @@ impl<'a> Sampler<'a> {
         let cap = self.rules.salary_cap;
         let mut spent = 0u32;
         self.picked.clear();
-        for (i, &slot) in self.order.iter().enumerate() {
+        for i in 0..self.order.len() {
+            let slot = self.order[i];
+            // What the slots after this one can cost: filled greedily (most restrictive slot first) with the
+            // cheapest, and the dearest, players not picked yet. For nested eligibility (FLEX holds RB, WR
+            // and TE) that is the exact least and most; a candidate who is himself one of those picks is
+            // replaced by his slot's next option.
+            self.marks += 1;
+            let cheap_sum = self.fill(i + 1, stamp, false)?;
+            let dear_sum = self.fill(i + 1, stamp, true)?;
+            let marks = self.marks;
             self.cumulative.clear();
             let mut total = 0.0;
             for c in &self.candidates[slot] {
                 let (all, hitters) = self.team_count[c.team];
+                let replaced = |(m, extra): (u64, Option<u32>), sum: u64, up: bool| match (m == marks, extra) {
+                    (false, _) => Some(sum),
+                    (true, Some(e)) if up => Some(sum + u64::from(e)),
+                    (true, Some(e)) => Some(sum.saturating_sub(u64::from(e))),
+                    (true, None) => None,
+                };
+                let min_rest = replaced(self.cheap_mark[c.player], cheap_sum, true);
+                let max_rest = replaced(self.dear_mark[c.player], dear_sum, false);
+                let spend = u64::from(spent + c.salary);
                 let ok = self.chosen_at[c.player] != stamp
                     && self.rules.max_per_team.is_none_or(|m| all < m)
                     && (!c.hitter || self.rules.max_hitters_per_team.is_none_or(|m| hitters < m))
-                    && spent + c.salary + self.min_rest[i + 1] <= cap
-                    && spent + c.salary + self.max_rest[i + 1] >= self.floor;
+                    && min_rest.is_some_and(|r| spend + r <= u64::from(cap))
+                    && max_rest.is_some_and(|r| spend + r >= u64::from(self.floor));
                 if ok {
                     total += self.weights[c.player];
                 }

@@ -104,8 +104,11 @@ fn pair(sport: Sport, c: &Coefficients, a: &Player, b: &Player) -> f64 {
         if matches!((ra, rb), (Role::Qb, Role::Catcher) | (Role::Catcher, Role::Qb)) {
             return c.qb_receiver;
         }
+        if ra == Role::Defense || rb == Role::Defense {
+            return c.defense_teammates;
+        }
         let same_line = matches!((&a.line, &b.line), (Some(x), Some(y)) if !x.is_empty() && x == y);
-        if sport == Sport::Nhl && same_line && ra != Role::Defense && rb != Role::Defense {
+        if sport == Sport::Nhl && same_line {
             return c.linemates;
         }
         c.teammates
@@ -114,6 +117,40 @@ fn pair(sport: Sport, c: &Coefficients, a: &Player, b: &Player) -> f64 {
     } else {
         c.opponents
     }
+}
+
+/// Per player: his projection over the best projection of his team at his (first) position, in 0..=1. The
+/// coefficients hold between the players who carry a position (the starting QB and his top receiver); a backup
+/// projected for a fifth of the starter's points shares about a fifth of the game, and is correlated a fifth as
+/// strongly. Without it, three QBs of one team each at 0.4 with ten pass catchers (and a defense against every
+/// opposing backup) ask for more than any correlation matrix can hold.
+/// Defenses, goalies and pitchers form one group per team (a reliever is measured against the starter).
+fn involvement(slate: &Slate) -> Vec<f64> {
+    let key = |p: &'_ Player| -> (String, String) {
+        let group = match role(slate.sport, &p.positions) {
+            Role::Defense => "defense",
+            _ => p.positions.first().map_or("", String::as_str),
+        };
+        (p.team.clone(), group.to_owned())
+    };
+    let mean = |p: &Player| if p.is_out() { 0.0 } else { p.points().max(0.0) };
+    let mut best: std::collections::HashMap<(String, String), f64> = std::collections::HashMap::new();
+    for p in &slate.players {
+        let e = best.entry(key(p)).or_insert(0.0);
+        *e = e.max(mean(p));
+    }
+    slate
+        .players
+        .iter()
+        .map(|p| {
+            let top = best[&key(p)];
+            if top > 0.0 {
+                (mean(p) / top).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// One game's jointly simulated players and the Cholesky factor of their correlation matrix.
@@ -172,14 +209,18 @@ impl OutcomeModel {
                 },
             }
         }
+        let involvement = involvement(slate);
         let mut games = Vec::with_capacity(groups.len());
         for (game, players, marginals) in groups {
             let n = players.len();
             let r = DMatrix::from_fn(n, n, |i, j| {
+                let (a, b) = (players[i], players[j]);
                 if i == j {
                     1.0
                 } else {
-                    pair(slate.sport, coefficients, &slate.players[players[i]], &slate.players[players[j]])
+                    pair(slate.sport, coefficients, &slate.players[a], &slate.players[b])
+                        * involvement[a]
+                        * involvement[b]
                 }
             });
             let l = match Cholesky::new(r.clone()) {
@@ -250,6 +291,25 @@ fn repair(r: &DMatrix<f64>) -> (DMatrix<f64>, f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generate;
+    use crate::rules::RULE_SETS;
+    use crate::simulate::Correlation;
+
+    #[test]
+    fn default_correlations_need_no_repair_on_full_slates() {
+        for rules in RULE_SETS {
+            for seed in 1..=4 {
+                let slate = generate::slate(rules.site, rules.sport, rules.contest, seed);
+                let mut warnings = Vec::new();
+                let c = Correlation::defaults(slate.sport);
+                let model = OutcomeModel::new(&slate, &c, Distribution::Normal, &mut warnings).unwrap();
+                let what = format!("{:?} {:?} {:?} seed {seed}", rules.site, rules.sport, rules.contest);
+                assert!(warnings.is_empty(), "{what}: {warnings:?}");
+                let largest = model.games.iter().map(|g| g.players.len()).max().unwrap();
+                assert!(largest >= 20, "{what}: games are full ({largest} players)");
+            }
+        }
+    }
 
     #[test]
     fn repair_makes_an_indefinite_matrix_factorable_and_stays_close() {
