@@ -5,23 +5,26 @@
 //!
 //! # Model
 //!
-//! - **Outcomes** ([`outcomes`]): each player scores around his projection with his stdev (uploaded, else a
+//! - **Outcomes** (`outcomes`): each player scores around his projection with his stdev (uploaded, else a
 //!   fraction of the projection by sport and position). `normal` draws are censored at zero (a negative draw
 //!   scores 0, so a player's mean sits slightly above his projection when the stdev is large); `log_normal` draws
 //!   have exactly the projection as mean and the stdev as standard deviation. Players of one game are
 //!   correlated through a Gaussian copula: standard normals multiplied by the Cholesky factor of the game's
-//!   correlation matrix, games independent. A matrix a user's coefficients make indefinite is repaired
-//!   (eigenvalues clipped, unit diagonal restored) and the report says so. Points are kept in hundredths, so
-//!   lineups with the same players tie exactly whatever their slot order.
-//! - **Lineups** ([`lineups`]): the user's lineups are checked against the rule set (slots, eligibility, cap,
+//!   correlation matrix, games independent. A pair's coefficient ([`Correlation`]) is scaled by each
+//!   player's share of the top projection at his position on his team, so backups take little part. A
+//!   matrix a user's coefficients make indefinite is repaired (eigenvalues clipped, unit diagonal restored)
+//!   and the report says so. Points are kept in hundredths, so lineups with the same players tie exactly
+//!   whatever their slot order.
+//! - **Lineups** (`lineups`): the user's lineups are checked against the rule set (slots, eligibility, cap,
 //!   team and game rules); a boosted slot (DraftKings CPT, FanDuel MVP/STAR/PRO) multiplies the player's points.
 //! - **Field** ([`field`]): `field_size − user lineups` opposing lineups, sampled once per simulation from
 //!   ownership with the weights calibrated so that the field's exposure tracks the given ownership, every
-//!   lineup valid under the rule set and spending at least `min_salary_pct` of the cap. Conditioning on one
-//!   plausible field keeps the runs cheap; the field's own spread is then not part of the reported noise.
-//! - **Contest** ([`contest`]): per run, every lineup's points, the user's lineups ranked against the field and
+//!   lineup valid under the rule set and spending at least `min_salary_pct` of the cap (see [`field`] for
+//!   the exceptions). Conditioning on one plausible field keeps the runs cheap (a field costs as much to
+//!   sample as a thousand runs to score); the field's own variation is then not part of the reported noise.
+//! - **Contest** (`contest`): per run, every lineup's points, the user's lineups ranked against the field and
 //!   each other; tied entries share the prizes of the places they occupy.
-//! - **Runs** ([`engine`]) are cut into fixed chunks, each with its own ChaCha8 stream of the seed, and spread
+//! - **Runs** (`engine`) are cut into fixed chunks, each with its own ChaCha8 stream of the seed, and spread
 //!   over the rayon pool: the same request and seed give the same report on any number of threads.
 //!
 //! # Definitions in the report
@@ -51,6 +54,8 @@ pub const DEFAULT_RUNS: u32 = 10_000;
 pub const MAX_RUNS: u32 = 1_000_000;
 /// The largest contest one request may simulate.
 pub const MAX_FIELD_SIZE: u32 = 2_000_000;
+/// The most lineups one request may simulate (the sites take 150 entries per contest, 500 per upload).
+pub const MAX_LINEUPS: usize = 10_000;
 /// The most (user lineups × runs) kept in memory for percentiles (4 bytes each).
 pub const MAX_LINEUP_RUNS: u64 = 100_000_000;
 
@@ -341,6 +346,12 @@ pub fn simulate(
         return Err(SimulationError::Invalid(
             "lineups: no lineups to simulate (give `lineups` or a `lineup_set_id`)".into(),
         ));
+    }
+    if request.lineups.len() > MAX_LINEUPS {
+        return Err(SimulationError::Invalid(format!(
+            "lineups: {} lineups; one simulation takes at most {MAX_LINEUPS}",
+            request.lineups.len()
+        )));
     }
     let seed = request.seed.unwrap_or_else(rand::random);
     let contest = contest::ContestTable::new(&request.contest, request.lineups.len())?;

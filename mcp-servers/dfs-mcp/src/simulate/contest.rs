@@ -283,13 +283,9 @@ impl Ranker {
                 }
                 break;
             }
-            if self.spans.len() < usize::from(u16::MAX) {
-                self.spans.push((k as u32, end as u32, b));
-                self.span_of[b] = self.spans.len() as u16;
-            } else {
-                // More occupied buckets than a u16 names: settle this one by a scan of its own.
-                self.settle(field, copies, users, k, end, |x| bucket(x) == b, better, equal);
-            }
+            // At most one span per user lineup, and there are fewer than u16::MAX of those (MAX_LINEUPS).
+            self.spans.push((k as u32, end as u32, b));
+            self.span_of[b] = self.spans.len() as u16;
             k = end;
         }
         if self.spans.is_empty() {
@@ -304,34 +300,6 @@ impl Ranker {
             }
             let (from, to, _) = self.spans[usize::from(span) - 1];
             for &u in &self.order[from as usize..to as usize] {
-                let s = users[u as usize];
-                if x > s {
-                    better[u as usize] += u64::from(c);
-                } else if x == s {
-                    equal[u as usize] += u64::from(c);
-                }
-            }
-        }
-    }
-
-    /// Adds the field entries of one bucket (`inside`) to the counts of the lineups `order[from..to]`.
-    #[allow(clippy::too_many_arguments)]
-    fn settle(
-        &self,
-        field: &[i32],
-        copies: &[u32],
-        users: &[i32],
-        from: usize,
-        to: usize,
-        inside: impl Fn(i32) -> bool,
-        better: &mut [u64],
-        equal: &mut [u64],
-    ) {
-        for (&x, &c) in field.iter().zip(copies) {
-            if !inside(x) {
-                continue;
-            }
-            for &u in &self.order[from..to] {
                 let s = users[u as usize];
                 if x > s {
                     better[u as usize] += u64::from(c);
