@@ -128,7 +128,8 @@ impl ContestTable {
         for i in 1..cumulative.len() {
             cumulative[i] += cumulative[i - 1];
         }
-        let prize_pool = cumulative.last().copied().unwrap_or(0.0);
+        // In cents, as a site prints it (the prefix sum carries float noise).
+        let prize_pool = (cumulative.last().copied().unwrap_or(0.0) * 100.0).round() / 100.0;
         if prize_pool <= 0.0 {
             return invalid("contest.payouts: the table pays nothing".into());
         }
