@@ -7,10 +7,15 @@
 //!
 //! - [`model`]: sites, sports, contest types, slates, games, players, lineups.
 //! - [`rules`]: roster rules per site, sport and contest type, as dated data.
+//! - [`import`]: the sites' salary files and the user's projections CSV into the model.
+//! - [`export`]: salary files in the sites' exact layouts (and projections CSV), the importers' inverse.
+//! - [`store`]: slates, projections, lineup sets and simulations in SQLite (default) or PostgreSQL.
 //! - [`optimize`]: the exact lineup optimizer.
 //! - [`simulate`]: contest simulation.
 #![forbid(unsafe_code)]
 
+pub mod export;
+pub mod import;
 pub mod model;
 pub mod optimize;
 pub mod rules;
