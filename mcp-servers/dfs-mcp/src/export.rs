@@ -185,3 +185,6 @@ pub fn write_projections_csv(slate: &Slate) -> String {
     }
     finish(w)
 }
+
+#[cfg(test)]
+mod tests;
