@@ -20,3 +20,4 @@ pub mod model;
 pub mod optimize;
 pub mod rules;
 pub mod simulate;
+pub mod store;

@@ -112,7 +112,7 @@ pub fn format_game_info(game: &Game) -> String {
 }
 
 /// The calendar date of a time in US Eastern time (`2025-01-26`).
-pub(crate) fn eastern_date(seconds: i64) -> Option<String> {
+pub fn eastern_date(seconds: i64) -> Option<String> {
     Timestamp::from_second(seconds).ok().map(|ts| ts.to_zoned(eastern()).date().to_string())
 }
 
