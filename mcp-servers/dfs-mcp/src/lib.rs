@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`generate`]: seeded, realistic sample slates for tests, benchmarks and demos.
 //! - [`model`]: sites, sports, contest types, slates, games, players, lineups.
 //! - [`rules`]: roster rules per site, sport and contest type, as dated data.
 //! - [`import`]: the sites' salary files and the user's projections CSV into the model.
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod export;
+pub mod generate;
 pub mod import;
 pub mod model;
 pub mod optimize;
