@@ -24,7 +24,7 @@ use std::fmt;
 use crate::model::{ContestType, Game, Player, Site, Slate, Sport};
 use crate::rules::{self, RuleSet};
 
-pub use gameinfo::{eastern_date, format_game_info, parse_time};
+pub use gameinfo::{eastern_date, eastern_rfc3339, format_game_info, parse_time};
 pub use projections::{parse_projections_csv, ProjectionImport, ProjectionValues, Unmatched};
 
 /// Row errors reported at most; the rest are counted.

@@ -11,6 +11,8 @@
 //! - [`import`]: the sites' salary files and the user's projections CSV into the model.
 //! - [`export`]: salary files in the sites' exact layouts (and projections CSV), the importers' inverse.
 //! - [`store`]: slates, projections, lineup sets and simulations in SQLite (default) or PostgreSQL.
+//! - [`samples`]: the shipped sample slates (generated, in the sites' file layouts).
+//! - [`server`]: the MCP servers and their tools.
 //! - [`optimize`]: the exact lineup optimizer.
 //! - [`simulate`]: contest simulation.
 #![forbid(unsafe_code)]
@@ -21,5 +23,7 @@ pub mod import;
 pub mod model;
 pub mod optimize;
 pub mod rules;
+pub mod samples;
+pub mod server;
 pub mod simulate;
 pub mod store;

@@ -120,8 +120,8 @@ pub(crate) fn next_number(tx: &mut dyn Tx, counter: &str) -> Result<i64, StoreEr
     })
 }
 
-/// The short site name used in slate ids.
-pub(crate) fn site_short(site: Site) -> &'static str {
+/// The short site name used in slate ids and sample file names (`dk`, `fd`).
+pub fn site_short(site: Site) -> &'static str {
     match site {
         Site::DraftKings => "dk",
         Site::FanDuel => "fd",

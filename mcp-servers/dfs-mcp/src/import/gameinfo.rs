@@ -116,6 +116,14 @@ pub fn eastern_date(seconds: i64) -> Option<String> {
     Timestamp::from_second(seconds).ok().map(|ts| ts.to_zoned(eastern()).date().to_string())
 }
 
+/// A time as RFC 3339 in US Eastern time (`2025-01-26T18:30:00-05:00`): what the sites' players read, exact.
+pub fn eastern_rfc3339(seconds: i64) -> String {
+    match Timestamp::from_second(seconds) {
+        Ok(ts) => ts.to_zoned(eastern()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        Err(_) => seconds.to_string(),
+    }
+}
+
 /// A start time as a person or a program writes it: seconds since the epoch, RFC 3339
 /// (`2025-01-26T18:30:00-05:00`), or a civil time with a zone name (`2025-01-26T18:30[America/New_York]`).
 pub fn parse_time(s: &str) -> Result<i64, String> {
@@ -176,6 +184,8 @@ mod tests {
         assert_eq!(parse_time("2025-01-26T18:30:00-05:00").unwrap(), 1_737_934_200);
         assert_eq!(parse_time("2025-01-26T18:30[America/New_York]").unwrap(), 1_737_934_200);
         assert_eq!(parse_time("1737934200").unwrap(), 1_737_934_200);
+        assert_eq!(eastern_rfc3339(1_737_934_200), "2025-01-26T18:30:00-05:00");
+        assert_eq!(eastern_rfc3339(1_751_668_200), "2025-07-04T18:30:00-04:00");
         assert!(parse_time("tomorrow").is_err());
     }
 }

@@ -133,6 +133,17 @@ impl Backend for Postgres {
     }
 }
 
+impl Drop for Postgres {
+    /// Closing a `postgres::Client` runs its own small runtime, which panics on a thread that drives async
+    /// tasks (the server drops its store at the end of `serve`). A plain thread has no runtime.
+    fn drop(&mut self) {
+        let client = self.client.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(client) = client {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
+
 struct PgTx<'a, 'b> {
     tx: &'a mut postgres::Transaction<'b>,
     backend: &'a Postgres,
