@@ -9,7 +9,7 @@
 //! - [`model`]: sites, sports, contest types, slates, games, players, lineups.
 //! - [`rules`]: roster rules per site, sport and contest type, as dated data.
 //! - [`import`]: the sites' salary files and the user's projections CSV into the model.
-//! - [`export`]: salary files in the sites' exact layouts (and projections CSV), the importers' inverse.
+//! - [`slate_export`]: salary files in the sites' exact layouts (and projections CSV), the importers' inverse.
 //! - [`store`]: slates, projections, lineup sets and simulations in SQLite (default) or PostgreSQL.
 //! - [`samples`]: the shipped sample slates (generated, in the sites' file layouts).
 //! - [`server`]: the MCP servers and their tools.
@@ -17,7 +17,6 @@
 //! - [`simulate`]: contest simulation.
 #![forbid(unsafe_code)]
 
-pub mod export;
 pub mod generate;
 pub mod import;
 pub mod model;
@@ -26,4 +25,5 @@ pub mod rules;
 pub mod samples;
 pub mod server;
 pub mod simulate;
+pub mod slate_export;
 pub mod store;

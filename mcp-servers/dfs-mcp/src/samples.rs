@@ -3,17 +3,17 @@
 //! same importers as any upload.
 //!
 //! The files are generated, not hand-edited: `dfs-mcp samples --out DIR` writes them from the seeded generator
-//! ([`crate::generate`]) and the salary-file writer ([`crate::export`]); a test checks that regenerating gives
+//! ([`crate::generate`]) and the salary-file writer ([`crate::slate_export`]); a test checks that regenerating gives
 //! the embedded bytes. FanDuel files carry no start times, so each FanDuel sample has a `*.games.csv`
 //! (`game,start`) that the import passes on as `game_times`.
 
 use std::path::{Path, PathBuf};
 
-use crate::export::{write_projections_csv, write_salary_csv};
 use crate::import::{
     parse_projections_csv, parse_salary_csv, parse_time, ImportError, ImportOptions, ProjectionValues,
 };
 use crate::model::{ContestType, Site, Slate, Sport};
+use crate::slate_export::{write_projections_csv, write_salary_csv};
 
 /// The generator's seed for every sample.
 pub const SEED: u64 = 2026;

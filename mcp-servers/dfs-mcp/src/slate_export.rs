@@ -1,5 +1,6 @@
 //! Salary files in the sites' exact layouts, and projections CSV: so a generated slate ships as the files a user
 //! would download, and importing them gives the slate back (`parse(write(s)) == s` for what the format carries).
+//! (Slates out; the lineups' upload files are the optimizer's `export`.)
 //!
 //! What the formats carry: DraftKings has no injury status, batting order or lines; FanDuel has no start times
 //! (pass them to the import as `game_times`); neither carries projections, which go to the projections CSV.
