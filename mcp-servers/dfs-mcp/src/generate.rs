@@ -69,13 +69,20 @@ pub fn slate_with(site: Site, sport: Sport, contest: ContestType, seed: u64, opt
     let mut ids = Ids::new(site, &mut rng);
     let noise = Normal::new(0.0, 1.0).expect("unit normal");
     let mut players: Vec<Player> = Vec::new();
+    let mut taken = std::collections::BTreeSet::new();
     for (g, game) in games.iter().enumerate() {
         for (team_ix, opponent_ix) in [(order[2 * g], order[2 * g + 1]), (order[2 * g + 1], order[2 * g])] {
             let team = &teams[team_ix];
             for spot in rosters::roster(&mut rng, sport, with_kicker) {
                 let name = match spot.kind {
                     Kind::Dst => format!("{} {}", team.city, team.nickname),
-                    _ => names::person(&mut rng),
+                    // Unique within the slate: tools (pydfs among them) match players by name.
+                    _ => loop {
+                        let n = names::person(&mut rng);
+                        if taken.insert(n.clone()) {
+                            break n;
+                        }
+                    },
                 };
                 let player = make_player(&mut rng, &noise, rules, &spot, &mut ids, name);
                 if let Some(mut p) = player {
