@@ -8,7 +8,6 @@ use std::sync::{Arc, Barrier};
 use dfs_mcp::import::{parse_salary_csv, ImportOptions, ProjectionValues};
 use dfs_mcp::model::{ContestType, Lineup, LineupPlayer, Site, Slate, Sport};
 use dfs_mcp::optimize::LineupSet;
-use dfs_mcp::simulate::{LineupResult, Percentiles, SimulationReport};
 use dfs_mcp::store::{ProjectionMode, SlateFilter, Store, StoreConfig, StoreError};
 use support::pg::PgCluster;
 
@@ -224,34 +223,21 @@ fn lineup_sets_and_simulations(db: &Db) {
     let bad = LineupSet { slate_id: "nope".into(), lineups: vec![], csv: String::new() };
     assert!(matches!(store.insert_lineup_set(&request, &bad), Err(StoreError::NotFound(_))));
 
-    let report = SimulationReport {
-        slate_id: s.id.clone(),
-        runs: 1000,
-        seed: 7,
-        field_size: 100,
-        entry_fee: 20.0,
-        lineups: vec![LineupResult {
-            index: 0,
-            player_ids: vec!["30100002".into(), "30100004".into()],
-            projection: 36.3,
-            mean: 35.9,
-            stdev: 9.5,
-            percentiles: Percentiles { p10: 24.0, p25: 29.5, p50: 35.0, p75: 42.0, p90: 48.25, p99: 60.0 },
-            win_pct: 1.5,
-            top1_pct: 1.5,
-            cash_pct: 22.0,
-            roi_pct: -12.5,
-            roi_ci95: [-30.0, 5.0],
-            mean_winnings: 17.5,
-        }],
-    };
-    let sim = store.insert_simulation(Some(&second), &serde_json::json!({"slate_id": s.id}), &report).unwrap();
+    // The report is the simulator's, stored whole as JSON.
+    let report = serde_json::json!({
+        "slate_id": s.id, "runs": 1000, "seed": 7, "field_size": 100, "entry_fee": 20.0,
+        "lineups": [{"index": 0, "player_ids": ["30100002", "30100004"], "mean": 35.9, "roi_pct": null,
+                     "percentiles": {"p10": 24.0, "p50": 35.0, "p90": 48.25}}]
+    });
+    let sim = store.insert_simulation(&s.id, Some(&second), &serde_json::json!({"slate_id": s.id}), &report).unwrap();
     let back = store.simulation(&sim).unwrap();
     assert_eq!(
         (back.report, back.lineup_set_id.as_deref(), back.slate_id),
-        (report, Some(second.as_str()), s.id.clone())
+        (report.clone(), Some(second.as_str()), s.id.clone())
     );
     assert!(matches!(store.simulation("sim-999"), Err(StoreError::NotFound(_))));
+    let orphan = store.insert_simulation("nope", None, &serde_json::json!({}), &report);
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))));
 }
 
 fn seeding_happens_once_across_processes(db: &Db) {

@@ -68,8 +68,8 @@ pub(super) fn run(ctx: &Ctx, v: Value) -> Result<Value, ToolError> {
     }
     let report = simulate::simulate(&slate, rules_of(&slate)?, &request)
         .map_err(|e| ToolError::Failed(format!("cannot simulate on slate {}: {e}", slate.id)))?;
-    let id = ctx.store.insert_simulation(lineup_set_id.as_deref(), &v, &report)?;
     let mut out = serde_json::to_value(&report).map_err(|e| ToolError::Failed(e.to_string()))?;
+    let id = ctx.store.insert_simulation(&slate.id, lineup_set_id.as_deref(), &v, &out)?;
     let m = out.as_object_mut().expect("a report is an object");
     m.insert("simulation_id".into(), json!(id));
     m.insert("lineup_set_id".into(), json!(lineup_set_id));

@@ -9,7 +9,6 @@ use super::{next_number, now, Store, StoreError};
 use crate::import::ProjectionValues;
 use crate::model::{Lineup, LineupPlayer, Slate};
 use crate::optimize::LineupSet;
-use crate::simulate::SimulationReport;
 
 /// A stored optimizer result.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +28,8 @@ pub struct StoredSimulation {
     pub lineup_set_id: Option<String>,
     pub created_at: i64,
     pub request: Value,
-    pub report: SimulationReport,
+    /// The simulator's report as JSON: the store keeps it whole whatever fields the report type grows.
+    pub report: Value,
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -131,29 +131,29 @@ impl Store {
         })
     }
 
-    /// Stores a simulation report; its new id (`sim-3`).
+    /// Stores a simulation report (JSON) of a slate; its new id (`sim-3`).
     pub fn insert_simulation(
         &self,
+        slate_id: &str,
         lineup_set_id: Option<&str>,
         request: &Value,
-        report: &SimulationReport,
+        report: &Value,
     ) -> Result<String, StoreError> {
         self.write(|tx| {
-            slate_exists(tx, &report.slate_id)?;
+            slate_exists(tx, slate_id)?;
             let n = next_number(tx, "simulation")?;
             let id = format!("sim-{n}");
-            let report_json = serde_json::to_string(report).expect("a report is JSON");
             tx.exec(
                 "INSERT INTO simulations (id, seq, slate_id, lineup_set_id, created_at, request, report)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
                 &[
                     (&id).into(),
                     Val::Int(n),
-                    (&report.slate_id).into(),
+                    slate_id.into(),
                     lineup_set_id.into(),
                     Val::Int(now()),
                     request.to_string().into(),
-                    report_json.into(),
+                    report.to_string().into(),
                 ],
             )?;
             Ok(id)
