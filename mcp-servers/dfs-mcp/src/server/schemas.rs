@@ -394,8 +394,9 @@ pub(crate) fn run_output() -> Value {
                 "projection": pct, "mean": pct, "stdev": pct,
                 "percentiles": {"type": "object", "properties": {"p10": pct, "p25": pct, "p50": pct, "p75": pct, "p90": pct, "p99": pct},
                                 "required": ["p10", "p25", "p50", "p75", "p90", "p99"]},
-                "win_pct": pct, "top1_pct": pct, "cash_pct": pct, "roi_pct": pct,
-                "roi_ci95": {"type": "array", "items": pct, "minItems": 2, "maxItems": 2},
+                "win_pct": pct, "top1_pct": pct, "cash_pct": pct,
+                "roi_pct": {"type": ["number", "null"], "description": "Mean return on the fee, percent; null in a free contest."},
+                "roi_ci95": {"type": ["array", "null"], "items": pct, "minItems": 2, "maxItems": 2},
                 "mean_winnings": pct},
                 "required": ["index", "player_ids", "projection", "mean", "stdev", "percentiles", "win_pct", "top1_pct", "cash_pct", "roi_pct", "roi_ci95", "mean_winnings"]}}
         },
