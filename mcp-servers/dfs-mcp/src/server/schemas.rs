@@ -367,9 +367,17 @@ pub(crate) fn run_input() -> Value {
                 "additionalProperties": false},
             "runs": {"type": "integer", "minimum": 1, "description": "Simulated slates (default 10,000)."},
             "seed": {"type": "integer", "minimum": 0},
-            "correlation": {"type": "object", "properties": {
-                "teammates": {"type": "number"}, "qb_receiver": {"type": "number"},
-                "opponents": {"type": "number"}, "defense_vs_offense": {"type": "number"}},
+            "correlation": {"type": "object", "description": "Coefficients between players of one game; one left out takes the sport's default.",
+                "properties": {
+                "teammates": {"type": "number"}, "qb_receiver": {"type": "number", "description": "NFL: QB and his pass catchers."},
+                "opponents": {"type": "number"}, "defense_vs_offense": {"type": "number"},
+                "linemates": {"type": "number", "description": "NHL: skaters of one line or pair."}},
+                "additionalProperties": false},
+            "distribution": {"type": "string", "enum": ["normal", "log_normal"], "default": "normal",
+                "description": "A player's outcome around his projection: normal censored at zero, or log-normal."},
+            "field": {"type": "object", "description": "How the opposing field is sampled.", "properties": {
+                "min_salary_pct": {"type": "number", "minimum": 0, "maximum": 100, "description": "Least salary a field lineup spends, percent of the cap (default 97)."},
+                "default_ownership": {"type": "number", "minimum": 0, "maximum": 100, "description": "Ownership for players without one when others have one (default 0.5)."}},
                 "additionalProperties": false}
         },
         "required": ["slate_id"],
@@ -379,6 +387,9 @@ pub(crate) fn run_input() -> Value {
 
 pub(crate) fn run_output() -> Value {
     let pct = json!({"type": "number"});
+    let roi =
+        json!({"type": ["number", "null"], "description": "Mean return on the fees, percent; null in a free contest."});
+    let ci = json!({"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2});
     json!({
         "type": "object",
         "properties": {
@@ -389,16 +400,28 @@ pub(crate) fn run_output() -> Value {
             "seed": {"type": "integer"},
             "field_size": {"type": "integer"},
             "entry_fee": {"type": "number"},
+            "distribution": {"type": "string"},
+            "correlation": {"type": "object", "additionalProperties": {"type": "number"}},
+            "payouts": {"type": "array", "items": {"type": "object", "properties": {
+                "from": {"type": "integer"}, "to": {"type": "integer"}, "prize": pct}}},
+            "prize_pool": pct,
             "lineups": {"type": "array", "items": {"type": "object", "properties": {
                 "index": {"type": "integer"}, "player_ids": {"type": "array", "items": {"type": "string"}},
-                "projection": pct, "mean": pct, "stdev": pct,
+                "projection": pct, "salary": {"type": "integer"}, "mean": pct, "stdev": pct,
                 "percentiles": {"type": "object", "properties": {"p10": pct, "p25": pct, "p50": pct, "p75": pct, "p90": pct, "p99": pct},
                                 "required": ["p10", "p25", "p50", "p75", "p90", "p99"]},
-                "win_pct": pct, "top1_pct": pct, "cash_pct": pct,
-                "roi_pct": {"type": ["number", "null"], "description": "Mean return on the fee, percent; null in a free contest."},
-                "roi_ci95": {"type": ["array", "null"], "items": pct, "minItems": 2, "maxItems": 2},
-                "mean_winnings": pct},
-                "required": ["index", "player_ids", "projection", "mean", "stdev", "percentiles", "win_pct", "top1_pct", "cash_pct", "roi_pct", "roi_ci95", "mean_winnings"]}}
+                "win_pct": pct, "top1_pct": pct, "cash_pct": pct, "roi_pct": roi, "roi_ci95": ci,
+                "mean_winnings": pct,
+                "field_duplicates": {"type": "integer", "description": "Copies of this lineup in the sampled field."}},
+                "required": ["index", "player_ids", "projection", "mean", "stdev", "percentiles", "win_pct", "top1_pct", "cash_pct", "roi_pct", "roi_ci95", "mean_winnings"]}},
+            "portfolio": {"type": "object", "properties": {
+                "entries": {"type": "integer"}, "fees": pct, "mean_winnings": pct, "roi_pct": roi, "roi_ci95": ci,
+                "profit_pct": pct}},
+            "field": {"type": "object", "properties": {
+                "lineups": {"type": "integer"}, "distinct": {"type": "integer"}, "mean_salary": pct,
+                "min_salary": {"type": "integer"}, "ownership_source": {"type": "string"},
+                "top_owned": {"type": "array", "items": {"type": "object"}}}},
+            "warnings": {"type": "array", "items": {"type": "string"}}
         },
         "required": ["simulation_id", "lineup_set_id", "slate_id", "runs", "seed", "field_size", "entry_fee", "lineups"]
     })
