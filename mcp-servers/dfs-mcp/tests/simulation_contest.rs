@@ -9,7 +9,7 @@ use dfs_mcp::simulate::{
     default_payouts, field, simulate, Correlation, FieldOptions, Payout, SimulationError, SimulationReport,
     SimulationRequest,
 };
-use support::{ids, player, request, slate, PlayerExt};
+use support::slates::{ids, player, request, slate, PlayerExt};
 
 /// A DraftKings NFL showdown game whose players always score their projection (stdev 0).
 fn fixed_showdown() -> (Slate, &'static RuleSet) {

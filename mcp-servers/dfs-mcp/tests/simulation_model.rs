@@ -9,7 +9,7 @@ use dfs_mcp::rules::{self, RuleSet};
 use dfs_mcp::simulate::{
     field, simulate, Correlation, Distribution, FieldOptions, LineupResult, SimulationReport, SimulationRequest,
 };
-use support::{ids, player, request, slate, PlayerExt};
+use support::slates::{ids, player, request, slate, PlayerExt};
 
 const RUNS: u32 = 40_000;
 

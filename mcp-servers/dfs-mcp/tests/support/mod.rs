@@ -5,8 +5,6 @@ pub mod mcp;
 pub mod pg;
 pub mod slates;
 
-pub use slates::*;
-
 use std::path::Path;
 
 /// A hand-written test file of `tests/files/`.
