@@ -371,6 +371,7 @@ pub(crate) fn run_input() -> Value {
                 "properties": {
                 "teammates": {"type": "number"}, "qb_receiver": {"type": "number", "description": "NFL: QB and his pass catchers."},
                 "opponents": {"type": "number"}, "defense_vs_offense": {"type": "number"},
+                "defense_teammates": {"type": "number", "description": "A defense, goalie or pitcher and his own team's players."},
                 "linemates": {"type": "number", "description": "NHL: skaters of one line or pair."}},
                 "additionalProperties": false},
             "distribution": {"type": "string", "enum": ["normal", "log_normal"], "default": "normal",
