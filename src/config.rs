@@ -19,72 +19,15 @@ use std::time::Duration;
 
 use crate::naming::Naming;
 
+pub use crate::diagnostics::{parse_duration, ConfigError, ConfigErrors};
+pub use crate::naming::Namespace;
+
 pub use env::{expand_env, EnvLookup, Overlay};
 pub use http::{token_hash, HttpFrontConfig, HttpOverlay, TokenEntry};
 pub use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
 pub const BUNDLED: &str = include_str!("config/bundled.toml");
-
-/// One problem in the configuration, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file, or `env:NAME` for an environment variable, or `<bundled>`.
-    pub origin: String,
-    /// 1-based line and column, when the problem has a place in a file.
-    pub line: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.origin, line, col, self.message),
-            None => write!(f, "{}: {}", self.origin, self.message),
-        }
-    }
-}
-
-/// All problems found in one load, in file order.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The namespace a server's tools are published under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Namespace {
-    /// The application's own servers: started with the gateway, preferred by policy.
-    App,
-    /// Third-party servers: started lazily on first use.
-    Ext,
-}
-
-impl Namespace {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Namespace::App => "app",
-            Namespace::Ext => "ext",
-        }
-    }
-}
-
-impl fmt::Display for Namespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,20 +280,6 @@ impl Config {
             Err(ConfigErrors(errors))
         }
     }
-}
-
-/// Parses `"5s"`, `"250ms"`, `"10m"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"5s\" or \"250ms\""))
-}
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, col)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The layer the cache and the rate limiter share: backend health, a clock, and one Redis connection.
+//! The layer the cache and the rate limiter share: backend health and one Redis connection.
 //!
 //! Redis is an optimisation for the gateway, never a dependency of a call. So every operation here is bounded by
 //! a short timeout (50 ms by default), fails at once while the connection is down instead of queueing behind
@@ -55,56 +55,6 @@ pub enum BackendKind {
     Memory,
     /// Redis at `REDIS_URL`, shared by every gateway using it.
     Redis,
-}
-
-/// Monotonic time since an arbitrary origin.
-///
-/// The embedded backends read time through this so their tests can step it exactly (a call at the last
-/// nanosecond of a window, an entry one tick before its expiry) instead of sleeping.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Duration;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy)]
-pub struct SystemClock {
-    /// The zero of this clock; any fixed instant works because only differences are used.
-    origin: Instant,
-}
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        SystemClock { origin: Instant::now() }
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
-    }
-}
-
-/// A clock that moves only when told to; for tests (here and in the gateway's own).
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    /// Nanoseconds since the origin; atomic so a test can advance it while backends read it from other tasks.
-    nanos: AtomicU64,
-}
-
-impl ManualClock {
-    pub fn new() -> Arc<Self> {
-        Arc::new(ManualClock::default())
-    }
-
-    pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX), Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Duration {
-        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
-    }
 }
 
 /// Why a Redis operation did not complete.
@@ -411,14 +361,6 @@ mod tests {
         assert_eq!(redact_url("redis://:p@ss@h:1"), "redis://h:1");
         assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact_url("s3cret"), "<redis url>");
-    }
-
-    #[test]
-    fn manual_clock_moves_only_when_told() {
-        let clock = ManualClock::new();
-        assert_eq!(clock.now(), Duration::ZERO);
-        clock.advance(Duration::from_millis(1500));
-        assert_eq!(clock.now(), Duration::from_millis(1500));
     }
 
     #[tokio::test]

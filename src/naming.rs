@@ -24,6 +24,31 @@ impl Default for Naming {
     }
 }
 
+/// The namespace a server's tools are published under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    /// The application's own servers: started with the gateway, preferred by policy.
+    App,
+    /// Third-party servers: started lazily on first use.
+    Ext,
+}
+
+impl Namespace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Namespace::App => "app",
+            Namespace::Ext => "ext",
+        }
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The canonical name of a federated tool, prompt or resource template.
 pub fn canonical(namespace: &str, server: &str, tool: &str) -> String {
     format!("{namespace}.{server}.{tool}")

@@ -53,7 +53,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use wildmatch::WildMatch;
 
-use crate::config::{ConfigError, ConfigErrors, Namespace};
+use crate::diagnostics::{ConfigError, ConfigErrors};
+use crate::naming::Namespace;
+pub use crate::ratelimit::RateScope;
 
 pub use when::When;
 
@@ -94,17 +96,6 @@ impl std::str::FromStr for Action {
             _ => Err(format!("action must be \"allow\", \"deny\" or \"fallback\", not \"{s}\"")),
         }
     }
-}
-
-/// What one rate-limit budget is shared by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RateScope {
-    /// One budget per canonical tool, shared by all clients.
-    Tool,
-    /// One budget per namespace (`app` / `ext`) for all tools the rule matches.
-    Namespace,
-    /// One budget per tool per client identity, so one busy client cannot starve the others.
-    Client,
 }
 
 /// `rate_limit = { count, per, scope }`: at most `count` calls per `per`.

@@ -40,7 +40,6 @@ pub use self::memory::MemoryLimiter;
 pub use self::redis::RedisLimiter;
 pub use crate::kv::{BackendHealth, BackendKind};
 use crate::kv::{KvError, RedisConn, RedisOptions};
-use crate::policy::RateScope;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +97,17 @@ pub trait RateLimiter: Send + Sync {
 
     /// `Ok`, or `Degraded` with the reason (e.g. enforcing locally while Redis is down). No I/O.
     fn health(&self) -> BackendHealth;
+}
+
+/// What one rate-limit budget is shared by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateScope {
+    /// One budget per canonical tool, shared by all clients.
+    Tool,
+    /// One budget per namespace (`app` / `ext`) for all tools the rule matches.
+    Namespace,
+    /// One budget per tool per client identity, so one busy client cannot starve the others.
+    Client,
 }
 
 /// The key of a policy rule's budget: one per rule and scope, so two rules never share a count.

@@ -22,7 +22,8 @@ use bytes::Bytes;
 
 use super::key::KeyHashing;
 use super::{CacheBackend, CacheError, CacheKey};
-use crate::kv::{BackendHealth, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::kv::BackendHealth;
 
 /// What an entry costs beyond its value and tags (key, expiry, slot, map slot), so a flood of tiny entries still
 /// meets `max_bytes` roughly where it would in real memory.
@@ -281,7 +282,7 @@ impl CacheBackend for MemoryCache {
 mod tests {
     use super::*;
     use crate::cache::cache_key;
-    use crate::kv::ManualClock;
+    use crate::clock::ManualClock;
 
     fn k(n: u32) -> CacheKey {
         cache_key("tools/call", "t", None, &n.to_string())

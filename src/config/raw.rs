@@ -12,9 +12,10 @@ use toml::Spanned;
 
 use super::env::{check_env_syntax, parse_server_list, Overlay};
 use super::{
-    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, HttpServer, LogConfig, LogRotation,
-    Namespace, PolicyConfig, ServerConfig, SessionMode, Source, StdioFrontConfig,
+    parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, HttpServer, LogConfig, LogRotation, Namespace,
+    PolicyConfig, ServerConfig, SessionMode, Source, StdioFrontConfig,
 };
+use crate::diagnostics::line_col;
 use crate::naming::Naming;
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{validate, Decision, RateLimitError, RateLimiter};
-use crate::kv::{BackendHealth, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::kv::BackendHealth;
 
 /// Every this many checks, logs whose calls have all left their window are dropped, so keys of clients that
 /// went away do not pile up; amortised, no timer task.
@@ -105,7 +106,7 @@ impl RateLimiter for MemoryLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::ManualClock;
+    use crate::clock::ManualClock;
 
     const W: Duration = Duration::from_secs(10);
     const NS: Duration = Duration::from_nanos(1);
