@@ -12,7 +12,10 @@
 //! alive. Failures are timeouts, crashes and failed starts.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
@@ -71,25 +74,31 @@ pub struct Breaker {
     cooldown: Duration,
     state: AtomicU8,
     failures: AtomicU32,
-    /// When the circuit last opened, in ms since `epoch`.
+    /// When the circuit last opened, in ms of `clock`.
     opened_at: AtomicU64,
-    epoch: Instant,
+    /// Read only when a call fails or the circuit is open: a closed circuit costs one atomic load per call.
+    clock: Arc<dyn Clock>,
 }
 
 impl Breaker {
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self::with_clock(threshold, cooldown, Arc::new(SystemClock::default()))
+    }
+
+    /// A breaker reading time from `clock` (tests step a [`crate::clock::ManualClock`]).
+    pub fn with_clock(threshold: u32, cooldown: Duration, clock: Arc<dyn Clock>) -> Self {
         Breaker {
             threshold: threshold.max(1),
             cooldown,
             state: AtomicU8::new(CLOSED),
             failures: AtomicU32::new(0),
             opened_at: AtomicU64::new(0),
-            epoch: Instant::now(),
+            clock,
         }
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.clock.now().as_millis() as u64
     }
 
     pub fn state(&self) -> CircuitState {
@@ -143,9 +152,16 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    use crate::clock::ManualClock;
+
+    fn breaker(threshold: u32, cooldown: Duration) -> (Breaker, Arc<ManualClock>) {
+        let clock = ManualClock::new();
+        (Breaker::with_clock(threshold, cooldown, clock.clone()), clock)
+    }
+
     #[test]
     fn closed_open_half_open_closed() {
-        let b = Breaker::new(3, Duration::from_millis(50));
+        let (b, clock) = breaker(3, Duration::from_millis(50));
         for _ in 0..2 {
             b.failure();
         }
@@ -156,7 +172,7 @@ mod tests {
         }
         assert_eq!(b.state(), CircuitState::Open);
         assert!(matches!(b.allow(), Permit::Rejected { .. }));
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(Duration::from_millis(60));
         assert_eq!(b.allow(), Permit::Probe);
         assert_eq!(b.state(), CircuitState::HalfOpen);
         assert!(matches!(b.allow(), Permit::Rejected { .. }), "one probe at a time");
@@ -166,12 +182,24 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_the_circuit_again() {
-        let b = Breaker::new(1, Duration::from_millis(20));
+        let (b, clock) = breaker(1, Duration::from_millis(20));
         b.failure();
-        std::thread::sleep(Duration::from_millis(30));
+        clock.advance(Duration::from_millis(30));
         assert_eq!(b.allow(), Permit::Probe);
         b.failure();
         assert_eq!(b.state(), CircuitState::Open);
         assert!(matches!(b.allow(), Permit::Rejected { .. }));
+    }
+
+    #[test]
+    fn an_open_circuit_says_exactly_how_long_it_stays_open() {
+        let (b, clock) = breaker(1, Duration::from_secs(30));
+        b.failure();
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(b.allow(), Permit::Rejected { retry_in: Duration::from_secs(20) });
+        clock.advance(Duration::from_millis(19_999));
+        assert_eq!(b.allow(), Permit::Rejected { retry_in: Duration::from_millis(1) });
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(b.allow(), Permit::Probe);
     }
 }
