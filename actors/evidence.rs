@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::evidence::{EvidenceConfig, EvidenceError, Record, Writer, WriterStats};
@@ -327,15 +327,6 @@ pub async fn spawn(config: EvidenceConfig) -> Result<Evidence, EvidenceError> {
     let (args, handle) = EvidenceArgs::new(config)?;
     let (actor, join) =
         Actor::spawn(None, EvidenceActor, args).await.map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
-    Ok(Evidence { actor, join, handle })
-}
-
-/// [`spawn`], linked to `supervisor` (the gateway), which then hears if the trail fails.
-pub async fn spawn_linked(config: EvidenceConfig, supervisor: ActorCell) -> Result<Evidence, EvidenceError> {
-    let (args, handle) = EvidenceArgs::new(config)?;
-    let (actor, join) = Actor::spawn_linked(None, EvidenceActor, args, supervisor)
-        .await
-        .map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
     Ok(Evidence { actor, join, handle })
 }
 

@@ -103,7 +103,6 @@ impl Actor for Gateway {
             ready: ready_rx,
             ready_wait,
             clients,
-            router: router.clone(),
             page_size: cfg.gateway.page_size,
             modern_list_members: format!(
                 r#"{},"_meta":{{"{}":{{"name":{},"version":"{}"}}}}"#,

@@ -5,7 +5,7 @@
 //! ```text
 //! key  = cache_key("tools/call", canonical_tool, arguments, scope)     // scope: "public" | "client:<id>"
 //! hit  = cache.get(&key).await                                         // Err => bypass (count the error)
-//! miss → coalescer.run(key, || call the downstream).await               // one call for identical requests
+//! miss → identical calls in flight are coalesced by the caller (see crate::calls)
 //!      → cache.put(&key, result_bytes, ttl, &tags).await               // tags: standard_tags(tool) + rule tags
 //! writer succeeded / list_changed / resources/updated → cache.invalidate_tag(tag)
 //! ```
@@ -19,9 +19,7 @@
 //! - [`key`]: the digest of (kind, target, canonical arguments, scope).
 //! - [`memory`]: the embedded cache (CLOCK eviction), bounded by entries and bytes.
 //! - [`redis`]: the Redis backend (tag sets, Lua scripts, timeouts through [`crate::kv`]).
-//! - [`coalesce`]: the in-process singleflight.
 
-pub mod coalesce;
 pub mod key;
 pub mod memory;
 pub mod redis;
@@ -31,7 +29,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use self::coalesce::{Coalescer, Shared};
 pub use self::key::{cache_key, cache_key_scoped, canonical_json, CacheKey};
 pub use self::memory::{MemoryCache, MemoryLimits};
 pub use self::redis::RedisCache;

@@ -28,8 +28,7 @@ use warp::Filter;
 
 use crate::telemetry::{Format, Metrics};
 pub use health::{
-    AsyncHealth, CacheHealth, CacheState, Health, HealthBoard, HealthSource, NamespaceHealth, ServerHealth,
-    ServerState, Status,
+    AsyncHealth, CacheHealth, CacheState, Health, HealthSource, NamespaceHealth, ServerHealth, ServerState, Status,
 };
 
 /// How long `/healthz` waits for its source before answering 503 (a stuck actor must not hang probes, which
@@ -360,12 +359,29 @@ mod tests {
         "127.0.0.1:0".parse().unwrap()
     }
 
-    fn sources() -> (Arc<HealthBoard>, Arc<Metrics>) {
+    /// One ready server `app.fs`; `serving` can be switched off.
+    struct OneServer {
+        serving: std::sync::atomic::AtomicBool,
+    }
+
+    impl OneServer {
+        fn set_serving(&self, serving: bool) {
+            self.serving.store(serving, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    impl HealthSource for OneServer {
+        fn health(&self) -> health::HealthFuture<'_> {
+            let fs = ServerHealth { state: ServerState::Ready, ..ServerHealth::default() };
+            let serving = self.serving.load(std::sync::atomic::Ordering::Relaxed);
+            Box::pin(std::future::ready(Health::build(serving, [("app", "fs", fs)], CacheHealth::disabled())))
+        }
+    }
+
+    fn sources() -> (Arc<OneServer>, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new());
-        let board = Arc::new(HealthBoard::new(Some(metrics.clone())));
+        let board = Arc::new(OneServer { serving: true.into() });
         let fs = ServerLabels::new("app", "fs");
-        board.set_state(&fs, ServerState::Ready);
-        board.set_serving(true);
         metrics.tool(ToolLabels::new(&fs, "read_file")).record_request(Outcome::Ok, Duration::from_millis(2));
         (board, metrics)
     }

@@ -16,7 +16,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::actors::router::RouterMsg;
 use crate::actors::server::{Call, ServerMsg};
 use crate::calls::{CachePlan, CallLog, LimitPlan, Plan};
 use crate::clients::{ClientHandle, Clients, ReturnPath};
@@ -38,7 +37,6 @@ pub struct Shared {
     /// Longest a list request waits for start-up to settle before answering with what is there.
     pub ready_wait: Duration,
     pub clients: Arc<Clients>,
-    pub router: ractor::ActorRef<RouterMsg>,
     /// Items per page of a merged list (0: everything in one page).
     pub page_size: usize,
     /// `"resultType":"complete","ttlMs":0,"cacheScope":"private","_meta":{serverInfo}`: the members every

@@ -719,20 +719,10 @@ fn header_text(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("=?base64?{}?=", base64(s.as_bytes()))).ok()
 }
 
+/// Standard base64 with padding (the `=?base64?…?=` header encoding).
 fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// An error and its causes on one line (hyper's own message alone is often just "client error (Connect)").
