@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::evidence::{EvidenceConfig, EvidenceError, Record, Writer, WriterStats};
@@ -33,6 +33,7 @@ enum Item {
     /// argument and result bytes it holds against the queue's byte budget.
     Record(Box<Record>, usize),
     /// Write everything before this, fsync, answer.
+    #[cfg(test)]
     Flush(oneshot::Sender<EvidenceStats>),
     /// Write everything queued, fsync, answer, end the thread.
     Shutdown(oneshot::Sender<EvidenceStats>),
@@ -40,16 +41,16 @@ enum Item {
 
 /// The writer's counters as of a flush.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EvidenceStats {
+pub(crate) struct EvidenceStats {
     /// Lines written, write errors, repairs, the chain head and the open file.
-    pub writer: WriterStats,
+    pub(crate) writer: WriterStats,
     /// Records that never reached the file since start (queue full, write failed, or sent after shutdown).
-    pub dropped: u64,
+    pub(crate) dropped: u64,
 }
 
 /// The caller's side: cheap to clone, never blocks. Hand one to every session.
 #[derive(Clone)]
-pub struct EvidenceHandle {
+pub(crate) struct EvidenceHandle {
     /// `None` for a disabled trail: `record` is then a no-op, so callers need no `if`.
     tx: Option<mpsc::Sender<Item>>,
     /// Records that did not make it; exported as a metric, and the writer puts the count into the file.
@@ -126,7 +127,7 @@ impl std::fmt::Debug for EvidenceHandle {
 
 impl EvidenceHandle {
     /// A handle that records nothing (evidence turned off, or a CLI command that needs no trail).
-    pub fn disabled() -> EvidenceHandle {
+    pub(crate) fn disabled() -> EvidenceHandle {
         EvidenceHandle {
             tx: None,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -137,13 +138,13 @@ impl EvidenceHandle {
         }
     }
 
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         self.tx.is_some()
     }
 
     /// Queues `rec` for the writer. Never waits: when the queue is full (or the writer has stopped) the record
     /// is dropped and counted, and the writer notes the count in the file at its next write.
-    pub fn record(&self, mut rec: Record) {
+    pub(crate) fn record(&self, mut rec: Record) {
         let Some(tx) = &self.tx else { return };
         let queued = self.queued_bytes.load(Ordering::Relaxed);
         let mut held = 0;
@@ -171,22 +172,24 @@ impl EvidenceHandle {
     }
 
     /// The drop counter, for a metric (e.g. a prometheus-client counter/gauge reading it at scrape time).
-    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+    pub(crate) fn dropped_counter(&self) -> Arc<AtomicU64> {
         self.dropped.clone()
     }
 
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
     /// Waits until everything recorded before this call is written and fsynced. Waits for queue space itself,
     /// so it is for shutdown paths and tests, not for the call path.
-    pub async fn flush(&self) -> Result<EvidenceStats, EvidenceError> {
+    pub(crate) async fn flush(&self) -> Result<EvidenceStats, EvidenceError> {
         let Some(tx) = &self.tx else { return Ok(EvidenceStats::default()) };
         flush_via(tx).await
     }
 }
 
+#[cfg(test)]
 async fn flush_via(tx: &mpsc::Sender<Item>) -> Result<EvidenceStats, EvidenceError> {
     let (reply, answer) = oneshot::channel();
     tx.send(Item::Flush(reply)).await.map_err(|_| EvidenceError::Closed)?;
@@ -195,7 +198,7 @@ async fn flush_via(tx: &mpsc::Sender<Item>) -> Result<EvidenceStats, EvidenceErr
 
 /// The actor's arguments; made together with the [`EvidenceHandle`] so that callers can hold a handle before
 /// the actor runs (records queue up meanwhile).
-pub struct EvidenceArgs {
+pub(crate) struct EvidenceArgs {
     /// Validated; moves to the writer thread.
     config: EvidenceConfig,
     /// The actor's own sender, for flush and shutdown.
@@ -212,7 +215,7 @@ pub struct EvidenceArgs {
 
 impl EvidenceArgs {
     /// Validates `config` and creates the queue.
-    pub fn new(config: EvidenceConfig) -> Result<(EvidenceArgs, EvidenceHandle), EvidenceError> {
+    pub(crate) fn new(config: EvidenceConfig) -> Result<(EvidenceArgs, EvidenceHandle), EvidenceError> {
         let config = config.validate()?;
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -230,19 +233,16 @@ impl EvidenceArgs {
     }
 }
 
-pub enum EvidenceMsg {
-    /// Answers once everything recorded before it is written and fsynced.
-    Flush(RpcReplyPort<Result<EvidenceStats, EvidenceError>>),
-}
+pub(crate) enum EvidenceMsg {}
 
-pub struct EvidenceState {
+pub(crate) struct EvidenceState {
     /// To send flush and shutdown through the same queue as records (keeps their order).
     tx: mpsc::Sender<Item>,
     /// Joined in `post_stop`, after the thread has written everything.
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-pub struct EvidenceActor;
+pub(crate) struct EvidenceActor;
 
 impl Actor for EvidenceActor {
     type Msg = EvidenceMsg;
@@ -272,18 +272,9 @@ impl Actor for EvidenceActor {
         &self,
         _myself: ActorRef<EvidenceMsg>,
         msg: EvidenceMsg,
-        state: &mut EvidenceState,
+        _state: &mut EvidenceState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            EvidenceMsg::Flush(reply) => {
-                // Waiting for queue space and the fsync happens on a task, not in `handle`.
-                let tx = state.tx.clone();
-                tokio::spawn(async move {
-                    let _ = reply.send(flush_via(&tx).await);
-                });
-            }
-        }
-        Ok(())
+        match msg {}
     }
 
     async fn post_stop(
@@ -305,25 +296,25 @@ impl Actor for EvidenceActor {
 }
 
 /// A running evidence trail, for callers that spawn it unsupervised (tests, CLI commands).
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// Stop it (not kill: only `stop` runs the final drain and fsync) after everything that records has stopped.
-    pub actor: ActorRef<EvidenceMsg>,
+    pub(crate) actor: ActorRef<EvidenceMsg>,
     /// Ends after the writer thread has written everything and ended.
-    pub join: tokio::task::JoinHandle<()>,
+    pub(crate) join: tokio::task::JoinHandle<()>,
     /// Clone one into every session.
-    pub handle: EvidenceHandle,
+    pub(crate) handle: EvidenceHandle,
 }
 
 impl Evidence {
     /// Stops the actor: everything queued is written and fsynced before this returns.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.actor.stop(None);
         let _ = self.join.await;
     }
 }
 
 /// Starts the trail: opens (and if needed repairs) the directory, then accepts records.
-pub async fn spawn(config: EvidenceConfig) -> Result<Evidence, EvidenceError> {
+pub(crate) async fn spawn(config: EvidenceConfig) -> Result<Evidence, EvidenceError> {
     let (args, handle) = EvidenceArgs::new(config)?;
     let (actor, join) =
         Actor::spawn(None, EvidenceActor, args).await.map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
@@ -390,6 +381,7 @@ fn run_writer(
                         // recording threads write too.
                         released += held;
                     }
+                    #[cfg(test)]
                     Item::Flush(reply) => {
                         queued_bytes.fetch_sub(std::mem::take(&mut released), Ordering::Relaxed);
                         drain.note_drops();
@@ -470,6 +462,7 @@ impl Drain {
         }
     }
 
+    #[cfg(test)]
     fn sync(&mut self) {
         if let Err(e) = self.writer.sync() {
             tracing::warn!(error = %e, "evidence: fsync failed");
@@ -509,7 +502,7 @@ mod tests {
         assert_eq!(handle.dropped(), 3);
         let counter = handle.dropped_counter();
         let (actor, join) = Actor::spawn(None, EvidenceActor, args).await.unwrap();
-        let stats = ractor::call!(actor, EvidenceMsg::Flush).unwrap().unwrap();
+        let stats = handle.flush().await.unwrap();
         assert_eq!(stats.dropped, 3);
         let text = text(dir.path());
         assert!(text.contains(r#""kind":"dropped","count":3,"total":3"#), "{text}");

@@ -38,12 +38,12 @@ pub struct GatewayArgs {
     pub services: Arc<crate::calls::Services>,
 }
 
-pub enum GatewayMsg {
+pub(crate) enum GatewayMsg {
     Shared(RpcReplyPort<Arc<Shared>>),
     Supervisor(RpcReplyPort<ActorRef<SupervisorMsg>>),
 }
 
-pub struct GatewayState {
+pub(crate) struct GatewayState {
     shared: Arc<Shared>,
     router: ActorRef<RouterMsg>,
     supervisor: ActorRef<SupervisorMsg>,
@@ -52,7 +52,7 @@ pub struct GatewayState {
     shutdown: CancellationToken,
 }
 
-pub struct Gateway;
+pub(crate) struct Gateway;
 
 impl Actor for Gateway {
     type Msg = GatewayMsg;
@@ -188,7 +188,7 @@ impl Actor for Gateway {
 }
 
 /// The status of every configured server, asked of each server actor (bounded wait per server).
-pub async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
+pub(crate) async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
     let servers = shared.table.load().servers.clone();
     let mut out = Vec::with_capacity(servers.len());
     for s in servers {
@@ -200,7 +200,7 @@ pub async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
 }
 
 /// The `/healthz` document of a running gateway.
-pub async fn health(shared: &Shared) -> crate::ops::health::Health {
+pub(crate) async fn health(shared: &Shared) -> crate::ops::health::Health {
     use super::server::State;
     use crate::ops::health::{Health, ServerHealth, ServerState};
     let servers = statuses(shared).await.into_iter().map(|s| {
@@ -225,7 +225,7 @@ pub struct GatewayHandle {
     join: tokio::task::JoinHandle<()>,
     pub shared: Arc<Shared>,
     /// Where a configuration reload sends the new server definitions (see [`reconcile`]).
-    pub supervisor: ActorRef<SupervisorMsg>,
+    pub(crate) supervisor: ActorRef<SupervisorMsg>,
 }
 
 /// Starts the actor tree.
@@ -238,7 +238,7 @@ pub async fn start(args: GatewayArgs) -> anyhow::Result<GatewayHandle> {
 
 /// Starts, stops and replaces servers so that the running set matches `servers` (a reloaded configuration);
 /// unchanged servers are not touched. Waits until removed and changed servers' processes are gone.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     supervisor: &ActorRef<SupervisorMsg>,
     servers: Vec<Arc<crate::config::ServerConfig>>,
 ) -> anyhow::Result<ReconcileReport> {
@@ -248,7 +248,7 @@ pub async fn reconcile(
 
 impl GatewayHandle {
     /// The status of every configured server.
-    pub async fn statuses(&self) -> Vec<ServerStatus> {
+    pub(crate) async fn statuses(&self) -> Vec<ServerStatus> {
         statuses(&self.shared).await
     }
 

@@ -2,7 +2,6 @@
 //! (a bind failure fails the gateway's start: a front that cannot serve is a configuration error), serves
 //! it with hyper, ends idle sessions, and on stop ends every session and stream before the servers go away.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,20 +19,18 @@ use crate::http::sessions::Sessions;
 use crate::http::HttpError;
 use crate::session::Shared;
 
-pub struct HttpFrontArgs {
-    pub shared: Arc<Shared>,
-    pub config: HttpFrontConfig,
+pub(crate) struct HttpFrontArgs {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: HttpFrontConfig,
 }
 
-pub struct HttpFrontState {
+pub(crate) struct HttpFrontState {
     front: Arc<Front>,
     server: JoinHandle<()>,
     sweeper: JoinHandle<()>,
-    /// Where it listens (the configured port may be 0: the OS picked one).
-    pub addr: SocketAddr,
 }
 
-pub struct HttpFront;
+pub(crate) struct HttpFront;
 
 impl Actor for HttpFront {
     type Msg = ();
@@ -72,7 +69,7 @@ impl Actor for HttpFront {
             }
         });
         tracing::info!(%addr, auth = front.auth.required(), "mcp http front listening");
-        Ok(HttpFrontState { front, server, sweeper, addr })
+        Ok(HttpFrontState { front, server, sweeper })
     }
 
     async fn post_stop(&self, _myself: ActorRef<()>, state: &mut HttpFrontState) -> Result<(), ActorProcessingErr> {

@@ -13,10 +13,10 @@
 //! id, park the client's reply in the pending map, queue the frame) → the child; the child's answer is matched
 //! in the transport's reader task and written to the client's channel without passing through an actor.
 
-pub mod evidence;
+pub(crate) mod evidence;
 pub mod gateway;
-pub mod http_front;
-pub mod router;
-pub mod server;
-pub mod stdio_front;
-pub mod supervisor;
+pub(crate) mod http_front;
+pub(crate) mod router;
+pub(crate) mod server;
+pub(crate) mod stdio_front;
+pub(crate) mod supervisor;

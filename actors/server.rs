@@ -8,7 +8,7 @@
 //! [`crate::transport`]).
 
 mod downstream;
-pub mod lane;
+pub(crate) mod lane;
 mod per_client;
 mod retire;
 
@@ -41,46 +41,46 @@ use crate::transport::{ChildEvent, Connection, DownstreamError};
 use downstream::{Caps, Handshake, ListKind};
 
 /// Everything servers share, set once by the gateway.
-pub struct ServerContext {
-    pub router: ActorRef<RouterMsg>,
-    pub state_dir: PathBuf,
-    pub max_frame_bytes: usize,
+pub(crate) struct ServerContext {
+    pub(crate) router: ActorRef<RouterMsg>,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) max_frame_bytes: usize,
     /// Reads the gateway's environment for `${VAR}` in server env (the process environment outside tests).
-    pub lookup_env: crate::config::EnvLookup,
+    pub(crate) lookup_env: crate::config::EnvLookup,
     /// How long a stopping server gets between closing stdin, SIGTERM and SIGKILL.
-    pub stop_grace: Duration,
+    pub(crate) stop_grace: Duration,
     /// The connected clients: where notifications and the servers' own requests go.
-    pub clients: Arc<Clients>,
+    pub(crate) clients: Arc<Clients>,
     /// The current routing table, for the URIs clients know resources by.
-    pub table: Arc<arc_swap::ArcSwap<RoutingTable>>,
+    pub(crate) table: Arc<arc_swap::ArcSwap<RoutingTable>>,
     /// The capabilities servers are initialized with; `None` until the (stdio) client has initialized.
-    pub client_caps: watch::Receiver<Option<Arc<str>>>,
+    pub(crate) client_caps: watch::Receiver<Option<Arc<str>>>,
     /// Metrics, evidence and the cache (invalidated when a server's lists or resources change).
-    pub services: Arc<crate::calls::Services>,
+    pub(crate) services: Arc<crate::calls::Services>,
 }
 
-pub struct ServerArgs {
-    pub config: Arc<ServerConfig>,
-    pub ctx: Arc<ServerContext>,
+pub(crate) struct ServerArgs {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) ctx: Arc<ServerContext>,
     /// The fast lane sessions use while the server is ready (shared with its route; holds its breaker).
-    pub lane: Arc<lane::Lane>,
+    pub(crate) lane: Arc<lane::Lane>,
 }
 
 /// A client request to forward.
-pub struct Call {
+pub(crate) struct Call {
     /// `tools/call`, `prompts/get`, `resources/read`, ...
-    pub method: &'static str,
+    pub(crate) method: &'static str,
     /// The params to send, already rewritten to the downstream's names.
-    pub params: Bytes,
-    pub reply: ClientReply,
+    pub(crate) params: Bytes,
+    pub(crate) reply: ClientReply,
     /// A policy rule's timeout for this call, instead of the server's.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Starts of the server that failed while this call waited for it (it never reached the server, so it may
     /// wait for another start, up to the server's `retries`).
-    pub start_failures: u32,
+    pub(crate) start_failures: u32,
 }
 
-pub enum ServerMsg {
+pub(crate) enum ServerMsg {
     Call(Call),
     /// A client cancelled its request `client_id` (raw JSON text).
     Cancel {
@@ -115,8 +115,6 @@ pub enum ServerMsg {
     Restart(u64),
     /// Periodic: timeouts, idle stop.
     Tick,
-    /// Start now if not running (the CLI wants live state).
-    Ensure,
     Status(RpcReplyPort<ServerStatus>),
     /// The server leaves the gateway (removed or changed by a configuration reload): calls are answered with an
     /// error giving the reason, the process group is stopped, then the actor ends. Answered once the process is
@@ -127,7 +125,7 @@ pub enum ServerMsg {
 /// What operators see of a server (CLI `tools`, `/healthz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     NotStarted,
     Starting,
     Ready,
@@ -136,7 +134,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::NotStarted => "not started",
             State::Starting => "starting",
@@ -148,21 +146,21 @@ impl State {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ServerStatus {
-    pub name: String,
-    pub namespace: Namespace,
-    pub state: State,
-    pub pid: Option<u32>,
-    pub restarts: u64,
-    pub pending: usize,
-    pub last_error: Option<String>,
-    pub protocol_version: Option<String>,
-    pub circuit: CircuitState,
+pub(crate) struct ServerStatus {
+    pub(crate) name: String,
+    pub(crate) namespace: Namespace,
+    pub(crate) state: State,
+    pub(crate) pid: Option<u32>,
+    pub(crate) restarts: u64,
+    pub(crate) pending: usize,
+    pub(crate) last_error: Option<String>,
+    pub(crate) protocol_version: Option<String>,
+    pub(crate) circuit: CircuitState,
 }
 
 impl ServerStatus {
     /// What operators read: the circuit state when it is not closed, else the process state.
-    pub fn display_state(&self) -> &'static str {
+    pub(crate) fn display_state(&self) -> &'static str {
         match self.circuit {
             CircuitState::Open => "circuit open",
             CircuitState::HalfOpen => "circuit half-open",
@@ -196,7 +194,7 @@ enum Phase {
     Stopping,
 }
 
-pub struct ServerState {
+pub(crate) struct ServerState {
     cfg: Arc<ServerConfig>,
     ctx: Arc<ServerContext>,
     label: Arc<str>,
@@ -253,7 +251,7 @@ pub struct ServerState {
     list_ttl: Duration,
 }
 
-pub struct ServerActor;
+pub(crate) struct ServerActor;
 
 impl Actor for ServerActor {
     type Msg = ServerMsg;
@@ -375,11 +373,6 @@ impl Actor for ServerActor {
                 }
             }
             ServerMsg::Tick => state.on_tick(&myself),
-            ServerMsg::Ensure => {
-                if matches!(state.phase, Phase::Idle { .. }) {
-                    state.start(&myself);
-                }
-            }
             ServerMsg::Status(reply) => {
                 let _ = reply.send(state.status());
             }

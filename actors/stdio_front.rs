@@ -16,19 +16,19 @@ use tokio_util::sync::CancellationToken;
 use crate::session::{Session, Shared};
 use crate::transport::framing::{write_frames, FrameReader};
 
-pub struct StdioFrontArgs {
-    pub shared: Arc<Shared>,
-    pub max_frame_bytes: usize,
+pub(crate) struct StdioFrontArgs {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) max_frame_bytes: usize,
     /// Cancelled at end of input: the gateway then shuts down.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
-pub struct StdioFrontState {
+pub(crate) struct StdioFrontState {
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
 
-pub struct StdioFront;
+pub(crate) struct StdioFront;
 
 impl Actor for StdioFront {
     type Msg = ();

@@ -22,12 +22,12 @@ use crate::routing::ServerRoute;
 /// How long the supervisor waits for a retiring server to answer its calls and stop its process group.
 const RETIRE_WAIT: Duration = Duration::from_secs(30);
 
-pub struct SupervisorArgs {
-    pub servers: Vec<Arc<ServerConfig>>,
-    pub ctx: Arc<ServerContext>,
+pub(crate) struct SupervisorArgs {
+    pub(crate) servers: Vec<Arc<ServerConfig>>,
+    pub(crate) ctx: Arc<ServerContext>,
 }
 
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// Bring the running servers in line with a reloaded configuration (servers in any order). Answered once
     /// every retired server has stopped and every new one has been spawned (not necessarily started).
     Reconcile(Vec<Arc<ServerConfig>>, RpcReplyPort<ReconcileReport>),
@@ -35,19 +35,15 @@ pub enum SupervisorMsg {
 
 /// What a reconcile did, by server name (for the reload's log line).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReconcileReport {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
+pub(crate) struct ReconcileReport {
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
     /// Changed definitions: the old server was stopped and a new one started.
-    pub replaced: Vec<String>,
-    pub unchanged: usize,
+    pub(crate) replaced: Vec<String>,
+    pub(crate) unchanged: usize,
 }
 
-impl ReconcileReport {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.replaced.is_empty()
-    }
-}
+impl ReconcileReport {}
 
 /// One running server actor and the definition it was started from.
 struct Child {
@@ -55,7 +51,7 @@ struct Child {
     config: Arc<ServerConfig>,
 }
 
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     ctx: Arc<ServerContext>,
     /// The live server actors by server name.
     servers: BTreeMap<String, Child>,
@@ -65,7 +61,7 @@ pub struct SupervisorState {
     stopping: bool,
 }
 
-pub struct ServerSupervisor;
+pub(crate) struct ServerSupervisor;
 
 impl ServerSupervisor {
     async fn spawn_server(

@@ -23,7 +23,7 @@ const HALF_OPEN: u8 = 2;
 
 /// What the breaker says about one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
+pub(crate) enum Permit {
     Allowed,
     /// The cool-down is over: this call decides whether the circuit closes again.
     Probe,
@@ -35,7 +35,7 @@ pub enum Permit {
 
 #[derive(Debug, Clone, Copy, Default, Hash, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CircuitState {
+pub(crate) enum CircuitState {
     /// Calls flow.
     #[default]
     Closed,
@@ -48,7 +48,7 @@ pub enum CircuitState {
 impl CircuitState {
     /// The `gateway_circuit_state` gauge value: 0 closed, 1 half-open, 2 open (dashboards and alerts rely on
     /// these numbers).
-    pub fn gauge_value(self) -> i64 {
+    pub(crate) fn gauge_value(self) -> i64 {
         match self {
             CircuitState::Closed => 0,
             CircuitState::HalfOpen => 1,
@@ -58,7 +58,7 @@ impl CircuitState {
 }
 
 impl CircuitState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CircuitState::Closed => "closed",
             CircuitState::Open => "open",
@@ -67,7 +67,7 @@ impl CircuitState {
     }
 }
 
-pub struct Breaker {
+pub(crate) struct Breaker {
     /// Consecutive failures that open the circuit.
     threshold: u32,
     /// How long an open circuit fails fast before letting a probe through.
@@ -81,12 +81,12 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
         Self::with_clock(threshold, cooldown, Arc::new(SystemClock::default()))
     }
 
     /// A breaker reading time from `clock` (tests step a [`crate::clock::ManualClock`]).
-    pub fn with_clock(threshold: u32, cooldown: Duration, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn with_clock(threshold: u32, cooldown: Duration, clock: Arc<dyn Clock>) -> Self {
         Breaker {
             threshold: threshold.max(1),
             cooldown,
@@ -101,7 +101,7 @@ impl Breaker {
         self.clock.now().as_millis() as u64
     }
 
-    pub fn state(&self) -> CircuitState {
+    pub(crate) fn state(&self) -> CircuitState {
         match self.state.load(Ordering::Acquire) {
             OPEN => CircuitState::Open,
             HALF_OPEN => CircuitState::HalfOpen,
@@ -110,7 +110,7 @@ impl Breaker {
     }
 
     /// Whether a call may go to the server now.
-    pub fn allow(&self) -> Permit {
+    pub(crate) fn allow(&self) -> Permit {
         match self.state.load(Ordering::Acquire) {
             CLOSED => Permit::Allowed,
             OPEN => {
@@ -130,7 +130,7 @@ impl Breaker {
     }
 
     /// The server answered.
-    pub fn success(&self) {
+    pub(crate) fn success(&self) {
         self.failures.store(0, Ordering::Release);
         if self.state.load(Ordering::Acquire) != CLOSED {
             self.state.store(CLOSED, Ordering::Release);
@@ -138,7 +138,7 @@ impl Breaker {
     }
 
     /// A call failed (timeout, crash, failed start).
-    pub fn failure(&self) {
+    pub(crate) fn failure(&self) {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
         let state = self.state.load(Ordering::Acquire);
         if state == HALF_OPEN || (state == CLOSED && failures >= self.threshold) {

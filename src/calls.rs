@@ -28,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-pub use admit::{CachePlan, LimitPlan, Plan};
+pub(crate) use admit::{CachePlan, LimitPlan, Plan};
 
 use crate::actors::evidence::EvidenceHandle;
 use crate::cache::{Cache, CacheBackend, CacheKey};
@@ -41,7 +41,7 @@ use crate::transport::DownstreamError;
 
 /// How a call was answered, as [`CallLog::finish`] needs to know it.
 #[derive(Clone, Copy)]
-pub enum Answer<'a> {
+pub(crate) enum Answer<'a> {
     /// The downstream's `result`, exactly as it sent it.
     Result(&'a RawValue),
     /// The downstream's JSON-RPC `error` object.
@@ -68,7 +68,7 @@ impl Answer<'_> {
 }
 
 /// The outcome label of a failure the gateway answered.
-pub fn failure_outcome(e: &DownstreamError) -> Outcome {
+pub(crate) fn failure_outcome(e: &DownstreamError) -> Outcome {
     match e {
         DownstreamError::Timeout { .. } => Outcome::Timeout,
         DownstreamError::CircuitOpen { .. }
@@ -81,7 +81,7 @@ pub fn failure_outcome(e: &DownstreamError) -> Outcome {
 }
 
 /// `"isError": true` in a tool result (a cheap scan first: most results do not carry the member).
-pub fn is_error_result(result: &[u8]) -> bool {
+pub(crate) fn is_error_result(result: &[u8]) -> bool {
     if crate::find_bytes!(result, b"isError").is_none() {
         return false;
     }
@@ -92,18 +92,18 @@ pub fn is_error_result(result: &[u8]) -> bool {
 
 /// The gateway-wide services every call uses. One per gateway, shared as `Arc<Services>`.
 pub struct Services {
-    pub metrics: Arc<Metrics>,
-    pub evidence: EvidenceHandle,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) evidence: EvidenceHandle,
     /// `None` when `[cache] enabled = false`.
-    pub cache: Option<Cache>,
-    pub limiter: Limiter,
+    pub(crate) cache: Option<Cache>,
+    pub(crate) limiter: Limiter,
     /// Cache lifetime of a read-only tool's result when no rule says otherwise.
-    pub result_ttl: Duration,
+    pub(crate) result_ttl: Duration,
     /// How long a downstream's lists are trusted before a list request refreshes them.
-    pub list_ttl: Duration,
+    pub(crate) list_ttl: Duration,
     /// Identifies this gateway process in correlation ids and private cache scopes (gateways sharing a Redis
     /// must not share a client's private entries).
-    pub instance: String,
+    pub(crate) instance: String,
     next_correlation: AtomicU64,
     /// Per canonical tool, what every call of it shares: the metrics handle (series resolved once) and the
     /// standard cache tags.
@@ -117,7 +117,7 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(
+    pub(crate) fn new(
         metrics: Arc<Metrics>,
         evidence: EvidenceHandle,
         cache: Option<Cache>,
@@ -152,12 +152,12 @@ impl Services {
     }
 
     /// A fresh correlation id.
-    pub fn correlation(&self) -> Correlation {
+    pub(crate) fn correlation(&self) -> Correlation {
         Correlation(self.next_correlation.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The metrics handle of a canonical tool (`None`: a name nobody lists).
-    pub fn tool_metrics(&self, canonical: Option<&Arc<str>>) -> Arc<ToolMetrics> {
+    pub(crate) fn tool_metrics(&self, canonical: Option<&Arc<str>>) -> Arc<ToolMetrics> {
         match canonical {
             Some(canonical) => self.tool_info(canonical).metrics.clone(),
             None => self.unknown.clone(),
@@ -165,7 +165,7 @@ impl Services {
     }
 
     /// What calls of `canonical` share, made on its first call.
-    pub fn tool_info(&self, canonical: &Arc<str>) -> Arc<ToolInfo> {
+    pub(crate) fn tool_info(&self, canonical: &Arc<str>) -> Arc<ToolInfo> {
         if let Some(info) = self.tools.read().unwrap_or_else(|p| p.into_inner()).get(canonical) {
             return info.clone();
         }
@@ -185,7 +185,7 @@ impl Services {
     }
 
     /// Starts the log of one client call of `tool` (whose shared part, [`Services::tool_info`], is `info`).
-    pub fn start_call(self: &Arc<Self>, info: &ToolInfo, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
+    pub(crate) fn start_call(self: &Arc<Self>, info: &ToolInfo, tool: &Arc<str>, server: &Arc<str>) -> CallLog {
         let metrics = info.metrics.clone();
         CallLog {
             services: self.clone(),
@@ -207,7 +207,7 @@ impl Services {
 
     /// Drops every cache entry with `tag` (a server's list changed, a writer succeeded, an operator asked).
     /// Embedded: at once; Redis: on a task. Failures are logged and counted: the entries then expire by TTL.
-    pub fn invalidate_tag(self: &Arc<Self>, tag: String) {
+    pub(crate) fn invalidate_tag(self: &Arc<Self>, tag: String) {
         match &self.cache {
             None => {}
             Some(Cache::Memory(m)) => {
@@ -224,7 +224,7 @@ impl Services {
     }
 
     /// Drops every cache entry with `tag` and says how many went.
-    pub async fn invalidate_tag_now(&self, tag: &str) -> Result<u64, crate::cache::CacheError> {
+    pub(crate) async fn invalidate_tag_now(&self, tag: &str) -> Result<u64, crate::cache::CacheError> {
         let Some(cache) = &self.cache else { return Ok(0) };
         match cache.invalidate_tag(tag).await {
             Ok(n) => {
@@ -250,7 +250,7 @@ impl Services {
 
     /// Cache and rate-limit backends as `/healthz` reports them. A Redis connection that reports trouble is
     /// pinged first (bounded by its operation timeout), so health recovers without waiting for call traffic.
-    pub async fn backend_health(&self) -> crate::ops::health::CacheHealth {
+    pub(crate) async fn backend_health(&self) -> crate::ops::health::CacheHealth {
         use crate::ops::health::{CacheHealth, CacheState};
         let Some(cache) = &self.cache else { return CacheHealth::disabled() };
         if let Cache::Redis(r) = cache {
@@ -279,10 +279,10 @@ impl Services {
 }
 
 /// What every call of one tool shares.
-pub struct ToolInfo {
-    pub metrics: Arc<ToolMetrics>,
+pub(crate) struct ToolInfo {
+    pub(crate) metrics: Arc<ToolMetrics>,
     /// `ns:…`, `server:…`, `tool:…` (see [`crate::cache::standard_tags`]).
-    pub tags: Arc<[String]>,
+    pub(crate) tags: Arc<[String]>,
 }
 
 /// A short id for this process: pid and start time, so that two gateways on one host differ.
@@ -293,7 +293,7 @@ fn instance_id() -> String {
 
 /// A client request's correlation id: in every log line about the request and in its evidence record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Correlation(pub u64);
+pub(crate) struct Correlation(pub(crate) u64);
 
 impl fmt::Display for Correlation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -302,54 +302,54 @@ impl fmt::Display for Correlation {
 }
 
 /// The result cache entry a call will fill when it succeeds, and the coalescing it leads.
-pub struct Store {
-    pub key: CacheKey,
+pub(crate) struct Store {
+    pub(crate) key: CacheKey,
     /// Zero: the lookup failed, so the leader only answers its followers and stores nothing.
-    pub ttl: Duration,
-    pub tags: Arc<[String]>,
+    pub(crate) ttl: Duration,
+    pub(crate) tags: Arc<[String]>,
     /// The entry may be shared by all clients.
-    pub public: bool,
+    pub(crate) public: bool,
 }
 
 /// The record of one client tool call while it is under way. Travels inside its [`ClientReply`]; finished by
 /// [`ClientReply::deliver`]. Dropped unfinished (the client cancelled, the gateway stopped), it records the call
 /// as cancelled and answers its coalesced followers with an error, so nobody waits forever.
-pub struct CallLog {
+pub(crate) struct CallLog {
     services: Arc<Services>,
     metrics: Arc<ToolMetrics>,
     /// `None` once finished.
     timer: Option<CallTimer>,
-    pub correlation: Correlation,
+    pub(crate) correlation: Correlation,
     /// Canonical name, the one policy decided on.
     tool: Arc<str>,
     /// `<namespace>.<server>` first asked.
     server: Arc<str>,
-    pub client: Option<Arc<str>>,
-    pub rule: Option<String>,
+    pub(crate) client: Option<Arc<str>>,
+    pub(crate) rule: Option<String>,
     /// `allow` or `fallback`.
-    pub decision: &'static str,
+    pub(crate) decision: &'static str,
     /// The raw arguments, kept only when evidence is on.
-    pub arguments: Option<Box<RawValue>>,
+    pub(crate) arguments: Option<Box<RawValue>>,
     /// Times the call was written to a downstream.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Set on the leader of a cacheable call.
-    pub store: Option<Store>,
+    pub(crate) store: Option<Store>,
     /// Cache tags a success drops (`invalidates` of the rule).
-    pub invalidates: Vec<String>,
+    pub(crate) invalidates: Vec<String>,
     /// Set on a coalesced follower: the leader's correlation id.
-    pub coalesced_with: Option<Correlation>,
+    pub(crate) coalesced_with: Option<Correlation>,
 }
 
 impl CallLog {
     /// One attempt reached the downstream and ended without an answer the client gets (a timeout or crash before
     /// a retry or fallback, an `isError` result that falls back).
-    pub fn attempt_ended(&self, outcome: Outcome) {
+    pub(crate) fn attempt_ended(&self, outcome: Outcome) {
         self.metrics.record_execution(outcome);
     }
 
     /// The call failed and goes to its policy fallback: noted now as a decision record, and the final record
     /// says `fallback`.
-    pub fn fell_back(&mut self, target: &str, err: &DownstreamError) {
+    pub(crate) fn fell_back(&mut self, target: &str, err: &DownstreamError) {
         self.decision = "fallback";
         if self.services.evidence.is_enabled() {
             self.services.evidence.record(Record {
@@ -364,7 +364,7 @@ impl CallLog {
     }
 
     /// Records the finished call. `frame` is what the client got; `reply` carries where it came from.
-    pub fn finish(mut self, reply: &ClientReply, frame: &Bytes, answer: Answer<'_>) {
+    pub(crate) fn finish(mut self, reply: &ClientReply, frame: &Bytes, answer: Answer<'_>) {
         let outcome = answer.outcome();
         let executed = matches!(answer, Answer::Result(_) | Answer::Error(_)) && self.coalesced_with.is_none();
         if executed {

@@ -11,29 +11,29 @@ use serde_json::value::RawValue;
 use crate::routing::ServerLists;
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     /// Launch key of the command the lists came from.
-    pub key: String,
+    pub(crate) key: String,
     /// The server's `initialize` result fields, as it sent them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_info: Option<Box<RawValue>>,
+    pub(crate) server_info: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capabilities: Option<Box<RawValue>>,
+    pub(crate) capabilities: Option<Box<RawValue>>,
     /// The protocol era the server spoke, so a restart need not probe again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub era: Option<crate::era::Era>,
+    pub(crate) era: Option<crate::era::Era>,
     /// Tools, prompts, resources and templates exactly as the server listed them.
     #[serde(default)]
-    pub lists: ServerLists,
+    pub(crate) lists: ServerLists,
 }
 
-pub fn path(state_dir: &Path, server: &str) -> PathBuf {
+pub(crate) fn path(state_dir: &Path, server: &str) -> PathBuf {
     state_dir.join("catalog").join(format!("{server}.json"))
 }
 
 /// The catalog of `server`, if there is one written for `key`. A missing, unreadable or stale file is `None`
 /// (the server is then started once to discover its tools).
-pub fn load(state_dir: &Path, server: &str, key: &str) -> Option<Catalog> {
+pub(crate) fn load(state_dir: &Path, server: &str, key: &str) -> Option<Catalog> {
     let p = path(state_dir, server);
     let text = std::fs::read(&p).ok()?;
     match serde_json::from_slice::<Catalog>(&text) {
@@ -50,7 +50,7 @@ pub fn load(state_dir: &Path, server: &str, key: &str) -> Option<Catalog> {
 }
 
 /// Writes the catalog atomically (temporary file, then rename), so a crash never leaves half a file.
-pub fn store(state_dir: &Path, server: &str, catalog: &Catalog) -> io::Result<()> {
+pub(crate) fn store(state_dir: &Path, server: &str, catalog: &Catalog) -> io::Result<()> {
     let p = path(state_dir, server);
     let dir = p.parent().expect("catalog path has a parent");
     std::fs::create_dir_all(dir)?;

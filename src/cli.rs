@@ -17,7 +17,7 @@ use crate::policy::PolicySet;
 use crate::session::Session;
 
 /// Exit code for a configuration that does not validate (EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
+pub(crate) const EXIT_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,16 +25,16 @@ pub const EXIT_CONFIG: u8 = 64;
     version,
     about = "One MCP server in front of many: routing, supervision, caching, telemetry"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (TOML). Without it, the bundled configuration plus APP_SERVERS / EXTERNAL_SERVERS.
     #[arg(long, short, global = true, env = "DFS_GATEWAY_CONFIG")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve MCP over stdio to one client (the default).
     Serve,
     /// Validate the configuration; print every problem with file and line; exit 64 if there is one.
@@ -75,7 +75,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CacheAction {
+pub(crate) enum CacheAction {
     /// Drop every cache entry carrying TAG: `ns:<namespace>`, `server:<ns>.<server>`, `tool:<canonical tool>`,
     /// or a tag a policy rule gives (`cache = { tags = [...] }`). Goes to a running gateway (its health
     /// listener) and, with a Redis cache, to Redis directly (every gateway on it sees the change).

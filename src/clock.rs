@@ -15,7 +15,7 @@ pub trait Clock: Send + Sync + 'static {
 
 /// The real clock.
 #[derive(Debug, Clone, Copy)]
-pub struct SystemClock {
+pub(crate) struct SystemClock {
     /// The zero of this clock; any fixed instant works because only differences are used.
     origin: Instant,
 }

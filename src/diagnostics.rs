@@ -9,10 +9,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, or `env:NAME` for an environment variable, or `<bundled>`.
-    pub origin: String,
+    pub(crate) origin: String,
     /// 1-based line and column, when the problem has a place in a file.
-    pub line: Option<(usize, usize)>,
-    pub message: String,
+    pub(crate) line: Option<(usize, usize)>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for ConfigError {
@@ -26,7 +26,7 @@ impl fmt::Display for ConfigError {
 
 /// All problems found in one load, in file order.
 #[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
+pub struct ConfigErrors(pub(crate) Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,12 +41,12 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Parses `"5s"`, `"250ms"`, `"10m"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"5s\" or \"250ms\""))
 }
 
 /// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.bytes().filter(|b| *b == b'\n').count() + 1;

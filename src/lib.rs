@@ -20,32 +20,33 @@
 //! - [`reload`]: applying configuration and policy changes to the running gateway.
 //! - [`cli`]: the `dfs-gateway` commands.
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 #[path = "../actors/mod.rs"]
 pub mod actors;
-pub mod breaker;
+pub(crate) mod breaker;
 pub mod cache;
 pub mod calls;
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod cli;
-pub mod clients;
+pub(crate) mod clients;
 pub mod clock;
 pub mod config;
-pub mod diagnostics;
-pub mod era;
+pub(crate) mod diagnostics;
+pub(crate) mod era;
 pub mod evidence;
-pub mod http;
+pub(crate) mod http;
 pub mod kv;
-pub mod mrtr;
-pub mod naming;
-pub mod ops;
+pub(crate) mod mrtr;
+pub(crate) mod naming;
+pub(crate) mod ops;
 pub mod policy;
-pub mod protocol;
+pub(crate) mod protocol;
 pub mod ratelimit;
-pub mod reload;
-pub mod routing;
+pub(crate) mod reload;
+pub(crate) mod routing;
 pub mod session;
-pub mod spin;
-pub mod telemetry;
-pub mod transport;
-pub mod watch;
+pub(crate) mod spin;
+pub(crate) mod telemetry;
+pub(crate) mod transport;
+pub(crate) mod watch;

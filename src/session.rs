@@ -30,37 +30,37 @@ use chrono::Utc;
 
 /// What every session of one gateway shares.
 pub struct Shared {
-    pub name: String,
-    pub table: Arc<ArcSwap<RoutingTable>>,
+    pub(crate) name: String,
+    pub(crate) table: Arc<ArcSwap<RoutingTable>>,
     /// True once every server has reported its first lists (or failed to start).
-    pub ready: watch::Receiver<bool>,
+    pub(crate) ready: watch::Receiver<bool>,
     /// Longest a list request waits for start-up to settle before answering with what is there.
-    pub ready_wait: Duration,
-    pub clients: Arc<Clients>,
+    pub(crate) ready_wait: Duration,
+    pub(crate) clients: Arc<Clients>,
     /// Items per page of a merged list (0: everything in one page).
-    pub page_size: usize,
+    pub(crate) page_size: usize,
     /// `"resultType":"complete","ttlMs":0,"cacheScope":"private","_meta":{serverInfo}`: the members every
     /// gateway-made modern list (and discover) result ends with.
-    pub modern_list_members: String,
+    pub(crate) modern_list_members: String,
     /// The policy in force (replaced whole on reload).
-    pub policy: ArcSwap<ActivePolicy>,
+    pub(crate) policy: ArcSwap<ActivePolicy>,
     /// What servers are initialized with: with the stdio front alone, the capabilities of its one client (once
     /// it has sent them); with the HTTP front, everything the gateway can forward
     /// ([`crate::clients::FORWARDED_CAPS`]), each client's own declaration being checked per server request.
-    pub client_caps: watch::Sender<Option<Arc<str>>>,
+    pub(crate) client_caps: watch::Sender<Option<Arc<str>>>,
     /// Metrics, evidence, cache and rate limits.
-    pub services: Arc<crate::calls::Services>,
+    pub(crate) services: Arc<crate::calls::Services>,
 }
 
 /// A policy set and what it implies for lists.
-pub struct ActivePolicy {
-    pub set: PolicySet,
+pub(crate) struct ActivePolicy {
+    pub(crate) set: PolicySet,
     /// Whether any rule can deny (and so hide) a tool: without one, lists need no per-client filtering.
-    pub hides: bool,
+    pub(crate) hides: bool,
 }
 
 impl ActivePolicy {
-    pub fn new(set: PolicySet) -> Self {
+    pub(crate) fn new(set: PolicySet) -> Self {
         let hides = set.default_action() == Action::Deny || set.rules().iter().any(|r| r.action == Action::Deny);
         ActivePolicy { set, hides }
     }
@@ -86,16 +86,12 @@ impl Session {
     }
 
     /// A session for a client registered already (the HTTP front opens handles with its own outbound routing).
-    pub fn with_client(shared: Arc<Shared>, client: Arc<ClientHandle>) -> Self {
+    pub(crate) fn with_client(shared: Arc<Shared>, client: Arc<ClientHandle>) -> Self {
         Session { shared, client }
     }
 
-    pub fn client(&self) -> &Arc<ClientHandle> {
-        &self.client
-    }
-
     /// The client gave up on its request `id` (its HTTP stream closed): the server that has it is told.
-    pub fn cancel(&self, id: &RawValue) {
+    pub(crate) fn cancel(&self, id: &RawValue) {
         self.cancel_key(protocol::raw_key(id));
     }
 
@@ -104,7 +100,7 @@ impl Session {
     }
 
     /// Handles one frame from the client.
-    pub fn handle_frame(&self, frame: Frame) {
+    pub(crate) fn handle_frame(&self, frame: Frame) {
         match frame {
             Frame::Line(line) => self.handle_line(&line),
             Frame::Oversized { prefix, len } => {
@@ -130,7 +126,7 @@ impl Session {
     }
 
     /// Handles one parsed message (a front that parsed the envelope already need not parse it again).
-    pub fn handle_envelope(&self, env: &Envelope<'_>) {
+    pub(crate) fn handle_envelope(&self, env: &Envelope<'_>) {
         match env.kind() {
             Kind::Request => self.on_request(env),
             Kind::Notification => self.on_notification(env),

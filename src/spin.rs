@@ -24,11 +24,11 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 static WAKE: Notify = Notify::const_new();
 
 /// The default spin window.
-pub const DEFAULT_WINDOW: Duration = Duration::from_micros(100);
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_micros(100);
 
 /// Something was read: keep (or start) spinning.
 #[inline]
-pub fn activity() {
+pub(crate) fn activity() {
     if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
@@ -39,7 +39,7 @@ pub fn activity() {
 }
 
 /// The window from `DFS_GATEWAY_SPIN_US` (default [`DEFAULT_WINDOW`]); `None` when it is 0.
-pub fn window_from_env() -> Option<Duration> {
+pub(crate) fn window_from_env() -> Option<Duration> {
     let window = match std::env::var("DFS_GATEWAY_SPIN_US") {
         Ok(v) => v.trim().parse::<u64>().map(Duration::from_micros).unwrap_or_else(|_| {
             tracing::warn!(value = %v, "DFS_GATEWAY_SPIN_US is not a number of microseconds; using the default");
@@ -51,7 +51,7 @@ pub fn window_from_env() -> Option<Duration> {
 }
 
 /// Runs the spinner on the current runtime (one per process; a second call is a no-op).
-pub fn start(window: Duration) {
+pub(crate) fn start(window: Duration) {
     if ENABLED.swap(true, Ordering::SeqCst) {
         return;
     }

@@ -7,10 +7,10 @@
 //! go straight to whoever waits (a client's outbound channel, or the gateway's own request), so the reply path
 //! involves no actor hop; everything else the server sends becomes a [`ChildEvent`] for its `ServerActor`.
 
-pub mod child;
-pub mod framing;
-pub mod http;
-pub mod pending;
+pub(crate) mod child;
+pub(crate) mod framing;
+pub(crate) mod http;
+pub(crate) mod pending;
 
 use std::time::Duration;
 
@@ -21,10 +21,10 @@ use crate::protocol::{code, error_frame};
 
 /// Frames toward one client (its stdout writer, or an HTTP response stream). Unbounded because what flows
 /// here is bounded elsewhere: responses by the pending caps, notifications by the servers' own rate.
-pub type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
+pub(crate) type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
 
 /// What a downstream sent that is not a response to a pending request.
-pub enum ChildEvent {
+pub(crate) enum ChildEvent {
     /// A notification (the whole frame).
     Notification(Bytes),
     /// A server→client request (the whole frame).
@@ -46,13 +46,13 @@ pub enum ChildEvent {
 }
 
 /// A running downstream: a child process or an HTTP connection.
-pub enum Connection {
+pub(crate) enum Connection {
     Child(child::ChildProcess),
     Http(http::HttpConnection),
 }
 
 impl Connection {
-    pub fn requester(&self) -> &child::Requester {
+    pub(crate) fn requester(&self) -> &child::Requester {
         match self {
             Connection::Child(c) => &c.requester,
             Connection::Http(h) => &h.requester,
@@ -60,7 +60,7 @@ impl Connection {
     }
 
     /// The process id (none for HTTP).
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         match self {
             Connection::Child(c) => Some(c.pid),
             Connection::Http(_) => None,
@@ -68,7 +68,7 @@ impl Connection {
     }
 
     /// Asks the server to end (closes stdin / ends the HTTP session) and waits until it has, within `grace`.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         match self {
             Connection::Child(c) => c.stop(grace).await,
             Connection::Http(h) => h.stop(grace).await,
@@ -76,7 +76,7 @@ impl Connection {
     }
 
     /// Ends it at once.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         match self {
             Connection::Child(c) => c.kill(),
             Connection::Http(h) => h.kill(),
@@ -86,7 +86,7 @@ impl Connection {
 
 /// Expected failures of a downstream call, answered to the caller as values.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum DownstreamError {
+pub(crate) enum DownstreamError {
     #[error("server `{server}` did not answer within {}; the call was cancelled", humantime::format_duration(*.after))]
     Timeout { server: String, after: Duration },
     #[error("server `{server}` exited ({status}) while the call was in flight{}", tail(.stderr_tail))]
@@ -114,7 +114,7 @@ fn tail(stderr: &str) -> String {
 }
 
 impl DownstreamError {
-    pub fn code(&self) -> i64 {
+    pub(crate) fn code(&self) -> i64 {
         match self {
             DownstreamError::Timeout { .. } => code::TIMEOUT,
             DownstreamError::Overloaded { .. } => code::OVERLOADED,
@@ -124,7 +124,7 @@ impl DownstreamError {
         }
     }
 
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         match self {
             DownstreamError::Timeout { server, .. }
             | DownstreamError::Exited { server, .. }
@@ -137,7 +137,7 @@ impl DownstreamError {
     }
 
     /// The JSON-RPC error response for a client's request `id`.
-    pub fn to_frame(&self, id: &RawValue) -> Bytes {
+    pub(crate) fn to_frame(&self, id: &RawValue) -> Bytes {
         let data = serde_json::json!({ "gateway": true, "server": self.server() });
         error_frame(id, self.code(), &self.to_string(), Some(data))
     }

@@ -17,35 +17,35 @@ use crate::transport::pending::ClientReply;
 use crate::transport::DownstreamError;
 
 /// A policy rate limit to check before the call goes anywhere.
-pub struct LimitPlan {
+pub(crate) struct LimitPlan {
     /// The budget's key (see [`crate::ratelimit::limit_key`]).
-    pub key: String,
-    pub limit: u32,
-    pub window: Duration,
+    pub(crate) key: String,
+    pub(crate) limit: u32,
+    pub(crate) window: Duration,
     /// What the client is told was limited (`app.optimize.lineup`, `namespace ext`).
-    pub what: String,
+    pub(crate) what: String,
 }
 
 /// A cacheable call: where its result is looked up and stored.
-pub struct CachePlan {
-    pub key: CacheKey,
-    pub ttl: Duration,
-    pub tags: Arc<[String]>,
+pub(crate) struct CachePlan {
+    pub(crate) key: CacheKey,
+    pub(crate) ttl: Duration,
+    pub(crate) tags: Arc<[String]>,
     /// Shared by all clients (a rule's `scope = "public"`); a result the server marks private is then not stored.
-    pub public: bool,
+    pub(crate) public: bool,
 }
 
 /// What admission does besides handing the call over.
 #[derive(Default)]
-pub struct Plan {
-    pub limit: Option<LimitPlan>,
-    pub cache: Option<CachePlan>,
+pub(crate) struct Plan {
+    pub(crate) limit: Option<LimitPlan>,
+    pub(crate) cache: Option<CachePlan>,
 }
 
 impl Services {
     /// Checks the call's limit and cache, then hands it to `actor` (or answers it here). Never waits: with a
     /// Redis backend in the plan, the rest runs on a task.
-    pub fn admit(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Plan) {
+    pub(crate) fn admit(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Plan) {
         let remote_limit = plan.limit.is_some() && matches!(self.limiter, Limiter::Redis(_));
         let remote_cache = plan.cache.is_some() && matches!(self.cache, Some(Cache::Redis(_)));
         if !remote_limit && !remote_cache {

@@ -20,7 +20,7 @@ use super::handler::Front;
 
 /// Serves `listener` until `front.closing` is cancelled; then stops accepting and waits for the connections
 /// to finish what they are writing (open streams end with the token too).
-pub async fn serve(listener: TcpListener, front: Arc<Front>) {
+pub(crate) async fn serve(listener: TcpListener, front: Arc<Front>) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {

@@ -14,11 +14,10 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-
 /// Overall, or one namespace's, ability to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     /// Every server is usable.
     Ok,
     /// Serving, but some server's circuit is open or it is restarting, or the cache backend is down.
@@ -29,7 +28,7 @@ pub enum Status {
 
 impl Status {
     /// Whether `/healthz` answers 200 (serving, possibly degraded) rather than 503.
-    pub fn is_serving(self) -> bool {
+    pub(crate) fn is_serving(self) -> bool {
         self != Status::Unavailable
     }
 }
@@ -37,7 +36,7 @@ impl Status {
 /// One downstream server's state as operators see it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ServerState {
+pub(crate) enum ServerState {
     /// Lazy and never started (not a problem: the first call starts it).
     #[default]
     NotStarted,
@@ -55,42 +54,42 @@ pub enum ServerState {
 
 impl ServerState {
     /// Whether the server can take a call now or after a start: everything but an open circuit or a backoff.
-    pub fn is_usable(self) -> bool {
+    pub(crate) fn is_usable(self) -> bool {
         !matches!(self, ServerState::CircuitOpen | ServerState::Restarting)
     }
 }
 
 /// One server's entry in the document.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ServerHealth {
+pub(crate) struct ServerHealth {
     /// Current state.
-    pub state: ServerState,
+    pub(crate) state: ServerState,
     /// Restarts since the gateway started.
-    pub restarts: u64,
+    pub(crate) restarts: u64,
     /// The latest failure, as the gateway described it (see the module docs on secrets); cleared when the
     /// server becomes ready again.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// The process id while a process runs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
+    pub(crate) pid: Option<u32>,
     /// The circuit breaker: `closed`, `open` or `half-open` (absent when not known).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub circuit: Option<String>,
+    pub(crate) circuit: Option<String>,
 }
 
 /// One namespace's servers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NamespaceHealth {
+pub(crate) struct NamespaceHealth {
     /// The namespace's own status, by the same rule as the overall one.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Servers by configured name.
-    pub servers: BTreeMap<String, ServerHealth>,
+    pub(crate) servers: BTreeMap<String, ServerHealth>,
 }
 
 /// Whether the cache backend answers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CacheState {
+pub(crate) enum CacheState {
     /// No cache configured.
     #[default]
     Disabled,
@@ -102,19 +101,19 @@ pub enum CacheState {
 
 /// The cache backend's entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CacheHealth {
+pub(crate) struct CacheHealth {
     /// `memory`, `redis`..., or `none` when disabled.
-    pub backend: String,
+    pub(crate) backend: String,
     /// Whether it answers.
-    pub state: CacheState,
+    pub(crate) state: CacheState,
     /// Why it is down (or why rate limits are enforced locally), without secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 impl CacheHealth {
     /// No cache configured.
-    pub fn disabled() -> CacheHealth {
+    pub(crate) fn disabled() -> CacheHealth {
         CacheHealth { backend: "none".into(), state: CacheState::Disabled, detail: None }
     }
 }
@@ -128,18 +127,18 @@ impl CacheHealth {
 ///  "cache":{"backend":"redis","state":"up"}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Health {
+pub(crate) struct Health {
     /// Overall status; decides the HTTP status (200 unless `unavailable`).
-    pub status: Status,
+    pub(crate) status: Status,
     /// False while the gateway starts up (before its servers are registered) and once it shuts down.
-    pub serving: bool,
+    pub(crate) serving: bool,
     /// Namespaces by name (`app`, `ext`).
-    pub namespaces: BTreeMap<String, NamespaceHealth>,
+    pub(crate) namespaces: BTreeMap<String, NamespaceHealth>,
     /// The cache backend.
-    pub cache: CacheHealth,
+    pub(crate) cache: CacheHealth,
     /// Why no real document could be produced (e.g. the health source timed out).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Health {
@@ -150,7 +149,7 @@ impl Health {
     /// - `ok` otherwise.
     ///
     /// A namespace's status follows the same rule over its own servers (the cache does not count there).
-    pub fn build<N, S>(
+    pub(crate) fn build<N, S>(
         serving: bool,
         servers: impl IntoIterator<Item = (N, S, ServerHealth)>,
         cache: CacheHealth,
@@ -176,7 +175,7 @@ impl Health {
     }
 
     /// The document served when no real one could be had (`unavailable`, with the reason).
-    pub fn failed(error: impl Into<String>) -> Health {
+    pub(crate) fn failed(error: impl Into<String>) -> Health {
         Health {
             status: Status::Unavailable,
             serving: false,
@@ -203,13 +202,13 @@ fn status_of<'a>(serving: bool, servers: impl Iterator<Item = &'a ServerHealth>,
 }
 
 /// A boxed health future, so that [`HealthSource`] can be a trait object.
-pub type HealthFuture<'a> = Pin<Box<dyn Future<Output = Health> + Send + 'a>>;
+pub(crate) type HealthFuture<'a> = Pin<Box<dyn Future<Output = Health> + Send + 'a>>;
 
 /// Produces the current [`Health`] for each `/healthz` request. The ops server bounds the wait (see
 /// [`super::OpsEndpoints::health_timeout`]), so a source that asks actors cannot hang the endpoint.
 ///
 /// Implemented by any `Fn() -> Health` closure, and by [`AsyncHealth`] around an async one.
-pub trait HealthSource: Send + Sync + 'static {
+pub(crate) trait HealthSource: Send + Sync + 'static {
     /// The current document.
     fn health(&self) -> HealthFuture<'_>;
 }
@@ -224,7 +223,7 @@ where
 }
 
 /// Adapts an async closure (e.g. one that asks every server actor for its status) into a [`HealthSource`].
-pub struct AsyncHealth<F>(pub F);
+pub(crate) struct AsyncHealth<F>(pub(crate) F);
 
 impl<F, Fut> HealthSource for AsyncHealth<F>
 where

@@ -42,7 +42,7 @@ impl Default for MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock::default()))
     }
 
@@ -51,7 +51,7 @@ impl MemoryLimiter {
     }
 
     /// The check itself, synchronous (it never waits).
-    pub fn check_now(&self, key: &str, limit: u32, window: Duration) -> Result<Decision, RateLimitError> {
+    pub(crate) fn check_now(&self, key: &str, limit: u32, window: Duration) -> Result<Decision, RateLimitError> {
         validate(limit, window)?;
         let now = self.clock.now();
         let mut logs = self.lock();
@@ -82,8 +82,9 @@ impl MemoryLimiter {
         Ok(Decision::Limited { retry_after: edge + window - now, limit, window })
     }
 
+    #[cfg(test)]
     /// Keys with a log; for tests and a memory gauge.
-    pub fn keys(&self) -> usize {
+    pub(crate) fn keys(&self) -> usize {
         self.lock().by_key.len()
     }
 

@@ -34,11 +34,11 @@ const STDERR_LINES: usize = 20;
 const STDERR_LINE_MAX: usize = 512;
 
 /// Receives what the child sends that is not a response.
-pub type EventSink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
+pub(crate) type EventSink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
 
 /// Sends requests and notifications to one child and registers who waits for the answers. Cheap to clone.
 #[derive(Clone)]
-pub struct Requester {
+pub(crate) struct Requester {
     server: Arc<str>,
     /// The server's circuit breaker: every answer to a client call closes it.
     breaker: Option<Arc<crate::breaker::Breaker>>,
@@ -58,7 +58,7 @@ impl Requester {
     }
 
     /// Sends a request whose answer goes to `responder`. `params` must be a JSON object or array.
-    pub fn send(
+    pub(crate) fn send(
         &self,
         method: &str,
         params: Option<&[u8]>,
@@ -81,7 +81,7 @@ impl Requester {
     }
 
     /// Sends a request of the gateway's own and waits for the whole response frame.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         params: Option<&[u8]>,
@@ -100,21 +100,21 @@ impl Requester {
     }
 
     /// Sends a notification.
-    pub fn notify(&self, method: &str, params: Option<&[u8]>) {
+    pub(crate) fn notify(&self, method: &str, params: Option<&[u8]>) {
         let _ = self.tx.send(protocol::notification_frame(method, params));
     }
 
     /// Sends a frame as it is (answers to the server's own requests).
-    pub fn send_raw(&self, frame: Bytes) {
+    pub(crate) fn send_raw(&self, frame: Bytes) {
         let _ = self.tx.send(frame);
     }
 
     /// `<namespace>.<server>`, for messages.
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         &self.server
     }
 
-    pub fn pending(&self) -> &Arc<Pending> {
+    pub(crate) fn pending(&self) -> &Arc<Pending> {
         &self.pending
     }
 
@@ -125,7 +125,7 @@ impl Requester {
 
 /// The last lines a child wrote to stderr.
 #[derive(Debug, Default)]
-pub struct StderrRing {
+pub(crate) struct StderrRing {
     lines: Mutex<VecDeque<String>>,
 }
 
@@ -147,7 +147,7 @@ impl StderrRing {
     }
 
     /// The last `n` lines, newline-joined.
-    pub fn tail(&self, n: usize) -> String {
+    pub(crate) fn tail(&self, n: usize) -> String {
         let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         let skip = lines.len().saturating_sub(n);
         lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
@@ -155,10 +155,9 @@ impl StderrRing {
 }
 
 /// A running downstream process.
-pub struct ChildProcess {
-    pub pid: u32,
-    pub requester: Requester,
-    pub stderr: Arc<StderrRing>,
+pub(crate) struct ChildProcess {
+    pub(crate) pid: u32,
+    pub(crate) requester: Requester,
     /// Closes stdin (the MCP way to ask a stdio server to exit).
     close_stdin: CancellationToken,
     /// Becomes true once the process has exited and been reaped.
@@ -166,19 +165,19 @@ pub struct ChildProcess {
 }
 
 /// Everything needed to start one child.
-pub struct SpawnSpec<'a> {
-    pub config: &'a ServerConfig,
+pub(crate) struct SpawnSpec<'a> {
+    pub(crate) config: &'a ServerConfig,
     /// `app.optimize`, for messages.
-    pub label: Arc<str>,
-    pub max_frame_bytes: usize,
-    pub events: EventSink,
-    pub breaker: Option<Arc<crate::breaker::Breaker>>,
+    pub(crate) label: Arc<str>,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) events: EventSink,
+    pub(crate) breaker: Option<Arc<crate::breaker::Breaker>>,
     /// Reads the gateway's environment (the process environment outside tests).
-    pub lookup_env: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) lookup_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl ChildProcess {
-    pub fn spawn(spec: SpawnSpec<'_>) -> Result<ChildProcess, DownstreamError> {
+    pub(crate) fn spawn(spec: SpawnSpec<'_>) -> Result<ChildProcess, DownstreamError> {
         let cfg = spec.config;
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
         let mut cmd = Command::new(&cfg.command);
@@ -236,12 +235,12 @@ impl ChildProcess {
             events(ChildEvent::Exited { status, stderr_tail: ring.tail(5) });
         });
 
-        Ok(ChildProcess { pid, requester, stderr, close_stdin, exited })
+        Ok(ChildProcess { pid, requester, close_stdin, exited })
     }
 
     /// Asks the process to exit (stdin closed, then SIGTERM, then SIGKILL to the whole group) and waits until
     /// it has been reaped.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         self.close_stdin.cancel();
         let mut exited = self.exited.clone();
         let half = grace / 2;
@@ -257,7 +256,7 @@ impl ChildProcess {
     }
 
     /// Kills the whole group at once (used when the gateway itself is going away fast).
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         kill_group(self.pid, Signal::SIGKILL);
     }
 }
@@ -410,7 +409,7 @@ fn progress_for_client(
 }
 
 /// The frame with its line terminator back, for passing it on unchanged.
-pub fn with_newline(line: &[u8]) -> Bytes {
+pub(crate) fn with_newline(line: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(line.len() + 1);
     v.extend_from_slice(line);
     v.push(b'\n');

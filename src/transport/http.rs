@@ -53,20 +53,20 @@ const GET_RETRY_MAX: Duration = Duration::from_secs(30);
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Everything needed to open one connection.
-pub struct HttpSpec<'a> {
-    pub http: &'a HttpServer,
+pub(crate) struct HttpSpec<'a> {
+    pub(crate) http: &'a HttpServer,
     /// `app.optimize`, for messages.
-    pub label: Arc<str>,
-    pub max_frame_bytes: usize,
-    pub events: EventSink,
-    pub breaker: Option<Arc<crate::breaker::Breaker>>,
+    pub(crate) label: Arc<str>,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) events: EventSink,
+    pub(crate) breaker: Option<Arc<crate::breaker::Breaker>>,
     /// Reads the gateway's environment (the process environment outside tests).
-    pub lookup_env: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) lookup_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// One logical connection (one downstream session, in the legacy era) to an HTTP server.
-pub struct HttpConnection {
-    pub requester: Requester,
+pub(crate) struct HttpConnection {
+    pub(crate) requester: Requester,
     conn: Arc<Conn>,
 }
 
@@ -94,7 +94,7 @@ struct Conn {
 
 impl HttpConnection {
     /// Prepares the connection; nothing is sent until the first frame (the actor's handshake).
-    pub fn open(spec: HttpSpec<'_>) -> Result<HttpConnection, DownstreamError> {
+    pub(crate) fn open(spec: HttpSpec<'_>) -> Result<HttpConnection, DownstreamError> {
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
         let uri: Uri = spec.http.url.parse().map_err(|e| unavailable(format!("bad url `{}`: {e}", spec.http.url)))?;
         let mut headers = HeaderMap::new();
@@ -148,7 +148,7 @@ impl HttpConnection {
     }
 
     /// Ends the session (DELETE, when there is one) and every task of the connection.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         let session = self.conn.session.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.conn.cancel.cancel();
         if let Some(session) = session {
@@ -163,14 +163,8 @@ impl HttpConnection {
     }
 
     /// Ends every task at once, without telling the server.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.conn.cancel.cancel();
-    }
-
-    /// The downstream session id, if there is one (for tests and status).
-    pub fn session_id(&self) -> Option<String> {
-        let s = self.conn.session.lock().unwrap_or_else(|p| p.into_inner());
-        s.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 }
 

@@ -15,39 +15,39 @@ use super::DownstreamError;
 use crate::clients::ClientHandle;
 
 /// Where a client's request came from, so the answer finds its way back with the client's own id.
-pub struct ClientReply {
-    pub client: Arc<ClientHandle>,
+pub(crate) struct ClientReply {
+    pub(crate) client: Arc<ClientHandle>,
     /// The id exactly as the client wrote it.
-    pub id: Box<RawValue>,
+    pub(crate) id: Box<RawValue>,
     /// `_meta.progressToken` of the request, if any: progress with this token goes to this client.
-    pub progress_token: Option<Box<RawValue>>,
+    pub(crate) progress_token: Option<Box<RawValue>>,
     /// The token the server was given instead (raw JSON text): client tokens are unique per client only.
-    pub downstream_token: Option<Box<str>>,
+    pub(crate) downstream_token: Option<Box<str>>,
     /// `Some(cacheable)` when a modern client waits for a legacy server's result: the result then gets the
     /// modern `resultType` (and cache hints when `cacheable`).
-    pub complete_for_modern: Option<bool>,
+    pub(crate) complete_for_modern: Option<bool>,
     /// The request as this server first got it (before any era conversion), kept when the call may have to be
     /// sent again: a retry, a fallback, or a modern server's round of input requests.
-    pub resend: Option<Resend>,
+    pub(crate) resend: Option<Resend>,
     /// The call asked for a task (2025-11-25 `params.task`): the task id in the result is remembered, so that
     /// `tasks/*` requests for it reach this server.
-    pub record_task: bool,
+    pub(crate) record_task: bool,
     /// Times the call may still be repeated after a timeout or crash: non-zero only when repeating is safe (a
     /// read-only or idempotent tool, by annotation or by policy).
-    pub retries_left: u32,
+    pub(crate) retries_left: u32,
     /// Where the call goes when it fails (a policy `fallback` rule).
-    pub fallback: Option<Fallback>,
+    pub(crate) fallback: Option<Fallback>,
     /// On a fallback call: the tool that answered and the one first asked, for the result's `_meta`.
-    pub answered_by: Option<(Arc<str>, Arc<str>)>,
+    pub(crate) answered_by: Option<(Arc<str>, Arc<str>)>,
     /// A modern server serves a legacy client: an `input_required` result must be bridged into requests.
-    pub bridge_input: bool,
+    pub(crate) bridge_input: bool,
     /// The record of a tool call (metrics, evidence, cache): finished when the client is answered.
-    pub log: Option<Box<crate::calls::CallLog>>,
+    pub(crate) log: Option<Box<crate::calls::CallLog>>,
 }
 
 impl ClientReply {
     /// A reply to `id` with nothing special about it.
-    pub fn new(client: Arc<ClientHandle>, id: Box<RawValue>) -> Self {
+    pub(crate) fn new(client: Arc<ClientHandle>, id: Box<RawValue>) -> Self {
         ClientReply {
             client,
             id,
@@ -66,7 +66,7 @@ impl ClientReply {
 
     /// The response frame carrying a downstream's `result` (or a cached one) as this client gets it: the
     /// fallback's `_meta` added when another tool answered, the modern members when the client is modern.
-    pub fn result_frame(&self, result: &[u8]) -> Bytes {
+    pub(crate) fn result_frame(&self, result: &[u8]) -> Bytes {
         let with_meta;
         let result = match &self.answered_by {
             Some((by, from)) => {
@@ -85,7 +85,7 @@ impl ClientReply {
     }
 
     /// Sends `frame` to the client and records the call (`answer` says how it ended).
-    pub fn deliver(mut self, frame: Bytes, answer: crate::calls::Answer<'_>) {
+    pub(crate) fn deliver(mut self, frame: Bytes, answer: crate::calls::Answer<'_>) {
         let log = self.log.take();
         match log {
             Some(log) => {
@@ -97,32 +97,32 @@ impl ClientReply {
     }
 
     /// Answers with a failure the gateway saw.
-    pub fn fail(self, err: &DownstreamError) {
+    pub(crate) fn fail(self, err: &DownstreamError) {
         let frame = err.to_frame(&self.id);
         self.deliver(frame, crate::calls::Answer::Failure(err));
     }
 }
 
 /// A policy fallback: the canonical tool to call instead.
-pub struct Fallback {
-    pub target: Arc<str>,
+pub(crate) struct Fallback {
+    pub(crate) target: Arc<str>,
     /// Also fall back when the tool answers `isError: true`.
-    pub on_error: bool,
+    pub(crate) on_error: bool,
     /// The canonical tool first asked.
-    pub from: Arc<str>,
+    pub(crate) from: Arc<str>,
 }
 
 /// A request as it went to the server, kept when it may have to be sent again (retry, fallback, input rounds).
 #[derive(Clone)]
-pub struct Resend {
-    pub method: &'static str,
-    pub params: Bytes,
+pub(crate) struct Resend {
+    pub(crate) method: &'static str,
+    pub(crate) params: Bytes,
     /// A policy timeout for the call, if any.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// Who waits for an answer.
-pub enum Responder {
+pub(crate) enum Responder {
     Client(ClientReply),
     /// The gateway's own request (initialize, tools/list): gets the whole response frame.
     Internal(oneshot::Sender<Result<Bytes, DownstreamError>>),
@@ -133,7 +133,7 @@ pub enum Responder {
 
 impl Responder {
     /// Answers with a failure.
-    pub fn fail(self, err: &DownstreamError) {
+    pub(crate) fn fail(self, err: &DownstreamError) {
         match self {
             Responder::Client(c) => c.fail(err),
             Responder::Internal(tx) => {
@@ -144,11 +144,11 @@ impl Responder {
     }
 }
 
-pub struct Entry {
-    pub responder: Responder,
-    pub deadline: Instant,
+pub(crate) struct Entry {
+    pub(crate) responder: Responder,
+    pub(crate) deadline: Instant,
     /// Whether to tell the downstream `notifications/cancelled` when this entry times out.
-    pub cancel_on_timeout: bool,
+    pub(crate) cancel_on_timeout: bool,
 }
 
 /// The progress token an entry is known by at the server.
@@ -161,7 +161,7 @@ fn progress_key(entry: &Entry) -> Option<&str> {
 }
 
 #[derive(Default)]
-pub struct Inner {
+pub(crate) struct Inner {
     entries: HashMap<u64, Entry>,
     /// progress token (raw JSON text) → downstream id of the request that carries it.
     progress: HashMap<Box<str>, u64>,
@@ -171,7 +171,7 @@ pub struct Inner {
 
 /// The pending map of one downstream process.
 #[derive(Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     inner: Mutex<Inner>,
 }
 
@@ -181,17 +181,17 @@ impl Pending {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Adds an entry (`None`); gives it back when the map was closed by [`Pending::drain`] (the process is gone,
     /// and nothing would ever answer or expire it).
-    pub fn insert(&self, id: u64, entry: Entry) -> Option<Entry> {
+    pub(crate) fn insert(&self, id: u64, entry: Entry) -> Option<Entry> {
         let mut inner = self.lock();
         if inner.closed {
             return Some(entry);
@@ -204,11 +204,11 @@ impl Pending {
         None
     }
 
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         self.lock().entries.contains_key(&id)
     }
 
-    pub fn remove(&self, id: u64) -> Option<Entry> {
+    pub(crate) fn remove(&self, id: u64) -> Option<Entry> {
         let mut inner = self.lock();
         let entry = inner.entries.remove(&id)?;
         if let Some(token) = progress_key(&entry) {
@@ -218,7 +218,7 @@ impl Pending {
     }
 
     /// The client that progress with `token` (as the server knows it) belongs to, and that client's own token.
-    pub fn progress_target(&self, token: &str) -> Option<(Arc<ClientHandle>, Box<RawValue>)> {
+    pub(crate) fn progress_target(&self, token: &str) -> Option<(Arc<ClientHandle>, Box<RawValue>)> {
         let inner = self.lock();
         let id = inner.progress.get(token)?;
         match &inner.entries.get(id)?.responder {
@@ -228,7 +228,7 @@ impl Pending {
     }
 
     /// The most recent call of `session` still waiting here (ids grow, so the largest is the latest).
-    pub fn latest_client_call(&self, session: u64) -> Option<u64> {
+    pub(crate) fn latest_client_call(&self, session: u64) -> Option<u64> {
         let inner = self.lock();
         inner
             .entries
@@ -239,7 +239,7 @@ impl Pending {
     }
 
     /// Detaches the client of call `id` (answered elsewhere for now), keeping the call waiting `hold` longer.
-    pub fn park(&self, id: u64, hold: Duration) -> Option<ClientReply> {
+    pub(crate) fn park(&self, id: u64, hold: Duration) -> Option<ClientReply> {
         let mut inner = self.lock();
         let entry = inner.entries.get_mut(&id)?;
         if !matches!(entry.responder, Responder::Client(_)) {
@@ -253,7 +253,7 @@ impl Pending {
     }
 
     /// Attaches a client again to parked call `id`; `false` when the call is gone.
-    pub fn rebind(&self, id: u64, reply: ClientReply, timeout: Duration) -> bool {
+    pub(crate) fn rebind(&self, id: u64, reply: ClientReply, timeout: Duration) -> bool {
         let mut inner = self.lock();
         match inner.entries.get_mut(&id) {
             Some(entry) if matches!(entry.responder, Responder::Parked) => {
@@ -267,7 +267,7 @@ impl Pending {
 
     /// The client whose calls are in flight here, when they all come from one session: a server's own request
     /// arriving now was most likely caused by one of them.
-    pub fn sole_client(&self) -> Option<Arc<ClientHandle>> {
+    pub(crate) fn sole_client(&self) -> Option<Arc<ClientHandle>> {
         let inner = self.lock();
         let mut found: Option<&Arc<ClientHandle>> = None;
         for e in inner.entries.values() {
@@ -282,7 +282,7 @@ impl Pending {
     }
 
     /// Removes and returns the entries whose deadline has passed.
-    pub fn expire(&self, now: Instant) -> Vec<(u64, Entry)> {
+    pub(crate) fn expire(&self, now: Instant) -> Vec<(u64, Entry)> {
         let inner = self.lock();
         let ids: Vec<u64> = inner.entries.iter().filter(|(_, e)| e.deadline <= now).map(|(id, _)| *id).collect();
         drop(inner);
@@ -290,7 +290,7 @@ impl Pending {
     }
 
     /// Removes the entry of a client's request, found by session and the client's id.
-    pub fn remove_client_request(&self, session: u64, client_id: &str) -> Option<(u64, Entry)> {
+    pub(crate) fn remove_client_request(&self, session: u64, client_id: &str) -> Option<(u64, Entry)> {
         let inner = self.lock();
         let id = inner.entries.iter().find_map(|(id, e)| match &e.responder {
             Responder::Client(c) if c.client.session == session && crate::protocol::raw_key(&c.id) == client_id => {
@@ -303,14 +303,14 @@ impl Pending {
     }
 
     /// [`Pending::drain`], answering every entry with `err`.
-    pub fn fail_all(&self, err: &DownstreamError) {
+    pub(crate) fn fail_all(&self, err: &DownstreamError) {
         for entry in self.drain() {
             entry.responder.fail(err);
         }
     }
 
     /// Removes every entry and closes the map (the process is gone): later inserts are refused.
-    pub fn drain(&self) -> Vec<Entry> {
+    pub(crate) fn drain(&self) -> Vec<Entry> {
         let mut inner = self.lock();
         inner.closed = true;
         inner.progress.clear();
