@@ -30,8 +30,8 @@ use serde_json::value::RawValue;
 
 pub(crate) use admit::{CachePlan, LimitPlan, Plan};
 
-use crate::actors::evidence::EvidenceHandle;
 use crate::cache::{Cache, CacheBackend, CacheKey};
+use crate::evidence::EvidenceHandle;
 use crate::evidence::Record;
 use crate::kv::BackendHealth;
 use crate::ratelimit::{Limiter, RateLimiter};

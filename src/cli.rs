@@ -251,7 +251,11 @@ async fn build_services(
         None => None,
         Some(cfg) => {
             let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok()).validate()?;
-            match crate::actors::evidence::spawn(cfg).await {
+            let started = match crate::evidence::queue::Queue::new(cfg) {
+                Ok((queue, handle)) => crate::actors::evidence::spawn_queue(queue, handle).await,
+                Err(e) => Err(e),
+            };
+            match started {
                 Ok(e) => Some(e),
                 Err(e) if need == Need::IfFree => {
                     tracing::warn!(error = %e, "this command writes no evidence");
@@ -261,7 +265,7 @@ async fn build_services(
             }
         }
     };
-    let handle = evidence.as_ref().map_or_else(crate::actors::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
+    let handle = evidence.as_ref().map_or_else(crate::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
     let metrics = Arc::new(crate::telemetry::Metrics::new());
     let services = crate::calls::Services::new(metrics, handle, cache, limiter, &svc.cache);
     Ok((Arc::new(services), evidence))

@@ -10,9 +10,8 @@
 //! - [`redact`]: secret keys and secret values taken out of arguments and error texts.
 //! - [`writer`]: the synchronous, single-owner file writer: resume after a crash, repair, rotation.
 //! - [`verify`](mod@verify): walks every file and reports the first broken link or torn record.
-//!
-//! The asynchronous side (the bounded queue that never blocks a call, the writer thread, shutdown) is
-//! `actors::evidence`.
+//! - [`queue`]: the asynchronous side: the bounded queue that never blocks a call, and the drain the writer
+//!   thread runs (the thread itself is owned by `actors::evidence`, which restarts it if it panics).
 //!
 //! # The chain
 //!
@@ -32,6 +31,7 @@
 
 pub(crate) mod chain;
 mod encode;
+pub(crate) mod queue;
 pub(crate) mod redact;
 pub(crate) mod verify;
 pub(crate) mod writer;
@@ -44,6 +44,9 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 pub(crate) use chain::sha256_hex;
+pub(crate) use queue::EvidenceHandle;
+#[cfg(test)]
+pub(crate) use queue::EvidenceStats;
 pub(crate) use redact::Redactor;
 pub use verify::{verify, VerifyReport};
 pub use writer::{Writer, WriterStats};
