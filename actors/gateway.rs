@@ -15,8 +15,8 @@ use super::router::{Router, RouterArgs, RouterMsg};
 use super::server::{ServerContext, ServerMsg, ServerStatus};
 use super::stdio_front::{StdioFront, StdioFrontArgs};
 use super::supervisor::{ReconcileReport, ServerSupervisor, SupervisorArgs, SupervisorMsg};
-use crate::clients::Clients;
 use crate::config::Config;
+use crate::dispatch::Clients;
 use crate::routing::RoutingTable;
 use crate::session::Shared;
 
@@ -35,7 +35,7 @@ pub struct GatewayArgs {
     /// The policy rules loaded from `[policy] files`.
     pub policy: crate::policy::PolicySet,
     /// Metrics, evidence, cache and rate limits, built by the caller (the backends may need I/O to start).
-    pub services: Arc<crate::calls::Services>,
+    pub services: Arc<crate::dispatch::Services>,
 }
 
 pub(crate) enum GatewayMsg {
@@ -70,7 +70,7 @@ impl Actor for Gateway {
         let clients = Arc::new(Clients::default());
         let http = args.http && cfg.http.enabled;
         let initial_caps = match (http, args.stdio) {
-            (true, _) => Some(Arc::from(crate::clients::FORWARDED_CAPS)),
+            (true, _) => Some(Arc::from(crate::dispatch::client::FORWARDED_CAPS)),
             (false, true) => None,
             (false, false) => Some(Arc::from("{}")),
         };
@@ -188,11 +188,11 @@ impl Actor for Gateway {
 }
 
 /// The status of every configured server, asked of each server actor (bounded wait per server).
-pub(crate) async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
-    let servers = shared.table.load().servers.clone();
+pub(crate) async fn statuses(supervisor: &ActorRef<SupervisorMsg>) -> Vec<ServerStatus> {
+    let servers = ractor::call_t!(supervisor, SupervisorMsg::Servers, 2000).unwrap_or_default();
     let mut out = Vec::with_capacity(servers.len());
     for s in servers {
-        if let Ok(st) = ractor::call_t!(s.actor, ServerMsg::Status, 2000) {
+        if let Ok(st) = ractor::call_t!(s, ServerMsg::Status, 2000) {
             out.push(st);
         }
     }
@@ -200,10 +200,10 @@ pub(crate) async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
 }
 
 /// The `/healthz` document of a running gateway.
-pub(crate) async fn health(shared: &Shared) -> crate::ops::health::Health {
+pub(crate) async fn health(shared: &Shared, supervisor: &ActorRef<SupervisorMsg>) -> crate::ops::health::Health {
     use super::server::State;
     use crate::ops::health::{Health, ServerHealth, ServerState};
-    let servers = statuses(shared).await.into_iter().map(|s| {
+    let servers = statuses(supervisor).await.into_iter().map(|s| {
         let state = match (s.circuit, s.state) {
             (crate::breaker::CircuitState::Open, _) => ServerState::CircuitOpen,
             (_, State::NotStarted) => ServerState::NotStarted,
@@ -249,7 +249,7 @@ pub(crate) async fn reconcile(
 impl GatewayHandle {
     /// The status of every configured server.
     pub(crate) async fn statuses(&self) -> Vec<ServerStatus> {
-        statuses(&self.shared).await
+        statuses(&self.supervisor).await
     }
 
     /// Stops the tree and waits until every server process is gone.

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
-use crate::clients::Clients;
+use crate::dispatch::Clients;
 use crate::naming::Naming;
 use crate::routing::{RoutingTable, ServerLists, ServerRoute};
 

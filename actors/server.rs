@@ -3,12 +3,15 @@
 //! answers everything in flight when the process dies, restarts it with exponential backoff, and stops a lazy
 //! server that has been idle.
 //!
+//! Control plane: while the server is ready, calls do not pass through here at all; they take the fast lane
+//! ([`crate::dispatch::lane`]), which this actor opens and closes as its phase changes, and answers are completed
+//! in the transport's reader task. Calls the lane cannot take arrive as [`ToServer`] messages through the
+//! [`ServerPort`] this actor implements.
+//!
 //! Nothing here waits on I/O inside `handle`: the handshake and list refreshes run as spawned tasks that report
-//! back as messages, writes go through the child's writer queue, and answers bypass the actor entirely (see
-//! [`crate::transport`]).
+//! back as messages, and writes go through the child's writer queue.
 
 mod downstream;
-pub(crate) mod lane;
 mod per_client;
 mod retire;
 
@@ -27,17 +30,20 @@ use tokio::sync::watch;
 use super::router::RouterMsg;
 use crate::breaker::{Breaker, CircuitState, Permit};
 use crate::catalog::{self, Catalog};
-use crate::clients::{ClientHandle, Clients, ReturnPath};
-use crate::config::{Namespace, ServerConfig};
+use crate::config::ServerConfig;
+use crate::dispatch::lane::{self, Lane};
+use crate::dispatch::mrtr::{InputRequest, ParkedCall};
+use crate::dispatch::{Call, ClientHandle, ClientReply, Clients, Diverted, Fallback, ReturnPath};
+use crate::dispatch::{ChildEvent, ChildProcess, Connection, Entry, HttpConnection, Requester, Responder};
+use crate::dispatch::{ServerHandle, ServerPort, ToServer};
 use crate::era::{self, Era};
-use crate::mrtr::{InputRequest, ParkedCall};
+use crate::naming::Namespace;
 use crate::protocol::{self, Envelope};
 use crate::routing::{RoutingTable, ServerLists};
 use crate::telemetry::ErrorKind;
-use crate::transport::child::{ChildProcess, Requester, SpawnSpec};
-use crate::transport::http::{HttpConnection, HttpSpec};
-use crate::transport::pending::{ClientReply, Entry, Fallback, Responder};
-use crate::transport::{ChildEvent, Connection, DownstreamError};
+use crate::transport::child::SpawnSpec;
+use crate::transport::http::HttpSpec;
+use crate::transport::DownstreamError;
 use downstream::{Caps, Handshake, ListKind};
 
 /// Everything servers share, set once by the gateway.
@@ -56,37 +62,19 @@ pub(crate) struct ServerContext {
     /// The capabilities servers are initialized with; `None` until the (stdio) client has initialized.
     pub(crate) client_caps: watch::Receiver<Option<Arc<str>>>,
     /// Metrics, evidence and the cache (invalidated when a server's lists or resources change).
-    pub(crate) services: Arc<crate::calls::Services>,
+    pub(crate) services: Arc<crate::dispatch::Services>,
 }
 
 pub(crate) struct ServerArgs {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) ctx: Arc<ServerContext>,
     /// The fast lane sessions use while the server is ready (shared with its route; holds its breaker).
-    pub(crate) lane: Arc<lane::Lane>,
-}
-
-/// A client request to forward.
-pub(crate) struct Call {
-    /// `tools/call`, `prompts/get`, `resources/read`, ...
-    pub(crate) method: &'static str,
-    /// The params to send, already rewritten to the downstream's names.
-    pub(crate) params: Bytes,
-    pub(crate) reply: ClientReply,
-    /// A policy rule's timeout for this call, instead of the server's.
-    pub(crate) timeout: Option<Duration>,
-    /// Starts of the server that failed while this call waited for it (it never reached the server, so it may
-    /// wait for another start, up to the server's `retries`).
-    pub(crate) start_failures: u32,
+    pub(crate) lane: Arc<Lane>,
 }
 
 pub(crate) enum ServerMsg {
-    Call(Call),
-    /// A client cancelled its request `client_id` (raw JSON text).
-    Cancel {
-        session: u64,
-        client_id: String,
-    },
+    /// From sessions and clients: what the data plane asks outside the fast lane (see [`ServerPort`]).
+    Port(ToServer),
     /// Something child number `generation` sent or did.
     Child(u64, ChildEvent),
     /// Something a client's own downstream session (per-client mode: client session, connection number) did.
@@ -95,22 +83,6 @@ pub(crate) enum ServerMsg {
     SubStarted(u64, u64, Result<(), DownstreamError>),
     Started(u64, Result<Handshake, DownstreamError>),
     ListRefreshed(u64, ListKind, Result<(Vec<Box<RawValue>>, Option<u64>), DownstreamError>),
-    /// A client asked for a list: refetch this server's lists if they are older than their time to live (servers
-    /// that never send `list_changed` are then seen to change at most `[cache] list_ttl` late).
-    ListsWanted,
-    /// A client set the log level (`logging/setLevel` fans out to every server).
-    SetLogLevel(Arc<str>),
-    /// A client notification every server hears (e.g. `notifications/roots/list_changed`).
-    Notify(&'static str),
-    /// A modern client listens for updates of this resource (URI as the server knows it).
-    SubscribeResource(String),
-    /// A legacy client answered one input request of a modern server's `input_required` (round, key; the
-    /// client's result, or its error object).
-    InputResponse {
-        round: u64,
-        key: String,
-        answer: Result<Box<RawValue>, Box<RawValue>>,
-    },
     /// The backoff after a crash of child `generation` is over.
     Restart(u64),
     /// Periodic: timeouts, idle stop.
@@ -120,6 +92,18 @@ pub(crate) enum ServerMsg {
     /// error giving the reason, the process group is stopped, then the actor ends. Answered once the process is
     /// gone.
     Retire(String, RpcReplyPort<()>),
+}
+
+/// The data plane reaches a server's actor through its mailbox.
+impl ServerPort for ActorRef<ServerMsg> {
+    fn post(&self, msg: ToServer) -> Result<(), ToServer> {
+        match self.cast(ServerMsg::Port(msg)) {
+            Ok(()) => Ok(()),
+            Err(ractor::MessagingErr::SendErr(ServerMsg::Port(msg))) => Err(msg),
+            // The message is lost with the mailbox; a call in it records itself as cancelled.
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 /// What operators see of a server (CLI `tools`, `/healthz`).
@@ -238,7 +222,9 @@ pub(crate) struct ServerState {
     /// This actor, for connections opened outside `handle`'s arguments (client sessions).
     myself: Option<ActorRef<ServerMsg>>,
     /// Sessions send here directly while the server is ready (see [`lane`]).
-    lane: Arc<lane::Lane>,
+    lane: Arc<Lane>,
+    /// This server as the data plane sees it (for clients' answers to its questions).
+    handle: ServerHandle,
     /// This server's series: up, restarts, errors, circuit.
     metrics: crate::telemetry::ServerMetrics,
     /// The circuit state last exported, so the gauge is set only on change.
@@ -273,6 +259,7 @@ impl Actor for ServerActor {
             list_ttl: args.ctx.services.list_ttl,
             label: cfg.qualified().into(),
             breaker: args.lane.breaker().clone(),
+            handle: ServerHandle::new(cfg.qualified().into(), args.lane.clone(), Arc::new(myself.clone())),
             lane: args.lane,
             cfg,
             ctx: args.ctx,
@@ -332,8 +319,7 @@ impl Actor for ServerActor {
         state: &mut ServerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ServerMsg::Call(call) => state.on_call(&myself, call),
-            ServerMsg::Cancel { session, client_id } => state.on_cancel(session, &client_id),
+            ServerMsg::Port(msg) => state.on_port(&myself, msg),
             ServerMsg::Child(generation, event) if generation == state.generation => {
                 state.on_child_event(&myself, event)
             }
@@ -358,15 +344,6 @@ impl Actor for ServerActor {
                 }
             }
             ServerMsg::ListRefreshed(..) => {}
-            ServerMsg::ListsWanted => state.on_lists_wanted(&myself),
-            ServerMsg::SetLogLevel(level) => state.on_set_level(level),
-            ServerMsg::SubscribeResource(uri) => state.subscribe_resource(uri),
-            ServerMsg::InputResponse { round, key, answer } => state.on_input_response(round, key, answer),
-            ServerMsg::Notify(method) => {
-                if let (Phase::Ready, Some(child)) = (&state.phase, &state.child) {
-                    child.requester().notify(method, None);
-                }
-            }
             ServerMsg::Restart(generation) => {
                 if generation == state.generation && matches!(state.phase, Phase::Backoff { .. }) {
                     state.start(&myself);
@@ -410,6 +387,23 @@ impl ServerState {
             last_error: self.last_error.clone(),
             protocol_version: self.protocol_version.clone(),
             circuit: self.breaker.state(),
+        }
+    }
+
+    /// What sessions and clients ask (see [`ToServer`]).
+    fn on_port(&mut self, myself: &ActorRef<ServerMsg>, msg: ToServer) {
+        match msg {
+            ToServer::Call(call) => self.on_call(myself, call),
+            ToServer::Cancel { session, client_id } => self.on_cancel(session, &client_id),
+            ToServer::ListsWanted => self.on_lists_wanted(myself),
+            ToServer::SetLogLevel(level) => self.on_set_level(level),
+            ToServer::SubscribeResource(uri) => self.subscribe_resource(uri),
+            ToServer::InputResponse { round, key, answer } => self.on_input_response(round, key, answer),
+            ToServer::Notify(method) => {
+                if let (Phase::Ready, Some(child)) = (&self.phase, &self.child) {
+                    child.requester().notify(method, None);
+                }
+            }
         }
     }
 
@@ -499,7 +493,7 @@ impl ServerState {
             return;
         }
         let Some(child) = &self.child else { return };
-        if let Some((id, _entry)) = child.requester().pending().remove_client_request(session, client_id) {
+        if let Some((id, _entry)) = child.requester().pending().remove_request(session, client_id) {
             let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the client"}}"#);
             child.requester().notify("notifications/cancelled", Some(params.as_bytes()));
         }
@@ -511,7 +505,7 @@ impl ServerState {
         let generation = self.generation;
         let events_to = myself.clone();
         let lookup = self.ctx.lookup_env.clone();
-        let events: crate::transport::child::EventSink = Arc::new(move |ev| {
+        let events: crate::transport::child::EventSink<ClientReply> = Arc::new(move |ev| {
             let _ = events_to.cast(ServerMsg::Child(generation, ev));
         });
         let opened = match &self.cfg.http {
@@ -633,12 +627,12 @@ impl ServerState {
                 // After the backoff is set: calls safe to repeat wait for the restart, the rest fail at once.
                 for entry in in_flight {
                     match entry.responder {
-                        Responder::Client(reply) => self.recover_or_fail(myself, reply, err.clone(), true),
+                        Responder::Call(reply) => self.recover_or_fail(myself, reply, err.clone(), true),
                         other => other.fail(&err),
                     }
                 }
             }
-            ChildEvent::ToolError { mut reply } => {
+            ChildEvent::Diverted(Diverted::ToolError(mut reply)) => {
                 if let Some(log) = reply.log.as_ref() {
                     log.attempt_ended(crate::telemetry::Outcome::ToolError);
                 }
@@ -648,15 +642,15 @@ impl ServerState {
                 };
                 match reply.fallback.take() {
                     Some(fb) => self.fall_back(reply, fb, err),
-                    None => Responder::Client(reply).fail(&err),
+                    None => Responder::Call(reply).fail(&err),
                 }
             }
             ChildEvent::Notification(frame) => self.on_notification(myself, frame),
             ChildEvent::Request(frame) => self.on_server_request(frame),
-            ChildEvent::InputRequired { reply, frame } => self.on_input_required(myself, reply, &frame),
+            ChildEvent::Diverted(Diverted::InputRequired(reply, frame)) => self.on_input_required(reply, &frame),
             ChildEvent::SessionExpired { entry, reinit } => self.on_session_expired(myself, entry, reinit),
             ChildEvent::Failed { entry, error } => match entry.responder {
-                Responder::Client(reply) => {
+                Responder::Call(reply) => {
                     self.breaker.failure();
                     self.recover_or_fail(myself, reply, error, true);
                 }
@@ -681,7 +675,7 @@ impl ServerState {
         let err =
             self.unavailable("its session expired (the server answered 404); the gateway opened a new one, call again");
         match entry.responder {
-            Responder::Client(reply) => self.recover_or_fail(myself, reply, err, true),
+            Responder::Call(reply) => self.recover_or_fail(myself, reply, err, true),
             other => other.fail(&err),
         }
     }
@@ -739,7 +733,7 @@ impl ServerState {
         if retryable {
             // The attempt reached the server and ended without an answer.
             if let Some(log) = reply.log.as_ref() {
-                log.attempt_ended(crate::calls::failure_outcome(&err));
+                log.attempt_ended(crate::dispatch::record::failure_outcome(&err));
             }
         }
         if retryable && reply.retries_left > 0 {
@@ -747,19 +741,13 @@ impl ServerState {
                 reply.retries_left -= 1;
                 let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
                 tracing::info!(server = %self.label, correlation, error = %err, left = reply.retries_left, "retrying a call that is safe to repeat");
-                let call = Call {
-                    method: resend.method,
-                    params: resend.params,
-                    reply,
-                    timeout: resend.timeout,
-                    start_failures: 0,
-                };
+                let call = Call::new(resend.method, resend.params, reply, resend.timeout);
                 return self.on_call(myself, call);
             }
         }
         match reply.fallback.take() {
             Some(fb) => self.fall_back(reply, fb, err),
-            None => Responder::Client(reply).fail(&err),
+            None => Responder::Call(reply).fail(&err),
         }
     }
 
@@ -776,7 +764,7 @@ impl ServerState {
         });
         let (Some(entry), Some((params, timeout))) = (target, params) else {
             tracing::warn!(server = %self.label, target = %fb.target, "fallback target is not available");
-            return Responder::Client(reply).fail(&err);
+            return Responder::Call(reply).fail(&err);
         };
         let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
         tracing::info!(correlation, from = %fb.from, to = %fb.target, error = %err, "falling back");
@@ -785,7 +773,7 @@ impl ServerState {
         }
         reply.answered_by = Some((fb.target.clone(), fb.from.clone()));
         reply.retries_left = 0;
-        let call = Call { method: "tools/call", params, reply, timeout, start_failures: 0 };
+        let call = Call::new("tools/call", params, reply, timeout);
         entry.server.call(call);
     }
 
@@ -878,7 +866,8 @@ impl ServerState {
             requester.send_raw(protocol::response_frame_bytes(id, b"{}"));
             return;
         }
-        let client = owner.or_else(|| requester.pending().sole_client()).or_else(|| self.ctx.clients.only());
+        let client =
+            owner.or_else(|| requester.pending().sole(|c| c.client.clone())).or_else(|| self.ctx.clients.only());
         let Some(client) = client else {
             let msg = format!(
                 "dfs-gateway cannot tell which client `{method}` is for (no single client has calls in flight here)"
@@ -950,7 +939,7 @@ impl ServerState {
     }
 
     /// A modern client cannot receive requests: its call is answered `input_required` with the server's request,
-    /// and the downstream call waits, parked, for the client's retry (see [`crate::mrtr`]).
+    /// and the downstream call waits, parked, for the client's retry (see [`crate::dispatch::mrtr`]).
     fn ask_modern_client(
         &self,
         requester: &Requester,
@@ -968,10 +957,9 @@ impl ServerState {
         };
         // The server asked again before the client came back: ask with the rest when it does.
         let Err(input) = parking.add_input(client.session, &self.label, input) else { return };
-        let parked = requester
-            .pending()
-            .latest_client_call(client.session)
-            .and_then(|call_id| requester.pending().park(call_id, crate::mrtr::HOLD).map(|reply| (call_id, reply)));
+        let parked = requester.pending().latest_call_of(client.session).and_then(|call_id| {
+            requester.pending().park(call_id, crate::dispatch::mrtr::HOLD).map(|reply| (call_id, reply))
+        });
         let Some((call_id, reply)) = parked else {
             let msg = format!("dfs-gateway has no call of this client to attach `{method}` to");
             requester.send_raw(protocol::error_frame(id, protocol::code::INTERNAL_ERROR, &msg, None));
@@ -985,12 +973,12 @@ impl ServerState {
             inputs: vec![input],
             timeout: self.cfg.timeout,
         };
-        let result = parking.park_with(call, crate::mrtr::input_required);
+        let result = parking.park_with(call, crate::dispatch::mrtr::input_required);
         reply.client.send(protocol::response_frame_bytes(&reply.id, &result));
     }
 
     /// A modern server needs input for a legacy client's call: ask the client with ordinary requests.
-    fn on_input_required(&mut self, myself: &ActorRef<ServerMsg>, reply: ClientReply, frame: &[u8]) {
+    fn on_input_required(&mut self, reply: ClientReply, frame: &[u8]) {
         #[derive(serde::Deserialize)]
         struct Input<'a> {
             method: Cow<'a, str>,
@@ -1017,7 +1005,7 @@ impl ServerState {
                 server: self.label.to_string(),
                 detail: "an input_required result the gateway cannot read".into(),
             };
-            return Responder::Client(reply).fail(&err);
+            return Responder::Call(reply).fail(&err);
         };
         self.next_round += 1;
         let round = self.next_round;
@@ -1026,7 +1014,7 @@ impl ServerState {
         self.rounds.insert(round, Round { reply, state, waiting, answers: Vec::new() });
         for (key, method, params) in inputs {
             let gid = self.ctx.clients.next_request_id();
-            let path = ReturnPath::Gather { actor: myself.clone(), round, key };
+            let path = ReturnPath::Gather { server: self.handle.clone(), round, key };
             if !client.park_server_request(gid, path) {
                 tracing::warn!(server = %self.label, "the client has too many requests outstanding; input request dropped");
                 continue;
@@ -1051,7 +1039,7 @@ impl ServerState {
                     server: self.label.to_string(),
                     detail: format!("the client refused the server's request for input: {}", error.get()),
                 };
-                Responder::Client(r.reply).fail(&err);
+                Responder::Call(r.reply).fail(&err);
             }
         }
     }
@@ -1063,7 +1051,7 @@ impl ServerState {
         }
         let r = self.rounds.remove(&round).expect("checked above");
         let (Some(child), Some(resend)) = (&self.child, &r.reply.resend) else {
-            return Responder::Client(r.reply).fail(&self.unavailable("it restarted while the client was answering"));
+            return Responder::Call(r.reply).fail(&self.unavailable("it restarted while the client was answering"));
         };
         let mut answers = Vec::with_capacity(256);
         answers.push(b'{');
@@ -1098,7 +1086,7 @@ impl ServerState {
             Some(envelope) => era::with_envelope(Some(&params), envelope),
             None => params,
         };
-        child.requester().send(method, Some(&params), Responder::Client(r.reply), self.cfg.timeout, true);
+        child.requester().send(method, Some(&params), Responder::Call(r.reply), self.cfg.timeout, true);
     }
 
     fn on_set_level(&mut self, level: Arc<str>) {
@@ -1137,7 +1125,7 @@ impl ServerState {
             let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
             self.metrics.record_error(ErrorKind::Timeout);
             match entry.responder {
-                Responder::Client(reply) => {
+                Responder::Call(reply) => {
                     self.breaker.failure();
                     self.recover_or_fail(myself, reply, err, true);
                 }
@@ -1193,11 +1181,5 @@ impl ServerState {
                 tracing::warn!(server = %name, error = %e, "cannot write the catalog");
             }
         });
-    }
-}
-
-impl Call {
-    fn reply_fail(self, err: &DownstreamError) {
-        Responder::Client(self.reply).fail(err);
     }
 }

@@ -5,7 +5,7 @@
 //! ```text
 //! key  = cache_key("tools/call", canonical_tool, arguments, scope)     // scope: "public" | "client:<id>"
 //! hit  = cache.get(&key).await                                         // Err => bypass (count the error)
-//! miss → identical calls in flight are coalesced by the caller (see crate::calls)
+//! miss → identical calls in flight are coalesced by the caller (see crate::dispatch::admit)
 //!      → cache.put(&key, result_bytes, ttl, &tags).await               // tags: standard_tags(tool) + rule tags
 //! writer succeeded / list_changed / resources/updated → cache.invalidate_tag(tag)
 //! ```

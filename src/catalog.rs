@@ -8,7 +8,31 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::routing::ServerLists;
+/// Everything a server lists, each item exactly as the server sent it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(crate) struct ServerLists {
+    #[serde(default)]
+    pub(crate) tools: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) prompts: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) resources: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) resource_templates: Vec<Box<RawValue>>,
+}
+
+impl ServerLists {
+    /// Same items, byte for byte (RawValue has no `PartialEq` on content that ignores nothing, so compare text).
+    pub(crate) fn same_as(&self, other: &ServerLists) -> bool {
+        fn same(a: &[Box<RawValue>], b: &[Box<RawValue>]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.get() == y.get())
+        }
+        same(&self.tools, &other.tools)
+            && same(&self.prompts, &other.prompts)
+            && same(&self.resources, &other.resources)
+            && same(&self.resource_templates, &other.resource_templates)
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Catalog {

@@ -239,7 +239,7 @@ enum Need {
 async fn build_services(
     config: &Config,
     need: Need,
-) -> anyhow::Result<(Arc<crate::calls::Services>, Option<crate::actors::evidence::Evidence>)> {
+) -> anyhow::Result<(Arc<crate::dispatch::Services>, Option<crate::actors::evidence::Evidence>)> {
     let svc = &config.services;
     let cache = if svc.cache.enabled {
         Some(crate::cache::Cache::build(&svc.cache.settings).await.context("starting the cache")?)
@@ -267,7 +267,7 @@ async fn build_services(
     };
     let handle = evidence.as_ref().map_or_else(crate::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
     let metrics = Arc::new(crate::telemetry::Metrics::new());
-    let services = crate::calls::Services::new(metrics, handle, cache, limiter, &svc.cache);
+    let services = crate::dispatch::Services::new(metrics, handle, cache, limiter, &svc.cache);
     Ok((Arc::new(services), evidence))
 }
 
@@ -316,10 +316,10 @@ async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Optio
     if plan.health.is_none() && plan.metrics.is_none() {
         return None;
     }
-    let shared = handle.shared.clone();
+    let (shared, supervisor) = (handle.shared.clone(), handle.supervisor.clone());
     let source = crate::ops::health::AsyncHealth(move || {
-        let shared = shared.clone();
-        async move { gateway::health(&shared).await }
+        let (shared, supervisor) = (shared.clone(), supervisor.clone());
+        async move { gateway::health(&shared, &supervisor).await }
     });
     let metrics = handle.shared.services.metrics.clone();
     let services = handle.shared.services.clone();

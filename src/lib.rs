@@ -14,7 +14,7 @@
 //! - [`routing`]: the routing table snapshot the fronts read.
 //! - [`catalog`]: persisted tool lists of lazy servers.
 //! - [`session`]: one client's MCP session.
-//! - [`calls`]: what each tool call leaves behind (metrics, evidence, cache) and its admission (limits, cache).
+//! - [`dispatch`]: the call path (start here): the call, its admission, the fast lane, the reply path, the clients.
 //! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
 //! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
 //! - [`reload`]: applying configuration and policy changes to the running gateway.
@@ -26,18 +26,16 @@
 pub mod actors;
 pub(crate) mod breaker;
 pub mod cache;
-pub mod calls;
 pub(crate) mod catalog;
 pub mod cli;
-pub(crate) mod clients;
 pub mod clock;
 pub mod config;
 pub(crate) mod diagnostics;
+pub mod dispatch;
 pub(crate) mod era;
 pub mod evidence;
 pub(crate) mod http;
 pub mod kv;
-pub(crate) mod mrtr;
 pub(crate) mod naming;
 pub(crate) mod ops;
 pub mod policy;

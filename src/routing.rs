@@ -1,9 +1,9 @@
 //! The routing table: every federated tool, prompt, resource and resource template under the names and URIs
 //! clients see, the server that has it, and the serialized list entries.
 //!
-//! The `Router` actor builds a new table whenever a server's lists change and publishes it through an
-//! [`ArcSwap`](arc_swap::ArcSwap); fronts read the current table without a message hop, so resolving a name costs
-//! one hash lookup on the calling task.
+//! The router (an actor) builds a new table whenever a server's lists change and publishes it through an
+//! [`ArcSwap`](arc_swap::ArcSwap); sessions read the current table without a message hop, so resolving a name
+//! costs one hash lookup on the calling task. A route holds the server's [`ServerHandle`], never its actor.
 
 mod named;
 mod pages;
@@ -14,17 +14,13 @@ mod uris;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ractor::ActorRef;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-
 pub(crate) use named::{NamedEntry, NamedList};
 pub(crate) use pages::{page_of, Page};
 pub(crate) use uris::UriList;
 
-use crate::actors::server::ServerMsg;
-use crate::config::Namespace;
-use crate::naming::Naming;
+pub(crate) use crate::catalog::ServerLists;
+use crate::dispatch::{Call, ServerHandle};
+use crate::naming::{Namespace, Naming};
 
 /// One downstream server as routes see it.
 #[derive(Debug)]
@@ -33,59 +29,18 @@ pub(crate) struct ServerRoute {
     pub(crate) namespace: Namespace,
     /// `<namespace>.<server>`.
     pub(crate) label: Arc<str>,
-    pub(crate) actor: ActorRef<ServerMsg>,
+    /// Where calls and the session's other requests for this server go (its fast lane, else its actor).
+    pub(crate) handle: ServerHandle,
     /// How often a call that is safe to repeat is retried (`retries` in the server's config).
     pub(crate) retries: u32,
     /// Its tools and prompts are named on the wire as the server names them (`prefix = false`).
     pub(crate) prefix: bool,
-    /// Calls go straight to the connection while the server is ready (see [`crate::actors::server::lane`]).
-    pub(crate) lane: Arc<crate::actors::server::lane::Lane>,
 }
 
 impl ServerRoute {
-    /// Hands a call to the server: through the fast lane when it is open, else to the actor (which queues it,
-    /// starts the server, or answers it with the reason it cannot run). `false`: the actor is gone (the call
-    /// was answered with an error).
-    pub(crate) fn call(&self, call: crate::actors::server::Call) -> bool {
-        let Some(call) = self.lane.try_send(call) else { return true };
-        match self.actor.cast(ServerMsg::Call(call)) {
-            Ok(()) => true,
-            Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) => {
-                let err = crate::transport::DownstreamError::Unavailable {
-                    server: self.label.to_string(),
-                    reason: "its actor is restarting; retry".into(),
-                };
-                call.reply.fail(&err);
-                false
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-/// Everything a server lists, each item exactly as the server sent it.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub(crate) struct ServerLists {
-    #[serde(default)]
-    pub(crate) tools: Vec<Box<RawValue>>,
-    #[serde(default)]
-    pub(crate) prompts: Vec<Box<RawValue>>,
-    #[serde(default)]
-    pub(crate) resources: Vec<Box<RawValue>>,
-    #[serde(default)]
-    pub(crate) resource_templates: Vec<Box<RawValue>>,
-}
-
-impl ServerLists {
-    /// Same items, byte for byte (RawValue has no `PartialEq` on content that ignores nothing, so compare text).
-    pub(crate) fn same_as(&self, other: &ServerLists) -> bool {
-        fn same(a: &[Box<RawValue>], b: &[Box<RawValue>]) -> bool {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.get() == y.get())
-        }
-        same(&self.tools, &other.tools)
-            && same(&self.prompts, &other.prompts)
-            && same(&self.resources, &other.resources)
-            && same(&self.resource_templates, &other.resource_templates)
+    /// Hands a call to the server (see [`ServerHandle::call`]).
+    pub(crate) fn call(&self, call: Call) -> bool {
+        self.handle.call(call)
     }
 }
 

@@ -16,16 +16,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::actors::server::{Call, ServerMsg};
-use crate::calls::{CachePlan, CallLog, LimitPlan, Plan};
-use crate::clients::{ClientHandle, Clients, ReturnPath};
+use crate::dispatch::record::CallLog;
+use crate::dispatch::{mrtr, CachePlan, LimitPlan, Plan, ToServer};
+use crate::dispatch::{Call, ClientHandle, ClientReply, ClientTx, Clients, Fallback, ReturnPath};
+use crate::era;
 use crate::policy::{Action, PolicySet, Subject};
 use crate::protocol::{self, code, Envelope, Kind, RawObject};
 use crate::routing::{NamedEntry, Page, RoutingTable, ServerRoute};
 use crate::transport::framing::Frame;
-use crate::transport::pending::{ClientReply, Fallback};
-use crate::transport::{ClientTx, DownstreamError};
-use crate::{era, mrtr};
+use crate::transport::DownstreamError;
 use chrono::Utc;
 
 /// What every session of one gateway shares.
@@ -46,10 +45,10 @@ pub struct Shared {
     pub(crate) policy: ArcSwap<ActivePolicy>,
     /// What servers are initialized with: with the stdio front alone, the capabilities of its one client (once
     /// it has sent them); with the HTTP front, everything the gateway can forward
-    /// ([`crate::clients::FORWARDED_CAPS`]), each client's own declaration being checked per server request.
+    /// ([`crate::dispatch::client::FORWARDED_CAPS`]), each client's own declaration being checked per server request.
     pub(crate) client_caps: watch::Sender<Option<Arc<str>>>,
     /// Metrics, evidence, cache and rate limits.
-    pub(crate) services: Arc<crate::calls::Services>,
+    pub(crate) services: Arc<crate::dispatch::Services>,
 }
 
 /// A policy set and what it implies for lists.
@@ -195,7 +194,7 @@ impl Session {
             Some("notifications/roots/list_changed") => {
                 // Every server that may have asked for roots hears that they changed.
                 for server in &self.shared.table.load().servers {
-                    let _ = server.actor.cast(ServerMsg::Notify("notifications/roots/list_changed"));
+                    let _ = server.handle.post(ToServer::Notify("notifications/roots/list_changed"));
                 }
             }
             _ => {}
@@ -219,13 +218,13 @@ impl Session {
                 };
                 requester.send_raw(frame);
             }
-            ReturnPath::Gather { actor, round, key } => {
+            ReturnPath::Gather { server, round, key } => {
                 let answer = match (env.result, env.error) {
                     (Some(result), _) => Ok(result.to_owned()),
                     (None, Some(error)) => Err(error.to_owned()),
                     (None, None) => return,
                 };
-                let _ = actor.cast(ServerMsg::InputResponse { round, key, answer });
+                server.post(ToServer::InputResponse { round, key, answer });
             }
         }
     }
@@ -274,7 +273,7 @@ impl Session {
     /// The first client decides what servers are told the client side can do (from `initialize`, or from the
     /// envelope of its first modern request).
     fn adopt_client_caps(&self, caps: &str) {
-        let _ = self.client.caps.set(crate::clients::ClientCaps::parse(caps));
+        let _ = self.client.caps.set(crate::dispatch::client::ClientCaps::parse(caps));
         self.shared.client_caps.send_if_modified(|current| match current {
             None => {
                 *current = Some(caps.into());
@@ -294,7 +293,7 @@ impl Session {
             // A fresh listing: servers whose lists have outlived their time to live fetch them again (the
             // answer now is what is known; a change follows as list_changed).
             for server in &self.shared.table.load().servers {
-                let _ = server.actor.cast(ServerMsg::ListsWanted);
+                server.handle.post(ToServer::ListsWanted);
             }
         }
         let answer = {
@@ -407,11 +406,11 @@ impl Session {
         for uri in &f.uris {
             if let Some((server, original)) = table.resolve_uri(uri) {
                 self.client.subscribe(&server.name, &original, true);
-                let _ = server.actor.cast(ServerMsg::SubscribeResource(original));
+                server.handle.post(ToServer::SubscribeResource(original));
                 honoured.push(uri.clone());
             }
         }
-        self.client.set_listen(Some(crate::clients::Listen {
+        self.client.set_listen(Some(crate::dispatch::client::Listen {
             id: id.to_owned(),
             tools: f.tools,
             prompts: f.prompts,
@@ -423,7 +422,11 @@ impl Session {
         });
         let mut members = b"\"notifications\":".to_vec();
         members.extend_from_slice(filter.to_string().as_bytes());
-        self.send(crate::clients::stream_notification("notifications/subscriptions/acknowledged", id, Some(&members)));
+        self.send(crate::dispatch::client::stream_notification(
+            "notifications/subscriptions/acknowledged",
+            id,
+            Some(&members),
+        ));
     }
 
     fn on_set_level(&self, id: &RawValue, params: Option<&RawValue>) {
@@ -446,7 +449,7 @@ impl Session {
         }
         let level: Arc<str> = level.level.into();
         for server in &self.shared.table.load().servers {
-            let _ = server.actor.cast(ServerMsg::SetLogLevel(level.clone()));
+            server.handle.post(ToServer::SetLogLevel(level.clone()));
         }
         self.send(protocol::response_frame(id, empty_object()));
     }
@@ -465,13 +468,9 @@ impl Session {
         if self.client.cancel_listen(client_id) {
             return;
         }
-        let client_id = client_id.to_owned();
         // Rare: ask every server; the one that has the request forwards the cancellation with its own id.
         for server in &self.shared.table.load().servers {
-            if server.lane.try_cancel(self.client.session, &client_id) {
-                continue;
-            }
-            let _ = server.actor.cast(ServerMsg::Cancel { session: self.client.session, client_id: client_id.clone() });
+            server.handle.cancel(self.client.session, client_id);
         }
     }
 }
@@ -692,11 +691,11 @@ fn route(
     reply.fallback = fallback;
     if let Some((log, plan)) = admission {
         reply.log = Some(log);
-        let call = Call { method, params, reply, timeout, start_failures: 0 };
-        shared.services.admit(call, server.clone(), plan);
+        let call = Call::new(method, params, reply, timeout);
+        shared.services.admit(call, server.handle.clone(), plan);
         return Ok(());
     }
-    let call = Call { method, params, reply, timeout, start_failures: 0 };
+    let call = Call::new(method, params, reply, timeout);
     // A call the server cannot take is answered there with the reason.
     server.call(call);
     Ok(())
@@ -780,7 +779,7 @@ fn record_denial(shared: &Shared, client: &ClientHandle, canonical: &Arc<str>, d
 }
 
 /// A modern client's retry of a call the gateway parked: its answers go to the server's questions and the new
-/// request id takes over the waiting call (see [`crate::mrtr`]).
+/// request id takes over the waiting call (see [`crate::dispatch::mrtr`]).
 fn resume(shared: &Shared, reply: ClientReply, obj: &RawObject<'_>, state: &str) -> Result<(), Unrouted> {
     let invalid_state = || Unrouted::InvalidState;
     let parked = shared.clients.parking.take(state).ok_or_else(invalid_state)?;

@@ -478,7 +478,7 @@ async fn per_client_sessions_keep_clients_apart() {
             shutdown: tokio_util::sync::CancellationToken::new(),
             lookup_env: Arc::new(|k: &str| std::env::var(k).ok()),
             policy: dfs_gateway::policy::PolicySet::empty(dfs_gateway::policy::Action::Allow),
-            services: Arc::new(dfs_gateway::calls::Services::embedded()),
+            services: Arc::new(dfs_gateway::dispatch::Services::embedded()),
         })
         .await
         .unwrap();

@@ -10,11 +10,10 @@ use tokio::sync::watch;
 
 use bytes::Bytes;
 
+use crate::catalog::ServerLists;
+use crate::dispatch::{Requester, Responder};
 use crate::era::{self, Era};
 use crate::protocol::{self, Envelope, RawObject};
-use crate::routing::ServerLists;
-use crate::transport::child::Requester;
-use crate::transport::pending::Responder;
 use crate::transport::DownstreamError;
 
 /// What a server said it can do (from its `initialize` result).

@@ -32,7 +32,7 @@ use super::exchange::{classify, ExchangeError, Outbound as Routed, Waiter};
 use super::headers::{self, check_modern, Accepts, ModernHeaders, Origins};
 use super::inbox::{self, Receiver};
 use super::sessions::{HttpSession, Sessions};
-use crate::clients::Outbound;
+use crate::dispatch::client::Outbound;
 use crate::protocol::{self, code, Envelope, Kind, MODERN_VERSION, SUPPORTED_LEGACY_VERSIONS};
 use crate::session::{Session, Shared};
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::exchange::Exchange;
-use crate::clients::Outbound;
+use crate::dispatch::client::Outbound;
 use crate::session::{Session, Shared};
 
 /// One legacy session.

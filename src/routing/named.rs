@@ -171,31 +171,20 @@ impl NamedList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Namespace;
-    use ractor::Actor;
+    use crate::dispatch::ServerHandle;
+    use crate::naming::Namespace;
 
-    struct Nop;
-    impl Actor for Nop {
-        type Msg = crate::actors::server::ServerMsg;
-        type State = ();
-        type Arguments = ();
-        async fn pre_start(&self, _: ractor::ActorRef<Self::Msg>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn unprefixed_servers_keep_their_names_and_collisions_are_not_shadowed() {
-        let (actor, _) = Actor::spawn(None, Nop, ()).await.unwrap();
+    #[test]
+    fn unprefixed_servers_keep_their_names_and_collisions_are_not_shadowed() {
         let route = |ns: Namespace, name: &str, prefix: bool| {
+            let label: Arc<str> = format!("{ns}.{name}").into();
             Arc::new(ServerRoute {
                 name: name.into(),
                 namespace: ns,
-                label: format!("{ns}.{name}").into(),
-                actor: actor.clone(),
+                handle: ServerHandle::detached(&label),
+                label,
                 retries: 0,
                 prefix,
-                lane: Default::default(),
             })
         };
         let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap();

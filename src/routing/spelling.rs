@@ -4,28 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::actors::server::ServerMsg;
-use crate::naming::Namespace;
-use crate::naming::Naming;
-use crate::policy::{Action, PolicySet, Subject};
-use crate::routing::{RoutingTable, ServerLists, ServerRoute};
 use proptest::prelude::*;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::value::RawValue;
 
-struct Nop;
-impl Actor for Nop {
-    type Msg = ServerMsg;
-    type State = ();
-    type Arguments = ();
-    async fn pre_start(&self, _: ActorRef<ServerMsg>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-}
+use crate::dispatch::ServerHandle;
+use crate::naming::{Namespace, Naming};
+use crate::policy::{Action, PolicySet, Subject};
+use crate::routing::{RoutingTable, ServerLists, ServerRoute};
 
 fn table() -> RoutingTable {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let actor = rt.block_on(async { Actor::spawn(None, Nop, ()).await.unwrap().0 });
     let tool =
         |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#)).unwrap();
     let mut servers = BTreeMap::new();
@@ -33,14 +20,14 @@ fn table() -> RoutingTable {
         (Namespace::App, "optimize", vec!["lineup", "Lineup", "delete_slate", "a.b"]),
         (Namespace::Ext, "fs", vec!["write_file", "read_file"]),
     ] {
+        let label: Arc<str> = format!("{ns}.{name}").into();
         let route = Arc::new(ServerRoute {
             name: name.into(),
             namespace: ns,
-            label: format!("{ns}.{name}").into(),
-            actor: actor.clone(),
+            handle: ServerHandle::detached(&label),
+            label,
             retries: 0,
             prefix: true,
-            lane: Default::default(),
         });
         let lists = ServerLists { tools: tools.into_iter().map(tool).collect(), ..ServerLists::default() };
         servers.insert(name.to_owned(), (route, Some(Arc::new(lists))));

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::child::{on_line, EventSink, Requester};
-use super::{ChildEvent, DownstreamError};
+use super::{Caller, ChildEvent, DownstreamError};
 use crate::config::{expand_env, HttpServer};
 use crate::protocol::{self, Envelope, Kind};
 
@@ -53,25 +53,25 @@ const GET_RETRY_MAX: Duration = Duration::from_secs(30);
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Everything needed to open one connection.
-pub(crate) struct HttpSpec<'a> {
+pub(crate) struct HttpSpec<'a, C: Caller> {
     pub(crate) http: &'a HttpServer,
     /// `app.optimize`, for messages.
     pub(crate) label: Arc<str>,
     pub(crate) max_frame_bytes: usize,
-    pub(crate) events: EventSink,
+    pub(crate) events: EventSink<C>,
     pub(crate) breaker: Option<Arc<crate::breaker::Breaker>>,
     /// Reads the gateway's environment (the process environment outside tests).
     pub(crate) lookup_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// One logical connection (one downstream session, in the legacy era) to an HTTP server.
-pub(crate) struct HttpConnection {
-    pub(crate) requester: Requester,
-    conn: Arc<Conn>,
+pub(crate) struct HttpConnection<C: Caller> {
+    pub(crate) requester: Requester<C>,
+    conn: Arc<Conn<C>>,
 }
 
 /// What the connection's tasks share.
-struct Conn {
+struct Conn<C: Caller> {
     label: Arc<str>,
     client: HttpClient,
     uri: Uri,
@@ -82,8 +82,8 @@ struct Conn {
     /// The legacy protocol version negotiated at `initialize`, sent on every later request.
     version: Mutex<Option<HeaderValue>>,
     max: usize,
-    events: EventSink,
-    requester: Requester,
+    events: EventSink<C>,
+    requester: Requester<C>,
     /// Ends every task of the connection (stop, or the actor dropped it).
     cancel: CancellationToken,
     /// The connection failure was reported (once per connection).
@@ -92,9 +92,9 @@ struct Conn {
     listening: AtomicBool,
 }
 
-impl HttpConnection {
+impl<C: Caller> HttpConnection<C> {
     /// Prepares the connection; nothing is sent until the first frame (the actor's handshake).
-    pub(crate) fn open(spec: HttpSpec<'_>) -> Result<HttpConnection, DownstreamError> {
+    pub(crate) fn open(spec: HttpSpec<'_, C>) -> Result<HttpConnection<C>, DownstreamError> {
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
         let uri: Uri = spec.http.url.parse().map_err(|e| unavailable(format!("bad url `{}`: {e}", spec.http.url)))?;
         let mut headers = HeaderMap::new();
@@ -168,7 +168,7 @@ impl HttpConnection {
     }
 }
 
-impl Drop for HttpConnection {
+impl<C: Caller> Drop for HttpConnection<C> {
     fn drop(&mut self) {
         self.conn.cancel.cancel();
     }
@@ -176,7 +176,7 @@ impl Drop for HttpConnection {
 
 /// Takes frames off the queue and POSTs each on its own task. `notifications/initialized` is the exception: it
 /// is sent in line, so that no request of the session can overtake it.
-async fn write_loop(conn: Arc<Conn>, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_loop<C: Caller>(conn: Arc<Conn<C>>, mut rx: mpsc::UnboundedReceiver<Bytes>) {
     loop {
         let frame = tokio::select! {
             biased;
@@ -227,7 +227,7 @@ impl Outgoing {
     }
 }
 
-impl Conn {
+impl<C: Caller> Conn<C> {
     fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
@@ -332,7 +332,7 @@ impl Conn {
 }
 
 /// Sends one frame and feeds whatever comes back into the shared handling.
-async fn post(conn: Arc<Conn>, frame: Bytes) {
+async fn post<C: Caller>(conn: Arc<Conn<C>>, frame: Bytes) {
     let out = Outgoing::of(&frame);
     let is_init = out.method.as_deref() == Some("initialize");
     let mut req = conn.request(Method::POST, frame);
@@ -438,7 +438,7 @@ async fn post(conn: Arc<Conn>, frame: Bytes) {
 }
 
 /// The whole body of a JSON (or error) answer, bounded by the frame limit; `None` after reporting a failure.
-async fn read_body(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>) -> Option<Bytes> {
+async fn read_body<C: Caller>(conn: &Conn<C>, mut body: hyper::body::Incoming, id: Option<u64>) -> Option<Bytes> {
     let mut buf = BytesMut::new();
     loop {
         let frame = tokio::select! {
@@ -470,7 +470,7 @@ async fn read_body(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>
 
 /// Feeds every event of an SSE body to the shared handling, until the stream ends, the call it answers is no
 /// longer waited for, or the connection ends.
-async fn read_sse(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>, init_id: Option<u64>) {
+async fn read_sse<C: Caller>(conn: &Conn<C>, mut body: hyper::body::Incoming, id: Option<u64>, init_id: Option<u64>) {
     let mut parser = SseParser::new(conn.max);
     let mut check = tokio::time::interval(WAIT_CHECK);
     check.tick().await;
@@ -516,7 +516,7 @@ async fn read_sse(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>,
 
 /// Opens the GET stream for messages the server starts (legacy sessions), once per session, when the server
 /// offers one (405 means it does not).
-fn start_listening(conn: &Arc<Conn>) {
+fn start_listening<C: Caller>(conn: &Arc<Conn<C>>) {
     let Some(session) = conn.session() else { return };
     if conn.listening.swap(true, Ordering::AcqRel) {
         return;
@@ -568,7 +568,7 @@ fn start_listening(conn: &Arc<Conn>) {
 }
 
 /// Reads the GET stream until it ends; returns the last event id seen.
-async fn listen(conn: &Conn, mut body: hyper::body::Incoming) -> Option<HeaderValue> {
+async fn listen<C: Caller>(conn: &Conn<C>, mut body: hyper::body::Incoming) -> Option<HeaderValue> {
     let mut parser = SseParser::new(conn.max);
     loop {
         let frame = tokio::select! {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use super::Requester;
 use crate::protocol::write_json_str;
-use crate::transport::child::Requester;
 
 /// How long a parked call waits for the client to come back with answers.
 pub(crate) const HOLD: Duration = Duration::from_secs(600);
@@ -40,7 +40,7 @@ pub(crate) struct ParkedCall {
     pub(crate) call_id: u64,
     /// The session that was asked.
     pub(crate) session: u64,
-    /// Only a client with this [`crate::clients::ClientHandle::owner`] may answer (its session, or the identity
+    /// Only a client with this [`super::ClientHandle::owner`] may answer (its session, or the identity
     /// stateless HTTP requests share).
     pub(crate) owner: u64,
     pub(crate) inputs: Vec<InputRequest>,

@@ -1,5 +1,5 @@
 //! The fast lane: while a server is ready on its own connection and its circuit is closed, a session hands a
-//! call straight to the connection's writer queue and pending map, without a message to the `ServerActor`.
+//! call straight to the connection's writer queue and pending map, without a message to the server's actor.
 //! Everything else (starting, restarting, backing off, an open or probing circuit, per-client sessions, a retired
 //! server) still goes through the actor, which opens and closes the lane as its phase changes.
 //!
@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::Call;
+use super::call::{Call, Resend};
+use super::{Requester, Responder};
 use crate::breaker::{Breaker, CircuitState};
 use crate::era;
-use crate::transport::child::Requester;
-use crate::transport::pending::{Resend, Responder};
 use crate::transport::DownstreamError;
 
 /// What the lane needs to send a call like the actor does.
@@ -62,16 +61,16 @@ impl Lane {
         &self.breaker
     }
 
-    pub(super) fn open(&self, target: Target) {
+    pub(crate) fn open(&self, target: Target) {
         self.open.store(Some(Arc::new(target)));
     }
 
-    pub(super) fn close(&self) {
+    pub(crate) fn close(&self) {
         self.open.store(None);
     }
 
     /// When the lane last carried a call.
-    pub(super) fn last_used(&self) -> Instant {
+    pub(crate) fn last_used(&self) -> Instant {
         self.epoch + Duration::from_millis(self.last_used_ms.load(Ordering::Relaxed))
     }
 
@@ -110,7 +109,7 @@ impl Lane {
     pub(crate) fn try_cancel(&self, session: u64, client_id: &str) -> bool {
         let guard = self.open.load();
         let Some(target) = guard.as_ref() else { return false };
-        let Some((id, _entry)) = target.requester.pending().remove_client_request(session, client_id) else {
+        let Some((id, _entry)) = target.requester.pending().remove_request(session, client_id) else {
             return false;
         };
         let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the client"}}"#);
@@ -124,7 +123,7 @@ impl Lane {
 pub(crate) fn send_call(requester: &Requester, target: &Spec<'_>, call: Call) {
     if requester.pending().len() >= target.max_pending {
         let err = DownstreamError::Overloaded { server: target.label.to_owned(), limit: target.max_pending };
-        return Responder::Client(call.reply).fail(&err);
+        return Responder::Call(call.reply).fail(&err);
     }
     // Each side in its own era: a legacy server must not see the modern envelope, a modern one needs it.
     let client_modern = call.reply.complete_for_modern.is_some();
@@ -143,5 +142,5 @@ pub(crate) fn send_call(requester: &Requester, target: &Spec<'_>, call: Call) {
     }
     let params = converted.as_deref().unwrap_or(&call.params);
     let timeout = call.timeout.unwrap_or(target.timeout);
-    requester.send(call.method, Some(params), Responder::Client(reply), timeout, true);
+    requester.send(call.method, Some(params), Responder::Call(reply), timeout, true);
 }

@@ -1,5 +1,6 @@
-//! The connected client sessions, shared by everything that must reach a client on its own initiative: servers
-//! forwarding notifications or their own requests, the router announcing `list_changed`.
+//! The connected client sessions: the end of every reply path, and what everything that must reach a client on
+//! its own initiative shares (servers forwarding notifications or their own requests, the router announcing
+//! `list_changed`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,8 +9,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::transport::child::Requester;
-use crate::transport::ClientTx;
+use super::server::ServerHandle;
+use super::Requester;
+
+/// Frames toward one client (its stdout writer, or an HTTP response stream). Unbounded because what flows
+/// here is bounded elsewhere: responses by the pending caps, notifications by the servers' own rate.
+pub(crate) type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
 
 /// What servers are told the client side can do when many clients share them (the HTTP front): everything the
 /// gateway can forward. A request a given client did not declare is refused for that client (see
@@ -29,7 +34,7 @@ pub(crate) enum ReturnPath {
     },
     /// One of the input requests of a modern server's `input_required` result: the answer is gathered by the
     /// server's actor, which retries the call once every answer is in.
-    Gather { actor: ractor::ActorRef<crate::actors::server::ServerMsg>, round: u64, key: String },
+    Gather { server: ServerHandle, round: u64, key: String },
 }
 
 /// A modern client's `subscriptions/listen` stream: what it asked to hear, tagged with the listen request's id.
@@ -289,7 +294,7 @@ pub(crate) struct Clients {
     /// Ids of requests the gateway sends to clients (forwarded server requests); unique across sessions.
     next_request: AtomicU64,
     /// Calls of modern clients waiting for their answers to a server's questions.
-    pub(crate) parking: crate::mrtr::Parking,
+    pub(crate) parking: super::mrtr::Parking,
 }
 
 impl Clients {
