@@ -1,6 +1,6 @@
 //! `EvidenceActor`: the single writer of `_federation/evidence`. It owns the dedicated OS thread that drains the
-//! trail's bounded queue ([`crate::evidence::queue`]) into the file writer; callers hold an [`EvidenceHandle`]
-//! and never wait.
+//! trail's bounded queue ([`crate::evidence::queue`]) into the file writer; callers hold a
+//! [`crate::evidence::EvidenceHandle`] and never wait.
 //!
 //! The actor starts the thread (its `pre_start` waits for the directory to be opened and, after a crash,
 //! repaired: the gateway starts only with a trail it can append to), restarts it when it panics (the queue and
@@ -15,9 +15,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
 use crate::evidence::queue::Queue;
+use crate::evidence::EvidenceError;
 #[cfg(test)]
-use crate::evidence::EvidenceConfig;
-use crate::evidence::{EvidenceError, EvidenceHandle};
+use crate::evidence::{EvidenceConfig, EvidenceHandle};
 
 /// Restarts of the writer thread after which the actor gives up (a bug that strikes every record).
 const MAX_RESTARTS: u32 = 5;
@@ -150,7 +150,8 @@ impl Actor for EvidenceActor {
     }
 }
 
-/// A running evidence trail, for callers that spawn it unsupervised (tests, CLI commands).
+/// A running evidence trail outside a gateway's tree (tests).
+#[cfg(test)]
 pub(crate) struct Evidence {
     /// Stop it (not kill: only `stop` runs the final drain and fsync) after everything that records has stopped.
     pub(crate) actor: ActorRef<EvidenceMsg>,
@@ -160,6 +161,7 @@ pub(crate) struct Evidence {
     pub(crate) handle: EvidenceHandle,
 }
 
+#[cfg(test)]
 impl Evidence {
     /// Stops the actor: everything queued is written and fsynced before this returns.
     pub(crate) async fn stop(self) {
@@ -176,12 +178,14 @@ pub(crate) async fn spawn(config: EvidenceConfig) -> Result<Evidence, EvidenceEr
 }
 
 /// Starts the writer of a queue made beforehand.
+#[cfg(test)]
 pub(crate) async fn spawn_queue(queue: Queue, handle: EvidenceHandle) -> Result<Evidence, EvidenceError> {
     let (actor, join) =
         Actor::spawn(None, EvidenceActor, Arc::new(queue)).await.map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
     Ok(Evidence { actor, join, handle })
 }
 
+#[cfg(test)]
 fn spawn_error(e: ractor::SpawnErr) -> String {
     match e {
         ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),

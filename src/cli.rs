@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::gateway::{self, GatewayArgs, GatewayHandle};
@@ -193,22 +194,6 @@ struct Fronts {
 
 const NO_FRONTS: Fronts = Fronts { stdio: false, http: false };
 
-/// A started gateway and the audit trail it writes to (stopped after the gateway, so that every record of its
-/// last calls is written).
-struct Running {
-    handle: GatewayHandle,
-    evidence: Option<crate::actors::evidence::Evidence>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.handle.stop().await;
-        if let Some(evidence) = self.evidence {
-            evidence.stop().await;
-        }
-    }
-}
-
 /// Starts the gateway. `evidence`: write the audit trail (`serve` must; a one-off command does when the trail's
 /// directory is free, and says so when another gateway holds it).
 async fn start(
@@ -217,14 +202,15 @@ async fn start(
     fronts: Fronts,
     shutdown: CancellationToken,
     evidence: Need,
-) -> anyhow::Result<Running> {
-    let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
-    let Fronts { stdio, http } = fronts;
-    let (services, evidence) = build_services(&config, evidence).await?;
-    let handle = gateway::start(GatewayArgs { config, stdio, http, shutdown, lookup_env, policy, services })
-        .await
-        .context("starting the gateway")?;
-    Ok(Running { handle, evidence })
+) -> anyhow::Result<GatewayHandle> {
+    let (services, queue) = build_services(&config).await?;
+    let mut args = GatewayArgs::new(config, policy, services);
+    args.stdio = fronts.stdio.then(crate::actors::stdio_front::StdioStreams::process);
+    args.http = fronts.http;
+    args.shutdown = shutdown;
+    args.evidence = queue;
+    args.evidence_optional = evidence == Need::IfFree;
+    gateway::start(args).await.context("starting the gateway")
 }
 
 /// Whether a command needs the audit trail.
@@ -234,12 +220,12 @@ enum Need {
     IfFree,
 }
 
-/// The cache, the rate limiter and the evidence trail of `[cache]`, `[rate_limit]`, `[evidence]`. A Redis that
-/// is down is not an error (the gateway starts degraded and heals); a Redis URL that cannot work is.
+/// The cache, the rate limiter and the evidence queue of `[cache]`, `[rate_limit]`, `[evidence]` (the queue's
+/// writer runs in the gateway's tree). A Redis that is down is not an error (the gateway starts degraded and
+/// heals); a Redis URL that cannot work is.
 async fn build_services(
     config: &Config,
-    need: Need,
-) -> anyhow::Result<(Arc<crate::dispatch::Services>, Option<crate::actors::evidence::Evidence>)> {
+) -> anyhow::Result<(Arc<crate::dispatch::Services>, Option<crate::evidence::queue::Queue>)> {
     let svc = &config.services;
     let cache = if svc.cache.enabled {
         Some(crate::cache::Cache::build(&svc.cache.settings).await.context("starting the cache")?)
@@ -247,28 +233,17 @@ async fn build_services(
         None
     };
     let limiter = crate::ratelimit::Limiter::build(&svc.rate_limit).await.context("starting the rate limiter")?;
-    let evidence = match &svc.evidence {
-        None => None,
+    let (queue, handle) = match &svc.evidence {
+        None => (None, crate::evidence::EvidenceHandle::disabled()),
         Some(cfg) => {
-            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok()).validate()?;
-            let started = match crate::evidence::queue::Queue::new(cfg) {
-                Ok((queue, handle)) => crate::actors::evidence::spawn_queue(queue, handle).await,
-                Err(e) => Err(e),
-            };
-            match started {
-                Ok(e) => Some(e),
-                Err(e) if need == Need::IfFree => {
-                    tracing::warn!(error = %e, "this command writes no evidence");
-                    None
-                }
-                Err(e) => return Err(e).context("starting the evidence trail"),
-            }
+            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok());
+            let (queue, handle) = crate::evidence::queue::Queue::new(cfg).context("the evidence trail")?;
+            (Some(queue), handle)
         }
     };
-    let handle = evidence.as_ref().map_or_else(crate::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
     let metrics = Arc::new(crate::telemetry::Metrics::new());
     let services = crate::dispatch::Services::new(metrics, handle, cache, limiter, &svc.cache);
-    Ok((Arc::new(services), evidence))
+    Ok((Arc::new(services), queue))
 }
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
@@ -281,11 +256,11 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     if let Some(window) = crate::spin::window_from_env() {
         crate::spin::start(window);
     }
-    let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
-    let handle = &running.handle;
+    let handle = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
-    let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone());
-    let ops = start_ops(handle, shutdown.clone()).await;
+    let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone())
+        .map(|task| end_on_panic(task, "the configuration watcher", shutdown.clone()));
+    let ops = start_ops(&handle, shutdown.clone()).await;
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = sigterm.recv() => tracing::info!("SIGTERM; shutting down"),
@@ -295,11 +270,26 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     if let Some(r) = reloader {
         r.abort();
     }
-    running.stop().await;
+    handle.stop().await;
     if let Some(ops) = ops {
         ops.join().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Watches a task `serve` owns (the configuration watcher): if it panics, the gateway ends cleanly with the
+/// reason logged, rather than go on without hot reload unnoticed.
+fn end_on_panic(task: tokio::task::JoinHandle<()>, what: &'static str, shutdown: CancellationToken) -> AbortHandle {
+    let abort = task.abort_handle();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                tracing::error!(task = what, error = %e, "a task of the gateway panicked; shutting down");
+                shutdown.cancel();
+            }
+        }
+    });
+    abort
 }
 
 /// `/healthz` and `/metrics` (`ENABLE_HEALTH`, `HEALTH_PORT` 8080, `ENABLE_METRICS`, `METRICS_PORT` 9090, bound to
@@ -421,8 +411,7 @@ async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
-    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
-    let handle = &running.handle;
+    let handle = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
     let table = handle.shared.table.load_full();
@@ -445,7 +434,7 @@ async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
         }
     }
     print_table(&rows);
-    running.stop().await;
+    handle.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -465,8 +454,7 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
-    let handle = &running.handle;
+    let handle = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let session = Session::new(handle.shared.clone(), tx);
@@ -487,7 +475,7 @@ async fn call(
     })
     .await;
     drop(session);
-    running.stop().await;
+    handle.stop().await;
     let msg = outcome.map_err(|_| anyhow::anyhow!("no answer within {}", humantime::format_duration(timeout)))??;
     if let Some(error) = msg.get("error") {
         eprintln!("error: {}", serde_json::to_string_pretty(error)?);

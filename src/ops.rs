@@ -284,7 +284,8 @@ impl OpsServers {
 }
 
 /// Starts the listeners `plan` asks for, all stopping when `shutdown` is cancelled. If the second listener
-/// cannot bind, the first is stopped before the error is returned.
+/// cannot bind, the first is stopped before the error is returned. A listener that panics cancels `shutdown`
+/// (the gateway ends cleanly, the reason logged) rather than disappear unnoticed.
 pub(crate) async fn start(
     plan: OpsPlan,
     health: Arc<dyn HealthSource>,
@@ -323,7 +324,18 @@ pub(crate) async fn start(
             }
         }
     }
+    servers.tasks = servers.tasks.into_iter().map(|task| tokio::spawn(end_on_panic(task, shutdown.clone()))).collect();
     Ok(servers)
+}
+
+/// Waits for a listener task; if it panicked, logs why and cancels `shutdown`.
+async fn end_on_panic(task: JoinHandle<()>, shutdown: CancellationToken) {
+    if let Err(e) = task.await {
+        if e.is_panic() {
+            tracing::error!(error = %e, "an ops listener panicked; shutting down");
+            shutdown.cancel();
+        }
+    }
 }
 
 #[cfg(test)]
