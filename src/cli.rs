@@ -134,12 +134,10 @@ pub fn main() -> ExitCode {
     };
     // Log files are the server's: one-off commands (tools, call) log to stderr only. Held until main returns.
     let _log_files = crate::telemetry::init_logging(&level, matches!(command, Command::Serve).then_some(&config.log));
-    // DFS_GATEWAY_WORKERS: runtime threads. Default 1: every hop of a call (client reader, server writer and
-    // reader, client writer) runs on one thread, so none waits for a cross-thread wake-up; on the 2-core
-    // machines measured (cargo bench --bench gateway) that took 10-30 µs off a call at 1 in flight for the
-    // same throughput at 32 in flight. The evidence trail and log files write from threads of their own.
-    // More workers help when the gateway itself, not its servers, is the CPU bottleneck.
-    let workers = std::env::var("DFS_GATEWAY_WORKERS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1);
+    // One runtime thread by default: on the 2-core machines measured (cargo bench --bench gateway) that took
+    // 10-30 µs off a call at 1 in flight for the same throughput at 32 in flight. The evidence trail and log
+    // files write from threads of their own.
+    let workers = config.runtime.workers;
     let mut builder = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -253,14 +251,14 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
-    if let Some(window) = crate::spin::window_from_env() {
+    if let Some(window) = config.runtime.spin {
         crate::spin::start(window);
     }
     let handle = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
     let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone())
         .map(|task| end_on_panic(task, "the configuration watcher", shutdown.clone()));
-    let ops = start_ops(&handle, shutdown.clone()).await;
+    let ops = start_ops(&config, &handle, shutdown.clone()).await;
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = sigterm.recv() => tracing::info!("SIGTERM; shutting down"),
@@ -292,17 +290,15 @@ fn end_on_panic(task: tokio::task::JoinHandle<()>, what: &'static str, shutdown:
     abort
 }
 
-/// `/healthz` and `/metrics` (`ENABLE_HEALTH`, `HEALTH_PORT` 8080, `ENABLE_METRICS`, `METRICS_PORT` 9090, bound to
-/// `OPS_BIND`, 127.0.0.1 by default). A port that cannot be bound is logged; the gateway serves on without it.
-async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Option<crate::ops::OpsServers> {
-    let flag = |k: &str| std::env::var(k).map_or(true, |v| !matches!(v.trim(), "0" | "false" | "no" | "off"));
-    let port = |k: &str, d: u16| std::env::var(k).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(d);
-    let ip: std::net::IpAddr =
-        std::env::var("OPS_BIND").ok().and_then(|v| v.parse().ok()).unwrap_or([127, 0, 0, 1].into());
-    let plan = crate::ops::OpsPlan {
-        health: flag("ENABLE_HEALTH").then(|| (ip, port("HEALTH_PORT", 8080)).into()),
-        metrics: flag("ENABLE_METRICS").then(|| (ip, port("METRICS_PORT", 9090)).into()),
-    };
+/// `/healthz` and `/metrics` as `config.ops` says (`ENABLE_HEALTH`, `HEALTH_PORT` 8080, `ENABLE_METRICS`,
+/// `METRICS_PORT` 9090, bound to `OPS_BIND`, 127.0.0.1 by default). A port that cannot be bound is logged; the
+/// gateway serves on without it.
+async fn start_ops(
+    config: &Config,
+    handle: &GatewayHandle,
+    shutdown: CancellationToken,
+) -> Option<crate::ops::OpsServers> {
+    let plan = crate::ops::OpsPlan { health: config.ops.health, metrics: config.ops.metrics };
     if plan.health.is_none() && plan.metrics.is_none() {
         return None;
     }
@@ -356,7 +352,7 @@ async fn invalidate(
     let redis = redis.or_else(|| settings.redis.as_ref().map(|r| r.url.clone()));
     let gateway = gateway.or_else(|| {
         redis.is_none().then(|| {
-            let port = std::env::var("HEALTH_PORT").ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(8080);
+            let port = config.ops.health.map_or(crate::config::HEALTH_PORT, |a| a.port());
             format!("http://127.0.0.1:{port}")
         })
     });

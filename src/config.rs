@@ -8,6 +8,7 @@
 
 mod env;
 mod http;
+mod process;
 mod raw;
 mod services;
 
@@ -29,6 +30,7 @@ pub use http::token_hash;
 #[cfg(test)]
 pub(crate) use http::TokenEntry;
 pub(crate) use http::{HttpFrontConfig, HttpOverlay};
+pub(crate) use process::{OpsConfig, ProcessOverlay, RuntimeConfig, HEALTH_PORT};
 pub(crate) use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
@@ -64,6 +66,10 @@ pub struct Config {
     /// `[cache]`, `[rate_limit]`, `[evidence]`.
     pub(crate) services: ServicesConfig,
     pub(crate) log: LogConfig,
+    /// The ops listeners (`/healthz`, `/metrics`), from the environment only.
+    pub(crate) ops: OpsConfig,
+    /// The async runtime (threads, spin window), from the environment only.
+    pub(crate) runtime: RuntimeConfig,
 }
 
 /// `[log]`: rolling JSON log files, written besides stderr (which always gets every line).

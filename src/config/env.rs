@@ -26,6 +26,9 @@ pub struct Overlay {
     pub(crate) redis_url: Option<String>,
     /// `ENABLE_HTTP`, `HTTP_LISTEN`: the Streamable HTTP front.
     pub(crate) http: super::HttpOverlay,
+    /// `ENABLE_HEALTH`, `HEALTH_PORT`, `ENABLE_METRICS`, `METRICS_PORT`, `OPS_BIND`, `DFS_GATEWAY_WORKERS`,
+    /// `DFS_GATEWAY_SPIN_US`: settings of the process itself.
+    pub(crate) process: super::ProcessOverlay,
 }
 
 impl Overlay {
@@ -41,6 +44,7 @@ impl Overlay {
             log_keep: var("LOG_KEEP"),
             redis_url: var("REDIS_URL"),
             http: super::HttpOverlay { enabled: var("ENABLE_HTTP"), listen: var("HTTP_LISTEN") },
+            process: super::ProcessOverlay::from_process(var),
         }
     }
 }

@@ -222,6 +222,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     }
 
     let log = compile_log(&raw.log, base, overlay, &mut errs);
+    let (ops, runtime) = super::process::compile(&overlay.process, &mut |var, m| errs.env(var, m));
 
     let default_action = match raw.policy.default_action.get_ref().as_str() {
         "allow" => crate::policy::Action::Allow,
@@ -310,6 +311,8 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         servers: servers.into_iter().map(Arc::new).collect(),
         services,
         log,
+        ops,
+        runtime,
     })
 }
 
