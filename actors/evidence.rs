@@ -65,11 +65,11 @@ impl Drop for Watch {
     }
 }
 
-/// Starts a writer thread on `queue`; the receiver says whether it opened the directory.
-fn start_writer(
-    queue: &Arc<Queue>,
-    actor: ActorRef<EvidenceMsg>,
-) -> Result<(JoinHandle<()>, oneshot::Receiver<Result<(), EvidenceError>>), EvidenceError> {
+/// Says whether a new writer thread opened the directory.
+type Ready = oneshot::Receiver<Result<(), EvidenceError>>;
+
+/// Starts a writer thread on `queue`.
+fn start_writer(queue: &Arc<Queue>, actor: ActorRef<EvidenceMsg>) -> Result<(JoinHandle<()>, Ready), EvidenceError> {
     let (ready_tx, ready_rx) = oneshot::channel();
     let queue = queue.clone();
     let thread = std::thread::Builder::new()

@@ -202,7 +202,7 @@ impl Session {
             Some("notifications/roots/list_changed") => {
                 // Every server that may have asked for roots hears that they changed.
                 for server in &self.shared.table.load().servers {
-                    let _ = server.handle.post(ToServer::Notify("notifications/roots/list_changed"));
+                    server.handle.post(ToServer::Notify("notifications/roots/list_changed"));
                 }
             }
             _ => {}

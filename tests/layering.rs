@@ -183,8 +183,8 @@ fn strip(text: &str) -> String {
         let rest = &text[i..];
         if rest.starts_with("//") {
             i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            i += rest[2..].find("*/").map_or(rest.len(), |j| j + 4);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            i += comment.find("*/").map_or(rest.len(), |j| j + 4);
         } else if let Some(hashes) = raw_string_start(text, i) {
             let open = 2 + hashes; // r, hashes, quote
             let close = format!("\"{}", "#".repeat(hashes));

@@ -47,7 +47,7 @@ pub(crate) type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 
 impl CacheKey {
     /// Lower-case hex, the form used in Redis key names and logs.
-    pub(crate) fn to_hex(&self) -> String {
+    pub(crate) fn to_hex(self) -> String {
         use fmt::Write;
         self.0.iter().fold(String::with_capacity(64), |mut s, b| {
             let _ = write!(s, "{b:02x}");

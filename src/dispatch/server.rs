@@ -10,7 +10,9 @@ use super::call::Call;
 use super::lane::Lane;
 use crate::transport::DownstreamError;
 
-/// What a session or a client asks of a server outside the fast lane.
+/// What a session or a client asks of a server outside the fast lane. Not boxed: a message is moved once, into
+/// the actor's mailbox, and boxing would cost every call that takes this path an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ToServer {
     /// A call the lane did not take (the server is starting, backing off, its circuit is not closed, it serves
     /// each client in a session of its own, or it is retired): the actor queues it, starts the server, or
@@ -36,6 +38,7 @@ pub(crate) enum ToServer {
 /// actors. Not on the fast path: the lane carries calls while the server is ready.
 pub(crate) trait ServerPort: Send + Sync + 'static {
     /// Hands `msg` to the server. `Err` gives it back when the server is gone (its actor is being replaced).
+    #[allow(clippy::result_large_err)] // the message itself, given back unboxed for the same reason
     fn post(&self, msg: ToServer) -> Result<(), ToServer>;
 }
 
