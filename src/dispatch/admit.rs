@@ -45,13 +45,14 @@ pub(crate) struct Plan {
 impl Services {
     /// Checks the call's limit and cache, then hands it to `server` (or answers it here). Never waits: with a
     /// Redis backend in the plan, the rest runs on a task.
-    pub(crate) fn admit(self: &Arc<Self>, call: Call, server: ServerHandle, plan: Plan) {
+    pub(crate) fn admit(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Plan) {
         let remote_limit = plan.limit.is_some() && matches!(self.limiter, Limiter::Redis(_));
         let remote_cache = plan.cache.is_some() && matches!(self.cache, Some(Cache::Redis(_)));
         if !remote_limit && !remote_cache {
             return self.admit_now(call, server, plan);
         }
-        let me = self.clone();
+        // Only the Redis path pays for owning copies: the embedded one hands the call over on this task.
+        let (me, server) = (self.clone(), server.clone());
         tokio::spawn(async move {
             let Plan { limit, cache } = plan;
             let call = match limit {
@@ -62,11 +63,11 @@ impl Services {
                 }
                 None => call,
             };
-            me.after_limit_checked(call, server, cache).await
+            me.after_limit_checked(call, &server, cache).await
         });
     }
 
-    fn admit_now(self: &Arc<Self>, call: Call, server: ServerHandle, plan: Plan) {
+    fn admit_now(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Plan) {
         let mut call = call;
         if let Some(limit) = &plan.limit {
             let decision = match &self.limiter {
@@ -94,7 +95,7 @@ impl Services {
         server.call(call);
     }
 
-    async fn after_limit_checked(self: &Arc<Self>, call: Call, server: ServerHandle, plan: Option<CachePlan>) {
+    async fn after_limit_checked(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Option<CachePlan>) {
         let mut call = call;
         if let Some(plan) = plan {
             let cache = self.cache.as_ref().expect("a cache plan is made only with a cache");

@@ -257,7 +257,7 @@ fn route(
     if let Some((log, plan)) = admission {
         reply.log = Some(log);
         let call = Call::new(method, params, reply, timeout);
-        shared.services.admit(call, server.handle.clone(), plan);
+        shared.services.admit(call, &server.handle, plan);
         return Ok(());
     }
     let call = Call::new(method, params, reply, timeout);
