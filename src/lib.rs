@@ -7,18 +7,26 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file and environment overlay, validated with file/line errors.
-//! - [`protocol`]: the JSON-RPC envelope (borrowed, raw payloads) and frame builders.
-//! - [`naming`]: canonical `<namespace>.<server>.<tool>` names and the wire names clients see.
-//! - [`transport`]: framing, the pending-request map, downstream child processes.
-//! - [`routing`]: the routing table snapshot the fronts read.
-//! - [`catalog`]: persisted tool lists of lazy servers.
+//! `src/` is a DAG of parts, bottom to top; `actors/` sits on top of it, and only the orchestration (`cli`,
+//! `reload`) names the actors (`tests/layering.rs` checks both). To follow a `tools/call`, start at
+//! [`dispatch`], whose module docs draw the path file by file.
+//!
+//! - [`protocol`], [`era`]: the JSON-RPC envelope (borrowed, raw payloads), frame builders; the two eras.
+//! - [`naming`], [`diagnostics`], [`clock`], [`breaker`], [`spin`]: names; file problems; time; the circuit
+//!   breaker; the runtime's spin window.
+//! - [`kv`], [`cache`], [`ratelimit`], [`policy`], [`evidence`], [`telemetry`], [`ops`]: the parts a call uses
+//!   (Redis, result cache, limits, policy rules, audit trail, metrics and logs, /healthz and /metrics).
+//! - [`config`]: the TOML file and the environment overlay, validated with file/line errors.
+//! - [`transport`]: framing, the pending-request map, downstream child processes and HTTP servers; generic over
+//!   the caller it answers.
+//! - [`catalog`]: the lists of each server, persisted for lazy starts.
+//! - [`dispatch`]: the call: its admission, the server handle and fast lane, the reply path, the clients.
+//! - [`routing`]: the routing-table snapshots sessions read.
 //! - [`session`]: one client's MCP session.
-//! - [`dispatch`]: the call path (start here): the call, its admission, the fast lane, the reply path, the clients.
 //! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
-//! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
-//! - [`reload`]: applying configuration and policy changes to the running gateway.
-//! - [`cli`]: the `dfs-gateway` commands.
+//! - [`actors`]: the actor tree, the control plane (see its module docs for the tree and the planes).
+//! - [`reload`], [`cli`]: orchestration: configuration reloads, the `dfs-gateway` commands.
+//! - [`watch`]: file watching for reloads.
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
