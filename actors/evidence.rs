@@ -1,268 +1,109 @@
-//! `EvidenceActor`: the single writer of `_federation/evidence`. It owns a dedicated OS thread that drains a
-//! bounded queue into the [`Writer`]; callers hold an [`EvidenceHandle`] and never wait.
+//! `EvidenceActor`: the single writer of `_federation/evidence`. It owns the dedicated OS thread that drains the
+//! trail's bounded queue ([`crate::evidence::queue`]) into the file writer; callers hold a
+//! [`crate::evidence::EvidenceHandle`] and never wait.
 //!
-//! ```text
-//! session / server code ── EvidenceHandle::record (try_send, never blocks; full → dropped += 1)
-//!                                   │  bounded tokio mpsc (queue_capacity)
-//!                                   ▼
-//!                          "evidence-writer" thread: redact, hash, one write(2) per batch, fsync at rotation
-//!                                   ▲
-//! EvidenceActor ── owns the thread: starts it (pre_start waits for the crash repair), flush barriers,
-//!                  shutdown (post_stop drains the queue, fsyncs, joins the thread)
-//! ```
-//!
-//! Why a thread rather than work in `handle` or `spawn_blocking` per record: file I/O blocks, an actor must not
-//! block in `handle`, and a per-record `spawn_blocking` would reorder lines and break the chain. One long-lived
-//! thread keeps the order by construction, holds the only file descriptor, and costs nothing on the 2 async
-//! workers. Control messages (flush, shutdown) travel through the same queue as records, so "flushed" means
-//! "everything recorded before this call is on disk".
+//! The actor starts the thread (its `pre_start` waits for the directory to be opened and, after a crash,
+//! repaired: the gateway starts only with a trail it can append to), restarts it when it panics (the queue and
+//! every handle stay; records taken but not yet written are counted as dropped and the gap is noted in the
+//! file), and on stop has it write everything queued, fsync, and end. A thread that keeps failing, or a
+//! directory that cannot be opened again, fails the actor, and its supervisor decides.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::thread::JoinHandle;
 
-use bytes::Bytes;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::{mpsc, oneshot};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
 
-use crate::evidence::{EvidenceConfig, EvidenceError, Record, Writer, WriterStats};
+use crate::evidence::queue::Queue;
+use crate::evidence::EvidenceError;
+#[cfg(test)]
+use crate::evidence::{EvidenceConfig, EvidenceHandle};
 
-/// What travels through the queue to the writer thread.
-enum Item {
-    /// Boxed: a record is a few hundred bytes and the queue's slots should not all be that size. With the
-    /// argument and result bytes it holds against the queue's byte budget.
-    Record(Box<Record>, usize),
-    /// Write everything before this, fsync, answer.
-    Flush(oneshot::Sender<EvidenceStats>),
-    /// Write everything queued, fsync, answer, end the thread.
-    Shutdown(oneshot::Sender<EvidenceStats>),
+/// Restarts of the writer thread after which the actor gives up (a bug that strikes every record).
+const MAX_RESTARTS: u32 = 5;
+
+pub(crate) enum EvidenceMsg {
+    /// The writer thread ended while the actor runs.
+    WriterEnded(Ended),
 }
 
-/// The writer's counters as of a flush.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EvidenceStats {
-    /// Lines written, write errors, repairs, the chain head and the open file.
-    pub writer: WriterStats,
-    /// Records that never reached the file since start (queue full, write failed, or sent after shutdown).
-    pub dropped: u64,
+/// How a writer thread ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    Panicked,
+    /// A restarted thread could not open the directory.
+    OpenFailed(String),
+    /// It returned without being asked to (never expected).
+    Returned,
 }
 
-/// The caller's side: cheap to clone, never blocks. Hand one to every session.
-#[derive(Clone)]
-pub struct EvidenceHandle {
-    /// `None` for a disabled trail: `record` is then a no-op, so callers need no `if`.
-    tx: Option<mpsc::Sender<Item>>,
-    /// Records that did not make it; exported as a metric, and the writer puts the count into the file.
-    dropped: Arc<AtomicU64>,
-    /// Larger arguments are replaced by their size before queueing.
-    max_argument_bytes: usize,
-    /// Argument and result bytes queued now, shared with the writer (which gives them back).
-    queued_bytes: Arc<AtomicUsize>,
-    /// The budget for `queued_bytes`: past it, the caller digests the result itself and arguments are omitted.
-    max_queued_bytes: usize,
-    /// Records the writer is done with, handed back to be reused and dropped where they were made.
-    spent: Arc<Spent>,
-}
-
-/// Written records on their way back from the writer thread, so their memory is freed (and their boxes reused)
-/// by the thread that allocated it. With glibc's allocator, a thread freeing another thread's allocations takes
-/// that thread's arena lock: freeing every record on the writer thread made the runtime thread's own allocations
-/// wait on that lock (tens of thousands of futex calls a second under load, measured with `perf`). A record waits
-/// here, holding its arguments and result bytes, until the next record reuses its box.
-#[derive(Default)]
-struct Spent {
-    /// Boxed as they came through the queue: unboxing would free the box on the writer thread.
-    #[allow(clippy::vec_box)]
-    records: std::sync::Mutex<Vec<Box<Record>>>,
-    /// Some records wait in `records` (checked without the lock on every call).
-    waiting: std::sync::atomic::AtomicBool,
-}
-
-impl Spent {
-    /// Most records kept waiting: when nobody records any more (the gateway went idle, or records come from a
-    /// thread that stopped), the writer drops further ones itself rather than hold them.
-    const MAX: usize = 8192;
-
-    /// The writer hands back a batch (emptying `batch`, whose capacity it keeps).
-    #[allow(clippy::vec_box)]
-    fn give_back(&self, batch: &mut Vec<Box<Record>>) {
-        if batch.is_empty() {
-            return;
-        }
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.len() + batch.len() > Self::MAX {
-            drop(records);
-            batch.clear();
-            return;
-        }
-        records.append(batch);
-        self.waiting.store(true, Ordering::Release);
-    }
-
-    /// A recording thread boxes `rec` in a returned record's box (whose old content it drops) or a new one.
-    /// One returned box per record: the frees are spread over the calls rather than made in bursts.
-    fn boxed(&self, rec: Record) -> Box<Record> {
-        if self.waiting.load(Ordering::Acquire) {
-            let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-            let reused = records.pop();
-            if records.is_empty() {
-                self.waiting.store(false, Ordering::Relaxed);
-            }
-            drop(records);
-            if let Some(mut old) = reused {
-                *old = rec;
-                return old;
-            }
-        }
-        Box::new(rec)
-    }
-}
-
-impl std::fmt::Debug for EvidenceHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EvidenceHandle").field("enabled", &self.tx.is_some()).field("dropped", &self.dropped()).finish()
-    }
-}
-
-impl EvidenceHandle {
-    /// A handle that records nothing (evidence turned off, or a CLI command that needs no trail).
-    pub fn disabled() -> EvidenceHandle {
-        EvidenceHandle {
-            tx: None,
-            dropped: Arc::new(AtomicU64::new(0)),
-            max_argument_bytes: 0,
-            queued_bytes: Arc::new(AtomicUsize::new(0)),
-            max_queued_bytes: 0,
-            spent: Arc::default(),
-        }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.tx.is_some()
-    }
-
-    /// Queues `rec` for the writer. Never waits: when the queue is full (or the writer has stopped) the record
-    /// is dropped and counted, and the writer notes the count in the file at its next write.
-    pub fn record(&self, mut rec: Record) {
-        let Some(tx) = &self.tx else { return };
-        let queued = self.queued_bytes.load(Ordering::Relaxed);
-        let mut held = 0;
-        if let Some(len) = rec.arguments.as_ref().map(|a| a.get().len()) {
-            if len > self.max_argument_bytes || queued + len > self.max_queued_bytes {
-                rec.arguments = None;
-                rec.arguments_omitted_bytes = Some(len);
-            } else {
-                held += len;
-            }
-        }
-        if let Some(len) = rec.result.as_ref().map(Bytes::len) {
-            if queued + held + len > self.max_queued_bytes {
-                // Rare (large results under a backlog): pay the digest here rather than hold the bytes.
-                rec.result_digest = rec.result.take().map(|r| crate::evidence::sha256_hex(&r));
-            } else {
-                held += len;
-            }
-        }
-        self.queued_bytes.fetch_add(held, Ordering::Relaxed);
-        if tx.try_send(Item::Record(self.spent.boxed(rec), held)).is_err() {
-            self.queued_bytes.fetch_sub(held, Ordering::Relaxed);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// The drop counter, for a metric (e.g. a prometheus-client counter/gauge reading it at scrape time).
-    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
-        self.dropped.clone()
-    }
-
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Waits until everything recorded before this call is written and fsynced. Waits for queue space itself,
-    /// so it is for shutdown paths and tests, not for the call path.
-    pub async fn flush(&self) -> Result<EvidenceStats, EvidenceError> {
-        let Some(tx) = &self.tx else { return Ok(EvidenceStats::default()) };
-        flush_via(tx).await
-    }
-}
-
-async fn flush_via(tx: &mpsc::Sender<Item>) -> Result<EvidenceStats, EvidenceError> {
-    let (reply, answer) = oneshot::channel();
-    tx.send(Item::Flush(reply)).await.map_err(|_| EvidenceError::Closed)?;
-    answer.await.map_err(|_| EvidenceError::Closed)
-}
-
-/// The actor's arguments; made together with the [`EvidenceHandle`] so that callers can hold a handle before
-/// the actor runs (records queue up meanwhile).
-pub struct EvidenceArgs {
-    /// Validated; moves to the writer thread.
-    config: EvidenceConfig,
-    /// The actor's own sender, for flush and shutdown.
-    tx: mpsc::Sender<Item>,
-    /// Drained by the writer thread.
-    rx: mpsc::Receiver<Item>,
-    /// Shared with the handles: they count, the writer notes the count in the file.
-    dropped: Arc<AtomicU64>,
-    /// Shared with the handles: they add what they queue, the writer subtracts what it has written.
-    queued_bytes: Arc<AtomicUsize>,
-    /// Shared with the handles: the writer hands written records back to them.
-    spent: Arc<Spent>,
-}
-
-impl EvidenceArgs {
-    /// Validates `config` and creates the queue.
-    pub fn new(config: EvidenceConfig) -> Result<(EvidenceArgs, EvidenceHandle), EvidenceError> {
-        let config = config.validate()?;
-        let (tx, rx) = mpsc::channel(config.queue_capacity);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let spent = Arc::new(Spent::default());
-        let handle = EvidenceHandle {
-            tx: Some(tx.clone()),
-            dropped: dropped.clone(),
-            max_argument_bytes: config.max_argument_bytes,
-            queued_bytes: queued_bytes.clone(),
-            max_queued_bytes: config.max_queued_bytes,
-            spent: spent.clone(),
-        };
-        Ok((EvidenceArgs { config, tx, rx, dropped, queued_bytes, spent }, handle))
-    }
-}
-
-pub enum EvidenceMsg {
-    /// Answers once everything recorded before it is written and fsynced.
-    Flush(RpcReplyPort<Result<EvidenceStats, EvidenceError>>),
-}
-
-pub struct EvidenceState {
-    /// To send flush and shutdown through the same queue as records (keeps their order).
-    tx: mpsc::Sender<Item>,
+pub(crate) struct EvidenceState {
+    queue: Arc<Queue>,
     /// Joined in `post_stop`, after the thread has written everything.
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<JoinHandle<()>>,
+    restarts: u32,
 }
 
-pub struct EvidenceActor;
+pub(crate) struct EvidenceActor;
+
+/// Tells the actor that its writer thread ended, however it ended (dropped at the end of the thread's closure,
+/// also while unwinding).
+struct Watch {
+    actor: ActorRef<EvidenceMsg>,
+    open_failed: Option<String>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let ended = match self.open_failed.take() {
+            Some(e) => Ended::OpenFailed(e),
+            None if std::thread::panicking() => Ended::Panicked,
+            None => Ended::Returned,
+        };
+        // After a requested shutdown the actor is gone, and so is the message: that is the normal end.
+        let _ = self.actor.cast(EvidenceMsg::WriterEnded(ended));
+    }
+}
+
+/// Says whether a new writer thread opened the directory.
+type Ready = oneshot::Receiver<Result<(), EvidenceError>>;
+
+/// Starts a writer thread on `queue`.
+fn start_writer(queue: &Arc<Queue>, actor: ActorRef<EvidenceMsg>) -> Result<(JoinHandle<()>, Ready), EvidenceError> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let queue = queue.clone();
+    let thread = std::thread::Builder::new()
+        .name("evidence-writer".into())
+        .spawn(move || {
+            let mut watch = Watch { actor, open_failed: None };
+            match queue.open_writer() {
+                Ok(writer) => {
+                    let _ = ready_tx.send(Ok(()));
+                    queue.drain(writer);
+                }
+                Err(e) => {
+                    watch.open_failed = Some(e.to_string());
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|e| EvidenceError::Spawn(e.to_string()))?;
+    Ok((thread, ready_rx))
+}
 
 impl Actor for EvidenceActor {
     type Msg = EvidenceMsg;
     type State = EvidenceState;
-    type Arguments = EvidenceArgs;
+    type Arguments = Arc<Queue>;
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<EvidenceMsg>,
-        args: EvidenceArgs,
+        myself: ActorRef<EvidenceMsg>,
+        queue: Arc<Queue>,
     ) -> Result<EvidenceState, ActorProcessingErr> {
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let EvidenceArgs { config, tx, rx, dropped, queued_bytes, spent } = args;
-        let thread = std::thread::Builder::new()
-            .name("evidence-writer".into())
-            .spawn(move || run_writer(config, rx, Counters { dropped, queued_bytes, spent }, ready_tx))
-            .map_err(|e| EvidenceError::Spawn(e.to_string()))?;
-        // Opening includes the crash repair: the gateway starts only with a trail it can append to.
-        match ready_rx.await {
-            Ok(Ok(())) => Ok(EvidenceState { tx, thread: Some(thread) }),
+        let (thread, ready) = start_writer(&queue, myself)?;
+        match ready.await {
+            Ok(Ok(())) => Ok(EvidenceState { queue, thread: Some(thread), restarts: 0 }),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(EvidenceError::Spawn("the writer thread ended during start-up".into()).into()),
         }
@@ -270,20 +111,28 @@ impl Actor for EvidenceActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<EvidenceMsg>,
+        myself: ActorRef<EvidenceMsg>,
         msg: EvidenceMsg,
         state: &mut EvidenceState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            EvidenceMsg::Flush(reply) => {
-                // Waiting for queue space and the fsync happens on a task, not in `handle`.
-                let tx = state.tx.clone();
-                tokio::spawn(async move {
-                    let _ = reply.send(flush_via(&tx).await);
-                });
+            EvidenceMsg::WriterEnded(Ended::OpenFailed(e)) => {
+                Err(format!("the evidence writer could not reopen its directory: {e}").into())
+            }
+            EvidenceMsg::WriterEnded(how) => {
+                // The thread has ended (its last act was this message): nothing to wait for.
+                state.thread.take();
+                state.restarts += 1;
+                if state.restarts > MAX_RESTARTS {
+                    return Err(format!("the evidence writer thread failed {} times ({how:?})", state.restarts).into());
+                }
+                tracing::error!(ended = ?how, restarts = state.restarts, "the evidence writer thread ended; restarting it (records it had not written are counted as dropped)");
+                // The new thread reports itself through its watch if it cannot open the directory.
+                let (thread, _ready) = start_writer(&state.queue, myself)?;
+                state.thread = Some(thread);
+                Ok(())
             }
         }
-        Ok(())
     }
 
     async fn post_stop(
@@ -291,11 +140,8 @@ impl Actor for EvidenceActor {
         _myself: ActorRef<EvidenceMsg>,
         state: &mut EvidenceState,
     ) -> Result<(), ActorProcessingErr> {
-        let (reply, answer) = oneshot::channel();
-        if state.tx.send(Item::Shutdown(reply)).await.is_ok() {
-            if let Ok(stats) = answer.await {
-                tracing::info!(written = stats.writer.written, dropped = stats.dropped, "evidence writer stopped");
-            }
+        if let Some(stats) = state.queue.shutdown().await {
+            tracing::info!(written = stats.writer.written, dropped = stats.dropped, "evidence writer stopped");
         }
         if let Some(thread) = state.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -304,41 +150,42 @@ impl Actor for EvidenceActor {
     }
 }
 
-/// A running evidence trail, for callers that spawn it unsupervised (tests, CLI commands).
-pub struct Evidence {
+/// A running evidence trail outside a gateway's tree (tests).
+#[cfg(test)]
+pub(crate) struct Evidence {
     /// Stop it (not kill: only `stop` runs the final drain and fsync) after everything that records has stopped.
-    pub actor: ActorRef<EvidenceMsg>,
+    pub(crate) actor: ActorRef<EvidenceMsg>,
     /// Ends after the writer thread has written everything and ended.
-    pub join: tokio::task::JoinHandle<()>,
+    pub(crate) join: tokio::task::JoinHandle<()>,
     /// Clone one into every session.
-    pub handle: EvidenceHandle,
+    pub(crate) handle: EvidenceHandle,
 }
 
+#[cfg(test)]
 impl Evidence {
     /// Stops the actor: everything queued is written and fsynced before this returns.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.actor.stop(None);
         let _ = self.join.await;
     }
 }
 
 /// Starts the trail: opens (and if needed repairs) the directory, then accepts records.
-pub async fn spawn(config: EvidenceConfig) -> Result<Evidence, EvidenceError> {
-    let (args, handle) = EvidenceArgs::new(config)?;
+#[cfg(test)]
+pub(crate) async fn spawn(config: EvidenceConfig) -> Result<Evidence, EvidenceError> {
+    let (queue, handle) = Queue::new(config)?;
+    spawn_queue(queue, handle).await
+}
+
+/// Starts the writer of a queue made beforehand.
+#[cfg(test)]
+pub(crate) async fn spawn_queue(queue: Queue, handle: EvidenceHandle) -> Result<Evidence, EvidenceError> {
     let (actor, join) =
-        Actor::spawn(None, EvidenceActor, args).await.map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
+        Actor::spawn(None, EvidenceActor, Arc::new(queue)).await.map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
     Ok(Evidence { actor, join, handle })
 }
 
-/// [`spawn`], linked to `supervisor` (the gateway), which then hears if the trail fails.
-pub async fn spawn_linked(config: EvidenceConfig, supervisor: ActorCell) -> Result<Evidence, EvidenceError> {
-    let (args, handle) = EvidenceArgs::new(config)?;
-    let (actor, join) = Actor::spawn_linked(None, EvidenceActor, args, supervisor)
-        .await
-        .map_err(|e| EvidenceError::Spawn(spawn_error(e)))?;
-    Ok(Evidence { actor, join, handle })
-}
-
+#[cfg(test)]
 fn spawn_error(e: ractor::SpawnErr) -> String {
     match e {
         ractor::SpawnErr::StartupFailed(inner) => inner.to_string(),
@@ -346,156 +193,17 @@ fn spawn_error(e: ractor::SpawnErr) -> String {
     }
 }
 
-/// The writer thread's loop state.
-struct Drain {
-    writer: Writer,
-    dropped: Arc<AtomicU64>,
-    /// Drops already noted in the file; the difference to `dropped` is the next `dropped` record's count.
-    noted: u64,
-    /// Writes are failing: log the first failure and the recovery, not every record in between.
-    failing: bool,
-}
-
-/// What the writer thread shares with the handles.
-struct Counters {
-    dropped: Arc<AtomicU64>,
-    queued_bytes: Arc<AtomicUsize>,
-    spent: Arc<Spent>,
-}
-
-fn run_writer(
-    config: EvidenceConfig,
-    mut rx: mpsc::Receiver<Item>,
-    Counters { dropped, queued_bytes, spent }: Counters,
-    ready: oneshot::Sender<Result<(), EvidenceError>>,
-) {
-    let writer = match Writer::open(&config, SystemTime::now()) {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    let mut writer = writer;
-    // Everything queued at a moment goes out in one write; the queue running dry writes it out.
-    writer.set_batching(true);
-    let mut drain = Drain { writer, dropped, noted: 0, failing: false };
-    let mut replies = Vec::new();
-    let mut written = Vec::new();
-    let mut released = 0;
-    let window = config.flush_interval;
-    // Park until something arrives; then give the batch `window` to gather, write it all at once, and park again.
-    while let Some(first) = rx.blocking_recv() {
-        let mut next = Some(first);
-        let mut slept = window.is_zero();
-        loop {
-            while let Some(item) = next.take() {
-                match item {
-                    Item::Record(rec, held) => {
-                        drain.record(&rec);
-                        written.push(rec);
-                        // Given back per batch: one atomic write instead of one per record on a line the
-                        // recording threads write too.
-                        released += held;
-                    }
-                    Item::Flush(reply) => {
-                        queued_bytes.fetch_sub(std::mem::take(&mut released), Ordering::Relaxed);
-                        drain.note_drops();
-                        drain.sync();
-                        let _ = reply.send(drain.stats());
-                    }
-                    Item::Shutdown(reply) => {
-                        replies.push(reply);
-                        // Refuse new records (they count as dropped) but write everything already queued.
-                        rx.close();
-                    }
-                }
-                next = rx.try_recv().ok();
-            }
-            queued_bytes.fetch_sub(std::mem::take(&mut released), Ordering::Relaxed);
-            spent.give_back(&mut written);
-            if slept {
-                break;
-            }
-            std::thread::sleep(window);
-            slept = true;
-            next = rx.try_recv().ok();
-        }
-        drain.flush();
-    }
-    drain.note_drops();
-    if let Err(e) = drain.writer.close() {
-        tracing::error!(error = %e, "evidence: final fsync failed");
-    }
-    let stats = drain.stats();
-    for reply in replies {
-        let _ = reply.send(stats.clone());
-    }
-}
-
-impl Drain {
-    fn record(&mut self, rec: &Record) {
-        self.note_drops();
-        match self.writer.append(rec, SystemTime::now()) {
-            Ok(()) => self.recovered(),
-            Err(e) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                if !self.failing {
-                    self.failing = true;
-                    tracing::error!(error = %e, "evidence write failed; records are dropped (and counted) until it recovers");
-                }
-            }
-        }
-    }
-
-    /// Writes a `dropped` record when records were lost since the last one, so the gap is in the file.
-    fn note_drops(&mut self) {
-        let total = self.dropped.load(Ordering::Relaxed);
-        if total > self.noted && self.writer.append_dropped(total - self.noted, total, SystemTime::now()).is_ok() {
-            self.noted = total;
-            self.recovered();
-        }
-    }
-
-    fn recovered(&mut self) {
-        if std::mem::take(&mut self.failing) {
-            tracing::info!("evidence writes recovered");
-        }
-    }
-
-    /// Writes what the writer gathered; records lost to a failed write are counted as dropped.
-    fn flush(&mut self) {
-        let result = self.writer.flush();
-        let lost = self.writer.take_lost();
-        self.dropped.fetch_add(lost, Ordering::Relaxed);
-        match result {
-            Ok(()) => {}
-            Err(e) if !self.failing => {
-                self.failing = true;
-                tracing::error!(error = %e, "evidence write failed; records are dropped (and counted) until it recovers");
-            }
-            Err(_) => {}
-        }
-    }
-
-    fn sync(&mut self) {
-        if let Err(e) = self.writer.sync() {
-            tracing::warn!(error = %e, "evidence: fsync failed");
-        }
-    }
-
-    fn stats(&self) -> EvidenceStats {
-        EvidenceStats { writer: self.writer.stats(), dropped: self.dropped.load(Ordering::Relaxed) }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::sync::atomic::Ordering;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
 
     use super::*;
-    use crate::evidence::verify;
+    use crate::evidence::queue::PANIC_TOOL;
+    use crate::evidence::{verify, EvidenceStats, Record, Writer};
 
     fn config(dir: &Path, queue_capacity: usize) -> EvidenceConfig {
         EvidenceConfig { dir: dir.to_path_buf(), queue_capacity, ..EvidenceConfig::default() }
@@ -510,15 +218,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_counts_and_marks_the_gap_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (args, handle) = EvidenceArgs::new(config(dir.path(), 2)).unwrap();
+        let (queue, handle) = Queue::new(config(dir.path(), 2)).unwrap();
         // The writer is not running yet: the queue fills after two records.
         for i in 0..5 {
             handle.record(Record { correlation_id: Some(format!("c-{i}").into()), ..Record::call("app.x.echo") });
         }
         assert_eq!(handle.dropped(), 3);
         let counter = handle.dropped_counter();
-        let (actor, join) = Actor::spawn(None, EvidenceActor, args).await.unwrap();
-        let stats = ractor::call!(actor, EvidenceMsg::Flush).unwrap().unwrap();
+        let (actor, join) = Actor::spawn(None, EvidenceActor, Arc::new(queue)).await.unwrap();
+        let stats = handle.flush().await.unwrap();
         assert_eq!(stats.dropped, 3);
         let text = text(dir.path());
         assert!(text.contains(r#""kind":"dropped","count":3,"total":3"#), "{text}");
@@ -570,16 +278,16 @@ mod tests {
     async fn queued_payload_bytes_stay_within_the_budget() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = EvidenceConfig { max_argument_bytes: 64, max_queued_bytes: 100, ..config(dir.path(), 8) };
-        let (args, handle) = EvidenceArgs::new(cfg).unwrap();
+        let (queue, handle) = Queue::new(cfg).unwrap();
         let result = Bytes::from(vec![b'x'; 60]);
         // The first result fits the budget and waits for the writer; the second would not, so the caller
         // digests it and queues no bytes.
         handle.record(Record::call("app.x.a").with_result(result.clone()));
         handle.record(Record::call("app.x.b").with_result(result.clone()));
-        assert_eq!(handle.queued_bytes.load(Ordering::Relaxed), 60);
-        let (actor, join) = Actor::spawn(None, EvidenceActor, args).await.unwrap();
+        assert_eq!(handle.queued_bytes(), 60);
+        let (actor, join) = Actor::spawn(None, EvidenceActor, Arc::new(queue)).await.unwrap();
         handle.flush().await.unwrap();
-        assert_eq!(handle.queued_bytes.load(Ordering::Relaxed), 0, "the writer gives the bytes back");
+        assert_eq!(handle.queued_bytes(), 0, "the writer gives the bytes back");
         let text = text(dir.path());
         assert_eq!(text.matches(&crate::evidence::sha256_hex(&result)).count(), 2, "{text}");
         actor.stop(None);
@@ -649,5 +357,47 @@ mod tests {
         off.record(Record::call("app.x.echo"));
         assert_eq!((off.is_enabled(), off.dropped()), (false, 0));
         assert_eq!(off.flush().await.unwrap(), EvidenceStats::default());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_writer_thread_is_restarted_and_the_trail_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = spawn(config(dir.path(), 64)).await.unwrap();
+        for i in 0..10 {
+            ev.handle.record(Record { attempts: Some(i), ..Record::call("app.x.before") });
+        }
+        ev.handle.flush().await.unwrap();
+        // The writer thread panics on this record; the actor starts a new one on the same queue.
+        ev.handle.record(Record::call(PANIC_TOOL));
+        for i in 0..10 {
+            ev.handle.record(Record { attempts: Some(i), ..Record::call("app.x.after") });
+        }
+        let stats = tokio::time::timeout(std::time::Duration::from_secs(10), ev.handle.flush())
+            .await
+            .expect("a new writer thread serves the queue")
+            .unwrap();
+        assert_eq!(stats.dropped, 1, "the record the thread died on is counted");
+        let handle = ev.handle.clone();
+        ev.stop().await;
+        let text = text(dir.path());
+        assert_eq!(text.matches(r#""tool":"app.x.before""#).count(), 10, "{text}");
+        assert_eq!(text.matches(r#""tool":"app.x.after""#).count(), 10, "{text}");
+        assert!(text.contains(r#""kind":"dropped","count":1"#), "the gap is noted in the file: {text}");
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(handle.dropped(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_keeps_failing_fails_the_actor() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = spawn(config(dir.path(), 64)).await.unwrap();
+        for _ in 0..=MAX_RESTARTS {
+            ev.handle.record(Record::call(PANIC_TOOL));
+            // One at a time: each must reach a thread of its own.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ev.handle.flush()).await;
+        }
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), ev.join).await;
+        assert!(ended.is_ok(), "the actor ends once the writer has failed more than {MAX_RESTARTS} times");
     }
 }

@@ -1,7 +1,14 @@
-//! `Gateway`: the root actor. It assembles the tree (router, server supervisor, stdio front), and on stop takes
-//! it down in order: front first (no new calls), then the servers (each stops its process group), then the
-//! router. [`start`] returns a [`GatewayHandle`] for `main` and the CLI.
+//! `Gateway`: the root actor. It assembles the tree (see the module docs of [`crate::actors`]): the evidence
+//! writer first (so that nothing records into a trail nobody writes), the router, the server supervisor, then the
+//! fronts. On stop it takes the tree down in the other order: fronts first (no new calls), then the servers (each
+//! stops its process group), the router, and the evidence writer last (so the last calls' records are written).
+//!
+//! It restarts nothing itself: each child handles its own failures (the supervisor respawns server actors, the
+//! fronts and the evidence actor restart their tasks); a child that fails anyway, or stops unexpectedly, ends the
+//! gateway cleanly through the shutdown token, with the reason logged. [`start`] returns a [`GatewayHandle`] for
+//! `main` and the CLI.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,49 +17,83 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::http_front::{HttpFront, HttpFrontArgs};
+use super::evidence::{EvidenceActor, EvidenceMsg};
+use super::http_front::{HttpFront, HttpFrontArgs, HttpFrontMsg};
 use super::router::{Router, RouterArgs, RouterMsg};
 use super::server::{ServerContext, ServerMsg, ServerStatus};
-use super::stdio_front::{StdioFront, StdioFrontArgs};
+use super::stdio_front::{StdioFront, StdioFrontArgs, StdioFrontMsg, StdioStreams};
 use super::supervisor::{ReconcileReport, ServerSupervisor, SupervisorArgs, SupervisorMsg};
-use crate::clients::Clients;
 use crate::config::Config;
+use crate::dispatch::Clients;
+use crate::evidence::queue::Queue;
 use crate::routing::RoutingTable;
 use crate::session::Shared;
 
+/// What a gateway is started with. [`GatewayArgs::new`] gives an in-process gateway without fronts; the CLI sets
+/// the rest.
 pub struct GatewayArgs {
-    pub config: Arc<Config>,
-    /// Run the stdio front (off for the CLI's in-process gateway). With it, servers are initialized with the
-    /// capabilities of the stdio client, once it has sent them.
-    pub stdio: bool,
+    pub(crate) config: Arc<Config>,
+    /// Run the stdio front on these streams (off for the CLI's in-process gateway). With it, servers are
+    /// initialized with the capabilities of the stdio client, once it has sent them.
+    pub(crate) stdio: Option<StdioStreams>,
     /// Run the HTTP front (`[front.http]`; off for the CLI's in-process gateway). With it, servers are
     /// initialized with every capability the gateway can forward, since many clients come and go.
-    pub http: bool,
-    /// Cancelled when the gateway should end (end of stdin); `main` waits on it.
-    pub shutdown: CancellationToken,
+    pub(crate) http: bool,
+    /// Cancelled when the gateway should end (end of stdin, a failed core actor); `main` waits on it.
+    pub(crate) shutdown: CancellationToken,
     /// Reads the gateway's environment for `${VAR}` in server env.
-    pub lookup_env: crate::config::EnvLookup,
+    pub(crate) lookup_env: crate::config::EnvLookup,
     /// The policy rules loaded from `[policy] files`.
-    pub policy: crate::policy::PolicySet,
+    pub(crate) policy: crate::policy::PolicySet,
     /// Metrics, evidence, cache and rate limits, built by the caller (the backends may need I/O to start).
-    pub services: Arc<crate::calls::Services>,
+    pub(crate) services: Arc<crate::dispatch::Services>,
+    /// The writer side of the evidence trail whose handle `services` holds: its writer runs in the tree.
+    pub(crate) evidence: Option<Queue>,
+    /// Without a writer for the trail (another gateway holds its directory) the gateway starts anyway, records
+    /// counted as dropped: for one-off commands. `serve` needs its trail.
+    pub(crate) evidence_optional: bool,
 }
 
-pub enum GatewayMsg {
+impl GatewayArgs {
+    /// An in-process gateway with no front and no evidence trail, reading the process environment.
+    pub fn new(
+        config: Arc<Config>,
+        policy: crate::policy::PolicySet,
+        services: Arc<crate::dispatch::Services>,
+    ) -> Self {
+        GatewayArgs {
+            config,
+            stdio: None,
+            http: false,
+            shutdown: CancellationToken::new(),
+            lookup_env: Arc::new(|k: &str| std::env::var(k).ok()),
+            policy,
+            services,
+            evidence: None,
+            evidence_optional: false,
+        }
+    }
+}
+
+pub(crate) enum GatewayMsg {
     Shared(RpcReplyPort<Arc<Shared>>),
     Supervisor(RpcReplyPort<ActorRef<SupervisorMsg>>),
+    HttpAddr(RpcReplyPort<Option<SocketAddr>>),
 }
 
-pub struct GatewayState {
+pub(crate) struct GatewayState {
     shared: Arc<Shared>,
+    evidence: Option<ActorRef<EvidenceMsg>>,
     router: ActorRef<RouterMsg>,
     supervisor: ActorRef<SupervisorMsg>,
-    front: Option<ActorRef<()>>,
-    http_front: Option<ActorRef<()>>,
+    front: Option<ActorRef<StdioFrontMsg>>,
+    http_front: Option<ActorRef<HttpFrontMsg>>,
+    /// Where the HTTP front listens.
+    http_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
 }
 
-pub struct Gateway;
+pub(crate) struct Gateway;
 
 impl Actor for Gateway {
     type Msg = GatewayMsg;
@@ -65,12 +106,23 @@ impl Actor for Gateway {
         args: GatewayArgs,
     ) -> Result<GatewayState, ActorProcessingErr> {
         let cfg = args.config;
+        let evidence = match args.evidence {
+            Some(queue) => match Actor::spawn_linked(None, EvidenceActor, Arc::new(queue), myself.get_cell()).await {
+                Ok((actor, _)) => Some(actor),
+                Err(e) if args.evidence_optional => {
+                    tracing::warn!(error = %e, "this command writes no evidence");
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
         let table = Arc::new(ArcSwap::from_pointee(RoutingTable::build(&cfg.gateway.naming, &Default::default())));
         let (ready_tx, ready_rx) = watch::channel(false);
         let clients = Arc::new(Clients::default());
         let http = args.http && cfg.http.enabled;
-        let initial_caps = match (http, args.stdio) {
-            (true, _) => Some(Arc::from(crate::clients::FORWARDED_CAPS)),
+        let initial_caps = match (http, args.stdio.is_some()) {
+            (true, _) => Some(Arc::from(crate::dispatch::client::FORWARDED_CAPS)),
             (false, true) => None,
             (false, false) => Some(Arc::from("{}")),
         };
@@ -103,7 +155,6 @@ impl Actor for Gateway {
             ready: ready_rx,
             ready_wait,
             clients,
-            router: router.clone(),
             page_size: cfg.gateway.page_size,
             modern_list_members: format!(
                 r#"{},"_meta":{{"{}":{{"name":{},"version":"{}"}}}}"#,
@@ -116,23 +167,27 @@ impl Actor for Gateway {
             policy: ArcSwap::from_pointee(crate::session::ActivePolicy::new(args.policy)),
             services: args.services,
         });
-        let front = if args.stdio {
-            let front_args = StdioFrontArgs {
-                shared: shared.clone(),
-                max_frame_bytes: cfg.gateway.max_frame_bytes,
-                shutdown: args.shutdown.clone(),
-            };
-            Some(Actor::spawn_linked(None, StdioFront, front_args, myself.get_cell()).await?.0)
-        } else {
-            None
+        let front = match args.stdio {
+            Some(streams) => {
+                let front_args = StdioFrontArgs {
+                    shared: shared.clone(),
+                    max_frame_bytes: cfg.gateway.max_frame_bytes,
+                    shutdown: args.shutdown.clone(),
+                    streams,
+                };
+                Some(Actor::spawn_linked(None, StdioFront, front_args, myself.get_cell()).await?.0)
+            }
+            None => None,
         };
-        let http_front = if http {
+        let (http_front, http_addr) = if http {
             let front_args = HttpFrontArgs { shared: shared.clone(), config: cfg.http.clone() };
-            Some(Actor::spawn_linked(None, HttpFront, front_args, myself.get_cell()).await?.0)
+            let front = Actor::spawn_linked(None, HttpFront, front_args, myself.get_cell()).await?.0;
+            let addr = ractor::call!(front, HttpFrontMsg::Addr)?;
+            (Some(front), Some(addr))
         } else {
-            None
+            (None, None)
         };
-        Ok(GatewayState { shared, router, supervisor, front, http_front, shutdown: args.shutdown })
+        Ok(GatewayState { shared, evidence, router, supervisor, front, http_front, http_addr, shutdown: args.shutdown })
     }
 
     async fn post_stop(
@@ -140,11 +195,18 @@ impl Actor for Gateway {
         _myself: ActorRef<GatewayMsg>,
         state: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
-        for front in state.front.iter().chain(&state.http_front) {
+        if let Some(front) = &state.front {
+            let _ = front.stop_and_wait(None, Some(Duration::from_secs(2))).await;
+        }
+        if let Some(front) = &state.http_front {
             let _ = front.stop_and_wait(None, Some(Duration::from_secs(2))).await;
         }
         let _ = state.supervisor.stop_and_wait(None, Some(Duration::from_secs(15))).await;
         let _ = state.router.stop_and_wait(None, Some(Duration::from_secs(1))).await;
+        if let Some(evidence) = &state.evidence {
+            // Everything that records has stopped: write the rest and fsync.
+            let _ = evidence.stop_and_wait(None, Some(Duration::from_secs(30))).await;
+        }
         Ok(())
     }
 
@@ -161,6 +223,9 @@ impl Actor for Gateway {
             GatewayMsg::Supervisor(reply) => {
                 let _ = reply.send(state.supervisor.clone());
             }
+            GatewayMsg::HttpAddr(reply) => {
+                let _ = reply.send(state.http_addr);
+            }
         }
         Ok(())
     }
@@ -171,8 +236,9 @@ impl Actor for Gateway {
         event: SupervisionEvent,
         state: &mut GatewayState,
     ) -> Result<(), ActorProcessingErr> {
-        // The router, supervisor and front hold no state worth a partial restart: if one fails, the gateway ends
-        // (cleanly, through the shutdown token) rather than serve with a hole in it.
+        // Every child restarts what it can itself; one that fails anyway (or a router, which holds no state worth
+        // a partial restart) ends the gateway cleanly, through the shutdown token, rather than let it serve with a
+        // hole in it.
         match event {
             SupervisionEvent::ActorFailed(cell, err) => {
                 tracing::error!(actor = ?cell.get_id(), error = %err, "a core actor failed; shutting down");
@@ -189,11 +255,11 @@ impl Actor for Gateway {
 }
 
 /// The status of every configured server, asked of each server actor (bounded wait per server).
-pub async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
-    let servers = shared.table.load().servers.clone();
+pub(crate) async fn statuses(supervisor: &ActorRef<SupervisorMsg>) -> Vec<ServerStatus> {
+    let servers = ractor::call_t!(supervisor, SupervisorMsg::Servers, 2000).unwrap_or_default();
     let mut out = Vec::with_capacity(servers.len());
     for s in servers {
-        if let Ok(st) = ractor::call_t!(s.actor, ServerMsg::Status, 2000) {
+        if let Ok(st) = ractor::call_t!(s, ServerMsg::Status, 2000) {
             out.push(st);
         }
     }
@@ -201,10 +267,10 @@ pub async fn statuses(shared: &Shared) -> Vec<ServerStatus> {
 }
 
 /// The `/healthz` document of a running gateway.
-pub async fn health(shared: &Shared) -> crate::ops::health::Health {
+pub(crate) async fn health(shared: &Shared, supervisor: &ActorRef<SupervisorMsg>) -> crate::ops::health::Health {
     use super::server::State;
     use crate::ops::health::{Health, ServerHealth, ServerState};
-    let servers = statuses(shared).await.into_iter().map(|s| {
+    let servers = statuses(supervisor).await.into_iter().map(|s| {
         let state = match (s.circuit, s.state) {
             (crate::breaker::CircuitState::Open, _) => ServerState::CircuitOpen,
             (_, State::NotStarted) => ServerState::NotStarted,
@@ -226,7 +292,9 @@ pub struct GatewayHandle {
     join: tokio::task::JoinHandle<()>,
     pub shared: Arc<Shared>,
     /// Where a configuration reload sends the new server definitions (see [`reconcile`]).
-    pub supervisor: ActorRef<SupervisorMsg>,
+    pub(crate) supervisor: ActorRef<SupervisorMsg>,
+    /// Where the HTTP front listens, when it runs.
+    pub(crate) http_addr: Option<SocketAddr>,
 }
 
 /// Starts the actor tree.
@@ -234,12 +302,13 @@ pub async fn start(args: GatewayArgs) -> anyhow::Result<GatewayHandle> {
     let (actor, join) = Actor::spawn(None, Gateway, args).await?;
     let shared = ractor::call!(actor, GatewayMsg::Shared)?;
     let supervisor = ractor::call!(actor, GatewayMsg::Supervisor)?;
-    Ok(GatewayHandle { actor, join, shared, supervisor })
+    let http_addr = ractor::call!(actor, GatewayMsg::HttpAddr)?;
+    Ok(GatewayHandle { actor, join, shared, supervisor, http_addr })
 }
 
 /// Starts, stops and replaces servers so that the running set matches `servers` (a reloaded configuration);
 /// unchanged servers are not touched. Waits until removed and changed servers' processes are gone.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     supervisor: &ActorRef<SupervisorMsg>,
     servers: Vec<Arc<crate::config::ServerConfig>>,
 ) -> anyhow::Result<ReconcileReport> {
@@ -248,14 +317,159 @@ pub async fn reconcile(
 }
 
 impl GatewayHandle {
+    /// Where the HTTP front listens, when it runs (its configured port may be 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// The status of every configured server.
-    pub async fn statuses(&self) -> Vec<ServerStatus> {
-        statuses(&self.shared).await
+    pub(crate) async fn statuses(&self) -> Vec<ServerStatus> {
+        statuses(&self.supervisor).await
     }
 
     /// Stops the tree and waits until every server process is gone.
     pub async fn stop(self) {
         self.actor.stop(None);
         let _ = self.join.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tree is honest: a panic in a task it owns ends in a restart or a clean, logged shutdown.
+
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, ReadBuf};
+
+    use super::*;
+    use crate::config::Overlay;
+    use crate::dispatch::Services;
+    use crate::policy::{Action, PolicySet};
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    /// A gateway without servers, its state in `dir`, with `extra` added to its configuration.
+    fn args(dir: &std::path::Path, extra: &str) -> GatewayArgs {
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, format!("[gateway]\nstate_dir = \"state\"\n{extra}")).unwrap();
+        let config = Config::load(Some(&path), &Overlay::default()).unwrap();
+        GatewayArgs::new(Arc::new(config), PolicySet::empty(Action::Allow), Arc::new(Services::embedded()))
+    }
+
+    /// Gives one frame, then (once armed) panics, as a bug in the stdin reader would.
+    struct OneFrameThenPanic {
+        frame: Option<&'static [u8]>,
+        armed: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl AsyncRead for OneFrameThenPanic {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if let Some(frame) = self.frame.take() {
+                buf.put_slice(frame);
+                return Poll::Ready(Ok(()));
+            }
+            if self.armed.load(Ordering::SeqCst) {
+                panic!("injected failure of the stdin reader");
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_stdin_reader_shuts_the_gateway_down_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let (armed, waker) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(None::<Waker>)));
+        let input = OneFrameThenPanic {
+            frame: Some(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n"),
+            armed: armed.clone(),
+            waker: waker.clone(),
+        };
+        let (output, client_end) = tokio::io::duplex(4096);
+        let mut args = args(dir.path(), "");
+        args.stdio = Some(StdioStreams { input: Box::new(input), output: Box::new(output) });
+        let shutdown = args.shutdown.clone();
+        let gateway = start(args).await.unwrap();
+
+        // The front works: the ping is answered.
+        let mut answers = BufReader::new(client_end).lines();
+        let pong = tokio::time::timeout(DEADLINE, answers.next_line()).await.unwrap().unwrap().unwrap();
+        assert!(pong.contains(r#""id":1"#) && pong.contains(r#""result":{}"#), "{pong}");
+        assert!(!shutdown.is_cancelled());
+
+        // The reader panics: the front fails and the gateway shuts down instead of hanging deaf.
+        armed.store(true, Ordering::SeqCst);
+        if let Some(w) = waker.lock().unwrap().take() {
+            w.wake();
+        }
+        tokio::time::timeout(DEADLINE, shutdown.cancelled()).await.expect("the gateway shuts down");
+        tokio::time::timeout(DEADLINE, gateway.stop()).await.expect("and stops");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_http_listener_is_started_again_on_its_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args(dir.path(), "[front.http]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+        args.http = true;
+        let shutdown = args.shutdown.clone();
+        let gateway = start(args).await.unwrap();
+        let addr = gateway.http_addr().expect("the HTTP front runs");
+
+        crate::http::listener::faults::panic_at_next_accept(addr);
+        // This connection makes the accept loop panic; the front binds the same address again.
+        drop(tokio::net::TcpStream::connect(addr).await);
+        let answered = tokio::time::timeout(DEADLINE, async {
+            loop {
+                if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
+                    let request = "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+                    if conn.write_all(request.as_bytes()).await.is_ok() {
+                        let mut head = String::new();
+                        let mut reader = BufReader::new(conn);
+                        if reader.read_line(&mut head).await.is_ok_and(|n| n > 0) {
+                            return head;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the listener serves again");
+        assert!(answered.starts_with("HTTP/1.1 "), "{answered}");
+        assert!(!shutdown.is_cancelled(), "a restarted listener does not end the gateway");
+        gateway.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_evidence_writer_that_keeps_failing_shuts_the_gateway_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args(dir.path(), "");
+        let evidence = crate::evidence::EvidenceConfig { dir: dir.path().join("evidence"), ..Default::default() };
+        let (queue, handle) = Queue::new(evidence).unwrap();
+        args.evidence = Some(queue);
+        let shutdown = args.shutdown.clone();
+        let gateway = start(args).await.unwrap();
+        // Each of these makes the writer thread panic; the evidence actor restarts it a few times, then fails.
+        let failing = async {
+            loop {
+                handle.record(crate::evidence::Record::call(crate::evidence::queue::PANIC_TOOL));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            _ = failing => unreachable!(),
+            _ = tokio::time::timeout(DEADLINE, shutdown.cancelled()) => {}
+        }
+        assert!(shutdown.is_cancelled(), "the gateway shuts down once its trail cannot be written");
+        tokio::time::timeout(DEADLINE, gateway.stop()).await.expect("and stops");
     }
 }

@@ -1,16 +1,21 @@
 //! `HttpFront`: remote MCP clients over Streamable HTTP at `/mcp` (see [`crate::http`]). It binds the listener
-//! (a bind failure fails the gateway's start: a front that cannot serve is a configuration error), serves
-//! it with hyper, ends idle sessions, and on stop ends every session and stream before the servers go away.
+//! (a bind failure fails the gateway's start: a front that cannot serve is a configuration error), serves it with
+//! hyper, ends idle sessions, and on stop ends every session and stream before the servers go away.
+//!
+//! It owns two tasks: the listener (the accept loop; requests are the data plane and run on tasks of their own)
+//! and the sweeper of idle sessions. A task that panics is started again, the listener on the address it had, so
+//! open sessions stay; one that keeps panicking, or an address that cannot be bound again, fails the front, and
+//! the gateway shuts down with the reason logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::tasks::{Owned, TaskEnd};
 use crate::config::HttpFrontConfig;
 use crate::http::auth::Auth;
 use crate::http::handler::Front;
@@ -20,29 +25,67 @@ use crate::http::sessions::Sessions;
 use crate::http::HttpError;
 use crate::session::Shared;
 
-pub struct HttpFrontArgs {
-    pub shared: Arc<Shared>,
-    pub config: HttpFrontConfig,
+/// Restarts of the front's tasks after which it gives up.
+const MAX_RESTARTS: u32 = 5;
+
+pub(crate) struct HttpFrontArgs {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: HttpFrontConfig,
 }
 
-pub struct HttpFrontState {
-    front: Arc<Front>,
-    server: JoinHandle<()>,
-    sweeper: JoinHandle<()>,
+/// The front's tasks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HttpTask {
+    Listener,
+    Sweeper,
+}
+
+pub(crate) enum HttpFrontMsg {
+    /// One of the front's tasks ended.
+    Ended(HttpTask, TaskEnd),
     /// Where it listens (the configured port may be 0: the OS picked one).
-    pub addr: SocketAddr,
+    Addr(RpcReplyPort<SocketAddr>),
 }
 
-pub struct HttpFront;
+pub(crate) struct HttpFrontState {
+    front: Arc<Front>,
+    addr: SocketAddr,
+    /// How often idle sessions are looked for.
+    sweep_every: Duration,
+    listener: Owned,
+    sweeper: Owned,
+    restarts: u32,
+}
+
+pub(crate) struct HttpFront;
+
+impl HttpFront {
+    fn serve(myself: &ActorRef<HttpFrontMsg>, listener: TcpListener, front: &Arc<Front>) -> Owned {
+        let task = tokio::spawn(listener::serve(listener, front.clone()));
+        Owned::watch(myself, task, |end| HttpFrontMsg::Ended(HttpTask::Listener, end))
+    }
+
+    fn sweep(myself: &ActorRef<HttpFrontMsg>, front: &Arc<Front>, every: Duration) -> Owned {
+        let front = front.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                front.sessions.sweep();
+            }
+        });
+        Owned::watch(myself, task, |end| HttpFrontMsg::Ended(HttpTask::Sweeper, end))
+    }
+}
 
 impl Actor for HttpFront {
-    type Msg = ();
+    type Msg = HttpFrontMsg;
     type State = HttpFrontState;
     type Arguments = HttpFrontArgs;
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<()>,
+        myself: ActorRef<HttpFrontMsg>,
         args: HttpFrontArgs,
     ) -> Result<HttpFrontState, ActorProcessingErr> {
         let cfg = args.config;
@@ -60,29 +103,59 @@ impl Actor for HttpFront {
             closing: CancellationToken::new(),
             shared: args.shared,
         });
-        let server = tokio::spawn(listener::serve(listener, front.clone()));
         // Expiry need not be precise: a tenth of the timeout, within [1 s, 60 s].
-        let every = (cfg.session_idle_timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let sweeping = front.clone();
-        let sweeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                sweeping.sessions.sweep();
-            }
-        });
+        let sweep_every = (cfg.session_idle_timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let listener = Self::serve(&myself, listener, &front);
+        let sweeper = Self::sweep(&myself, &front, sweep_every);
         tracing::info!(%addr, auth = front.auth.required(), "mcp http front listening");
-        Ok(HttpFrontState { front, server, sweeper, addr })
+        Ok(HttpFrontState { front, addr, sweep_every, listener, sweeper, restarts: 0 })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<()>, state: &mut HttpFrontState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<HttpFrontMsg>,
+        msg: HttpFrontMsg,
+        state: &mut HttpFrontState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            HttpFrontMsg::Addr(reply) => {
+                let _ = reply.send(state.addr);
+            }
+            HttpFrontMsg::Ended(task, TaskEnd::Panicked(why)) => {
+                state.restarts += 1;
+                if state.restarts > MAX_RESTARTS {
+                    return Err(
+                        format!("the HTTP front's {task:?} task panicked {} times: {why}", state.restarts).into()
+                    );
+                }
+                tracing::error!(task = ?task, error = %why, restarts = state.restarts, "an HTTP front task panicked; starting it again");
+                match task {
+                    HttpTask::Listener => {
+                        // The panicked loop dropped its socket: bind the same address again.
+                        let addr = state.addr;
+                        let listener =
+                            TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
+                        state.listener = Self::serve(&myself, listener, &state.front);
+                    }
+                    HttpTask::Sweeper => state.sweeper = Self::sweep(&myself, &state.front, state.sweep_every),
+                }
+            }
+            // A task returns only once the front is closing.
+            HttpFrontMsg::Ended(..) => {}
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<HttpFrontMsg>,
+        state: &mut HttpFrontState,
+    ) -> Result<(), ActorProcessingErr> {
         state.sweeper.abort();
         state.front.closing.cancel();
         state.front.sessions.clear();
         // Graceful: answers being written finish; whatever still hangs after a second is cut.
-        if tokio::time::timeout(Duration::from_secs(1), &mut state.server).await.is_err() {
-            state.server.abort();
-        }
+        state.listener.stop_within(Duration::from_secs(1)).await;
         Ok(())
     }
 }

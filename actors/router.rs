@@ -10,11 +10,11 @@ use arc_swap::ArcSwap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
-use crate::clients::Clients;
+use crate::dispatch::Clients;
 use crate::naming::Naming;
 use crate::routing::{RoutingTable, ServerLists, ServerRoute};
 
-pub enum RouterMsg {
+pub(crate) enum RouterMsg {
     /// A server (re)published its lists.
     ServerLists { server: String, lists: Arc<ServerLists> },
     /// A server's first start ended, with or without lists; start-up readiness no longer waits for it.
@@ -29,16 +29,16 @@ pub enum RouterMsg {
     Replacing { server: String },
 }
 
-pub struct RouterArgs {
-    pub naming: Naming,
-    pub table: Arc<ArcSwap<RoutingTable>>,
-    pub ready: watch::Sender<bool>,
+pub(crate) struct RouterArgs {
+    pub(crate) naming: Naming,
+    pub(crate) table: Arc<ArcSwap<RoutingTable>>,
+    pub(crate) ready: watch::Sender<bool>,
     /// Servers whose first lists (live, or from a catalog) start-up readiness waits for.
-    pub awaited: Vec<String>,
-    pub clients: Arc<Clients>,
+    pub(crate) awaited: Vec<String>,
+    pub(crate) clients: Arc<Clients>,
 }
 
-pub struct RouterState {
+pub(crate) struct RouterState {
     naming: Naming,
     table: Arc<ArcSwap<RoutingTable>>,
     routes: BTreeMap<String, Arc<ServerRoute>>,
@@ -54,7 +54,7 @@ pub struct RouterState {
     replacing: HashSet<String>,
 }
 
-pub struct Router;
+pub(crate) struct Router;
 
 impl Actor for Router {
     type Msg = RouterMsg;

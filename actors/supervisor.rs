@@ -17,37 +17,36 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use super::router::RouterMsg;
 use super::server::{ServerActor, ServerArgs, ServerContext, ServerMsg};
 use crate::config::ServerConfig;
+use crate::dispatch::{Lane, ServerHandle};
 use crate::routing::ServerRoute;
 
 /// How long the supervisor waits for a retiring server to answer its calls and stop its process group.
 const RETIRE_WAIT: Duration = Duration::from_secs(30);
 
-pub struct SupervisorArgs {
-    pub servers: Vec<Arc<ServerConfig>>,
-    pub ctx: Arc<ServerContext>,
+pub(crate) struct SupervisorArgs {
+    pub(crate) servers: Vec<Arc<ServerConfig>>,
+    pub(crate) ctx: Arc<ServerContext>,
 }
 
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// Bring the running servers in line with a reloaded configuration (servers in any order). Answered once
     /// every retired server has stopped and every new one has been spawned (not necessarily started).
     Reconcile(Vec<Arc<ServerConfig>>, RpcReplyPort<ReconcileReport>),
+    /// The live server actors, in name order (for status queries, which ask each one).
+    Servers(RpcReplyPort<Vec<ActorRef<ServerMsg>>>),
 }
 
 /// What a reconcile did, by server name (for the reload's log line).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReconcileReport {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
+pub(crate) struct ReconcileReport {
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
     /// Changed definitions: the old server was stopped and a new one started.
-    pub replaced: Vec<String>,
-    pub unchanged: usize,
+    pub(crate) replaced: Vec<String>,
+    pub(crate) unchanged: usize,
 }
 
-impl ReconcileReport {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.replaced.is_empty()
-    }
-}
+impl ReconcileReport {}
 
 /// One running server actor and the definition it was started from.
 struct Child {
@@ -55,7 +54,7 @@ struct Child {
     config: Arc<ServerConfig>,
 }
 
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     ctx: Arc<ServerContext>,
     /// The live server actors by server name.
     servers: BTreeMap<String, Child>,
@@ -65,7 +64,7 @@ pub struct SupervisorState {
     stopping: bool,
 }
 
-pub struct ServerSupervisor;
+pub(crate) struct ServerSupervisor;
 
 impl ServerSupervisor {
     async fn spawn_server(
@@ -74,19 +73,19 @@ impl ServerSupervisor {
         config: Arc<ServerConfig>,
     ) -> Result<(), ActorProcessingErr> {
         let breaker = crate::breaker::Breaker::new(config.circuit_failures, config.circuit_cooldown);
-        let lane = Arc::new(crate::actors::server::lane::Lane::new(Arc::new(breaker)));
+        let lane = Arc::new(Lane::new(Arc::new(breaker)));
         let args = ServerArgs { config: config.clone(), ctx: state.ctx.clone(), lane: lane.clone() };
         let (actor, _) = Actor::spawn_linked(None, ServerActor, args, myself.get_cell()).await?;
         state.by_id.insert(actor.get_id(), config.name.clone());
         state.servers.insert(config.name.clone(), Child { actor: actor.clone(), config: config.clone() });
+        let label: Arc<str> = config.qualified().into();
         let route = ServerRoute {
             name: config.name.clone(),
             namespace: config.namespace,
-            label: config.qualified().into(),
-            actor,
+            handle: ServerHandle::new(label.clone(), lane, Arc::new(actor)),
+            label,
             retries: config.retries,
             prefix: config.prefix,
-            lane,
         };
         state.ctx.router.cast(RouterMsg::SetRoute(Arc::new(route)))?;
         Ok(())
@@ -187,6 +186,9 @@ impl Actor for ServerSupervisor {
             SupervisorMsg::Reconcile(servers, reply) => {
                 let report = Self::reconcile(&myself, state, servers).await?;
                 let _ = reply.send(report);
+            }
+            SupervisorMsg::Servers(reply) => {
+                let _ = reply.send(state.servers.values().map(|c| c.actor.clone()).collect());
             }
         }
         Ok(())

@@ -12,7 +12,10 @@
 //! alive. Failures are timeouts, crashes and failed starts.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
@@ -20,7 +23,7 @@ const HALF_OPEN: u8 = 2;
 
 /// What the breaker says about one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
+pub(crate) enum Permit {
     Allowed,
     /// The cool-down is over: this call decides whether the circuit closes again.
     Probe,
@@ -32,7 +35,7 @@ pub enum Permit {
 
 #[derive(Debug, Clone, Copy, Default, Hash, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CircuitState {
+pub(crate) enum CircuitState {
     /// Calls flow.
     #[default]
     Closed,
@@ -45,7 +48,7 @@ pub enum CircuitState {
 impl CircuitState {
     /// The `gateway_circuit_state` gauge value: 0 closed, 1 half-open, 2 open (dashboards and alerts rely on
     /// these numbers).
-    pub fn gauge_value(self) -> i64 {
+    pub(crate) fn gauge_value(self) -> i64 {
         match self {
             CircuitState::Closed => 0,
             CircuitState::HalfOpen => 1,
@@ -55,7 +58,7 @@ impl CircuitState {
 }
 
 impl CircuitState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CircuitState::Closed => "closed",
             CircuitState::Open => "open",
@@ -64,35 +67,41 @@ impl CircuitState {
     }
 }
 
-pub struct Breaker {
+pub(crate) struct Breaker {
     /// Consecutive failures that open the circuit.
     threshold: u32,
     /// How long an open circuit fails fast before letting a probe through.
     cooldown: Duration,
     state: AtomicU8,
     failures: AtomicU32,
-    /// When the circuit last opened, in ms since `epoch`.
+    /// When the circuit last opened, in ms of `clock`.
     opened_at: AtomicU64,
-    epoch: Instant,
+    /// Read only when a call fails or the circuit is open: a closed circuit costs one atomic load per call.
+    clock: Arc<dyn Clock>,
 }
 
 impl Breaker {
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self::with_clock(threshold, cooldown, Arc::new(SystemClock::default()))
+    }
+
+    /// A breaker reading time from `clock` (tests step a [`crate::clock::ManualClock`]).
+    pub(crate) fn with_clock(threshold: u32, cooldown: Duration, clock: Arc<dyn Clock>) -> Self {
         Breaker {
             threshold: threshold.max(1),
             cooldown,
             state: AtomicU8::new(CLOSED),
             failures: AtomicU32::new(0),
             opened_at: AtomicU64::new(0),
-            epoch: Instant::now(),
+            clock,
         }
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.clock.now().as_millis() as u64
     }
 
-    pub fn state(&self) -> CircuitState {
+    pub(crate) fn state(&self) -> CircuitState {
         match self.state.load(Ordering::Acquire) {
             OPEN => CircuitState::Open,
             HALF_OPEN => CircuitState::HalfOpen,
@@ -101,7 +110,7 @@ impl Breaker {
     }
 
     /// Whether a call may go to the server now.
-    pub fn allow(&self) -> Permit {
+    pub(crate) fn allow(&self) -> Permit {
         match self.state.load(Ordering::Acquire) {
             CLOSED => Permit::Allowed,
             OPEN => {
@@ -121,7 +130,7 @@ impl Breaker {
     }
 
     /// The server answered.
-    pub fn success(&self) {
+    pub(crate) fn success(&self) {
         self.failures.store(0, Ordering::Release);
         if self.state.load(Ordering::Acquire) != CLOSED {
             self.state.store(CLOSED, Ordering::Release);
@@ -129,7 +138,7 @@ impl Breaker {
     }
 
     /// A call failed (timeout, crash, failed start).
-    pub fn failure(&self) {
+    pub(crate) fn failure(&self) {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
         let state = self.state.load(Ordering::Acquire);
         if state == HALF_OPEN || (state == CLOSED && failures >= self.threshold) {
@@ -143,9 +152,16 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    use crate::clock::ManualClock;
+
+    fn breaker(threshold: u32, cooldown: Duration) -> (Breaker, Arc<ManualClock>) {
+        let clock = ManualClock::new();
+        (Breaker::with_clock(threshold, cooldown, clock.clone()), clock)
+    }
+
     #[test]
     fn closed_open_half_open_closed() {
-        let b = Breaker::new(3, Duration::from_millis(50));
+        let (b, clock) = breaker(3, Duration::from_millis(50));
         for _ in 0..2 {
             b.failure();
         }
@@ -156,7 +172,7 @@ mod tests {
         }
         assert_eq!(b.state(), CircuitState::Open);
         assert!(matches!(b.allow(), Permit::Rejected { .. }));
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(Duration::from_millis(60));
         assert_eq!(b.allow(), Permit::Probe);
         assert_eq!(b.state(), CircuitState::HalfOpen);
         assert!(matches!(b.allow(), Permit::Rejected { .. }), "one probe at a time");
@@ -166,12 +182,24 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_the_circuit_again() {
-        let b = Breaker::new(1, Duration::from_millis(20));
+        let (b, clock) = breaker(1, Duration::from_millis(20));
         b.failure();
-        std::thread::sleep(Duration::from_millis(30));
+        clock.advance(Duration::from_millis(30));
         assert_eq!(b.allow(), Permit::Probe);
         b.failure();
         assert_eq!(b.state(), CircuitState::Open);
         assert!(matches!(b.allow(), Permit::Rejected { .. }));
+    }
+
+    #[test]
+    fn an_open_circuit_says_exactly_how_long_it_stays_open() {
+        let (b, clock) = breaker(1, Duration::from_secs(30));
+        b.failure();
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(b.allow(), Permit::Rejected { retry_in: Duration::from_secs(20) });
+        clock.advance(Duration::from_millis(19_999));
+        assert_eq!(b.allow(), Permit::Rejected { retry_in: Duration::from_millis(1) });
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(b.allow(), Permit::Probe);
     }
 }

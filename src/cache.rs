@@ -5,7 +5,7 @@
 //! ```text
 //! key  = cache_key("tools/call", canonical_tool, arguments, scope)     // scope: "public" | "client:<id>"
 //! hit  = cache.get(&key).await                                         // Err => bypass (count the error)
-//! miss → coalescer.run(key, || call the downstream).await               // one call for identical requests
+//! miss → identical calls in flight are coalesced by the caller (see crate::dispatch::admit)
 //!      → cache.put(&key, result_bytes, ttl, &tags).await               // tags: standard_tags(tool) + rule tags
 //! writer succeeded / list_changed / resources/updated → cache.invalidate_tag(tag)
 //! ```
@@ -19,23 +19,21 @@
 //! - [`key`]: the digest of (kind, target, canonical arguments, scope).
 //! - [`memory`]: the embedded cache (CLOCK eviction), bounded by entries and bytes.
 //! - [`redis`]: the Redis backend (tag sets, Lua scripts, timeouts through [`crate::kv`]).
-//! - [`coalesce`]: the in-process singleflight.
 
-pub mod coalesce;
-pub mod key;
-pub mod memory;
-pub mod redis;
+pub(crate) mod key;
+pub(crate) mod memory;
+pub(crate) mod redis;
 
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use self::coalesce::{Coalescer, Shared};
-pub use self::key::{cache_key, cache_key_scoped, canonical_json, CacheKey};
+pub(crate) use self::key::cache_key_scoped;
+pub use self::key::{cache_key, CacheKey};
 pub use self::memory::{MemoryCache, MemoryLimits};
 pub use self::redis::RedisCache;
-pub use crate::kv::{BackendHealth, BackendKind};
+pub(crate) use crate::kv::{BackendHealth, BackendKind};
 use crate::kv::{KvError, RedisOptions};
 
 /// Why the cache did not answer; the call goes on without it.
@@ -82,24 +80,24 @@ pub trait CacheBackend: Send + Sync {
 }
 
 /// The tag of every entry of a namespace: `ns:<namespace>`.
-pub fn namespace_tag(namespace: &str) -> String {
+pub(crate) fn namespace_tag(namespace: &str) -> String {
     format!("ns:{namespace}")
 }
 
 /// The tag of every entry of one server: `server:<namespace>.<server>`; invalidated when it reports
 /// `list_changed` or restarts with a different catalog.
-pub fn server_tag(namespace: &str, server: &str) -> String {
+pub(crate) fn server_tag(namespace: &str, server: &str) -> String {
     format!("server:{namespace}.{server}")
 }
 
 /// The tag of every entry of one tool: `tool:<canonical name>`.
-pub fn tool_tag(canonical_tool: &str) -> String {
+pub(crate) fn tool_tag(canonical_tool: &str) -> String {
     format!("tool:{canonical_tool}")
 }
 
 /// Namespace, server and tool tags of a canonical `<namespace>.<server>.<tool>` name; rule tags are added to
 /// these as written (unprefixed), so `dfs-gateway cache invalidate --tag slate` names a rule's tag directly.
-pub fn standard_tags(canonical_tool: &str) -> Vec<String> {
+pub(crate) fn standard_tags(canonical_tool: &str) -> Vec<String> {
     let mut parts = canonical_tool.splitn(3, '.');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(ns), Some(server), Some(_)) => {
@@ -111,15 +109,15 @@ pub fn standard_tags(canonical_tool: &str) -> Vec<String> {
 
 /// The typed `[cache]` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheSettings {
+pub(crate) struct CacheSettings {
     /// `backend = "memory" | "redis"`; memory by default.
-    pub backend: BackendKind,
+    pub(crate) backend: BackendKind,
     /// Bounds of the memory backend; `max_entry_bytes` applies to Redis as well.
-    pub memory: MemoryLimits,
+    pub(crate) memory: MemoryLimits,
     /// Where Redis is and its timeouts; required when `backend` is Redis (from `REDIS_URL`).
-    pub redis: Option<RedisOptions>,
+    pub(crate) redis: Option<RedisOptions>,
     /// Prefix of every Redis key of the cache; `dfs-gateway:cache` by default.
-    pub key_prefix: String,
+    pub(crate) key_prefix: String,
 }
 
 impl Default for CacheSettings {
@@ -135,7 +133,7 @@ impl Default for CacheSettings {
 
 /// The cache the gateway holds: either backend behind one type; cheap to clone.
 #[derive(Clone)]
-pub enum Cache {
+pub(crate) enum Cache {
     Memory(MemoryCache),
     Redis(RedisCache),
 }
@@ -143,7 +141,7 @@ pub enum Cache {
 impl Cache {
     /// Builds the configured backend. A Redis that is down is not an error (the cache starts degraded and
     /// heals); a missing or malformed URL is.
-    pub async fn build(settings: &CacheSettings) -> Result<Cache, CacheError> {
+    pub(crate) async fn build(settings: &CacheSettings) -> Result<Cache, CacheError> {
         match settings.backend {
             BackendKind::Memory => Ok(Cache::Memory(MemoryCache::new(settings.memory))),
             BackendKind::Redis => {
@@ -159,7 +157,7 @@ impl Cache {
     }
 
     /// `"memory"` or `"redis"`, for metrics labels and `/healthz`.
-    pub fn backend_name(&self) -> &'static str {
+    pub(crate) fn backend_name(&self) -> &'static str {
         match self {
             Cache::Memory(_) => "memory",
             Cache::Redis(_) => "redis",

@@ -8,32 +8,56 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::routing::ServerLists;
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Catalog {
-    /// Launch key of the command the lists came from.
-    pub key: String,
-    /// The server's `initialize` result fields, as it sent them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_info: Option<Box<RawValue>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capabilities: Option<Box<RawValue>>,
-    /// The protocol era the server spoke, so a restart need not probe again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub era: Option<crate::era::Era>,
-    /// Tools, prompts, resources and templates exactly as the server listed them.
+/// Everything a server lists, each item exactly as the server sent it.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(crate) struct ServerLists {
     #[serde(default)]
-    pub lists: ServerLists,
+    pub(crate) tools: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) prompts: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) resources: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) resource_templates: Vec<Box<RawValue>>,
 }
 
-pub fn path(state_dir: &Path, server: &str) -> PathBuf {
+impl ServerLists {
+    /// Same items, byte for byte (RawValue has no `PartialEq` on content that ignores nothing, so compare text).
+    pub(crate) fn same_as(&self, other: &ServerLists) -> bool {
+        fn same(a: &[Box<RawValue>], b: &[Box<RawValue>]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.get() == y.get())
+        }
+        same(&self.tools, &other.tools)
+            && same(&self.prompts, &other.prompts)
+            && same(&self.resources, &other.resources)
+            && same(&self.resource_templates, &other.resource_templates)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Catalog {
+    /// Launch key of the command the lists came from.
+    pub(crate) key: String,
+    /// The server's `initialize` result fields, as it sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) server_info: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) capabilities: Option<Box<RawValue>>,
+    /// The protocol era the server spoke, so a restart need not probe again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) era: Option<crate::era::Era>,
+    /// Tools, prompts, resources and templates exactly as the server listed them.
+    #[serde(default)]
+    pub(crate) lists: ServerLists,
+}
+
+pub(crate) fn path(state_dir: &Path, server: &str) -> PathBuf {
     state_dir.join("catalog").join(format!("{server}.json"))
 }
 
 /// The catalog of `server`, if there is one written for `key`. A missing, unreadable or stale file is `None`
 /// (the server is then started once to discover its tools).
-pub fn load(state_dir: &Path, server: &str, key: &str) -> Option<Catalog> {
+pub(crate) fn load(state_dir: &Path, server: &str, key: &str) -> Option<Catalog> {
     let p = path(state_dir, server);
     let text = std::fs::read(&p).ok()?;
     match serde_json::from_slice::<Catalog>(&text) {
@@ -50,7 +74,7 @@ pub fn load(state_dir: &Path, server: &str, key: &str) -> Option<Catalog> {
 }
 
 /// Writes the catalog atomically (temporary file, then rename), so a crash never leaves half a file.
-pub fn store(state_dir: &Path, server: &str, catalog: &Catalog) -> io::Result<()> {
+pub(crate) fn store(state_dir: &Path, server: &str, catalog: &Catalog) -> io::Result<()> {
     let p = path(state_dir, server);
     let dir = p.parent().expect("catalog path has a parent");
     std::fs::create_dir_all(dir)?;

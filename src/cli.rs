@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::gateway::{self, GatewayArgs, GatewayHandle};
@@ -17,7 +18,7 @@ use crate::policy::PolicySet;
 use crate::session::Session;
 
 /// Exit code for a configuration that does not validate (EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
+pub(crate) const EXIT_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,16 +26,16 @@ pub const EXIT_CONFIG: u8 = 64;
     version,
     about = "One MCP server in front of many: routing, supervision, caching, telemetry"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (TOML). Without it, the bundled configuration plus APP_SERVERS / EXTERNAL_SERVERS.
     #[arg(long, short, global = true, env = "DFS_GATEWAY_CONFIG")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve MCP over stdio to one client (the default).
     Serve,
     /// Validate the configuration; print every problem with file and line; exit 64 if there is one.
@@ -75,7 +76,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CacheAction {
+pub(crate) enum CacheAction {
     /// Drop every cache entry carrying TAG: `ns:<namespace>`, `server:<ns>.<server>`, `tool:<canonical tool>`,
     /// or a tag a policy rule gives (`cache = { tags = [...] }`). Goes to a running gateway (its health
     /// listener) and, with a Redis cache, to Redis directly (every gateway on it sees the change).
@@ -133,12 +134,10 @@ pub fn main() -> ExitCode {
     };
     // Log files are the server's: one-off commands (tools, call) log to stderr only. Held until main returns.
     let _log_files = crate::telemetry::init_logging(&level, matches!(command, Command::Serve).then_some(&config.log));
-    // DFS_GATEWAY_WORKERS: runtime threads. Default 1: every hop of a call (client reader, server writer and
-    // reader, client writer) runs on one thread, so none waits for a cross-thread wake-up; on the 2-core
-    // machines measured (cargo bench --bench gateway) that took 10-30 µs off a call at 1 in flight for the
-    // same throughput at 32 in flight. The evidence trail and log files write from threads of their own.
-    // More workers help when the gateway itself, not its servers, is the CPU bottleneck.
-    let workers = std::env::var("DFS_GATEWAY_WORKERS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1);
+    // One runtime thread by default: on the 2-core machines measured (cargo bench --bench gateway) that took
+    // 10-30 µs off a call at 1 in flight for the same throughput at 32 in flight. The evidence trail and log
+    // files write from threads of their own.
+    let workers = config.runtime.workers;
     let mut builder = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -193,22 +192,6 @@ struct Fronts {
 
 const NO_FRONTS: Fronts = Fronts { stdio: false, http: false };
 
-/// A started gateway and the audit trail it writes to (stopped after the gateway, so that every record of its
-/// last calls is written).
-struct Running {
-    handle: GatewayHandle,
-    evidence: Option<crate::actors::evidence::Evidence>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.handle.stop().await;
-        if let Some(evidence) = self.evidence {
-            evidence.stop().await;
-        }
-    }
-}
-
 /// Starts the gateway. `evidence`: write the audit trail (`serve` must; a one-off command does when the trail's
 /// directory is free, and says so when another gateway holds it).
 async fn start(
@@ -217,14 +200,15 @@ async fn start(
     fronts: Fronts,
     shutdown: CancellationToken,
     evidence: Need,
-) -> anyhow::Result<Running> {
-    let lookup_env = Arc::new(|k: &str| std::env::var(k).ok());
-    let Fronts { stdio, http } = fronts;
-    let (services, evidence) = build_services(&config, evidence).await?;
-    let handle = gateway::start(GatewayArgs { config, stdio, http, shutdown, lookup_env, policy, services })
-        .await
-        .context("starting the gateway")?;
-    Ok(Running { handle, evidence })
+) -> anyhow::Result<GatewayHandle> {
+    let (services, queue) = build_services(&config).await?;
+    let mut args = GatewayArgs::new(config, policy, services);
+    args.stdio = fronts.stdio.then(crate::actors::stdio_front::StdioStreams::process);
+    args.http = fronts.http;
+    args.shutdown = shutdown;
+    args.evidence = queue;
+    args.evidence_optional = evidence == Need::IfFree;
+    gateway::start(args).await.context("starting the gateway")
 }
 
 /// Whether a command needs the audit trail.
@@ -234,12 +218,12 @@ enum Need {
     IfFree,
 }
 
-/// The cache, the rate limiter and the evidence trail of `[cache]`, `[rate_limit]`, `[evidence]`. A Redis that
-/// is down is not an error (the gateway starts degraded and heals); a Redis URL that cannot work is.
+/// The cache, the rate limiter and the evidence queue of `[cache]`, `[rate_limit]`, `[evidence]` (the queue's
+/// writer runs in the gateway's tree). A Redis that is down is not an error (the gateway starts degraded and
+/// heals); a Redis URL that cannot work is.
 async fn build_services(
     config: &Config,
-    need: Need,
-) -> anyhow::Result<(Arc<crate::calls::Services>, Option<crate::actors::evidence::Evidence>)> {
+) -> anyhow::Result<(Arc<crate::dispatch::Services>, Option<crate::evidence::queue::Queue>)> {
     let svc = &config.services;
     let cache = if svc.cache.enabled {
         Some(crate::cache::Cache::build(&svc.cache.settings).await.context("starting the cache")?)
@@ -247,24 +231,17 @@ async fn build_services(
         None
     };
     let limiter = crate::ratelimit::Limiter::build(&svc.rate_limit).await.context("starting the rate limiter")?;
-    let evidence = match &svc.evidence {
-        None => None,
+    let (queue, handle) = match &svc.evidence {
+        None => (None, crate::evidence::EvidenceHandle::disabled()),
         Some(cfg) => {
-            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok()).validate()?;
-            match crate::actors::evidence::spawn(cfg).await {
-                Ok(e) => Some(e),
-                Err(e) if need == Need::IfFree => {
-                    tracing::warn!(error = %e, "this command writes no evidence");
-                    None
-                }
-                Err(e) => return Err(e).context("starting the evidence trail"),
-            }
+            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok());
+            let (queue, handle) = crate::evidence::queue::Queue::new(cfg).context("the evidence trail")?;
+            (Some(queue), handle)
         }
     };
-    let handle = evidence.as_ref().map_or_else(crate::actors::evidence::EvidenceHandle::disabled, |e| e.handle.clone());
     let metrics = Arc::new(crate::telemetry::Metrics::new());
-    let services = crate::calls::Services::new(metrics, handle, cache, limiter, &svc.cache);
-    Ok((Arc::new(services), evidence))
+    let services = crate::dispatch::Services::new(metrics, handle, cache, limiter, &svc.cache);
+    Ok((Arc::new(services), queue))
 }
 
 async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
@@ -274,14 +251,14 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let fronts = Fronts { stdio: config.stdio.enabled, http: config.http.enabled };
-    if let Some(window) = crate::spin::window_from_env() {
+    if let Some(window) = config.runtime.spin {
         crate::spin::start(window);
     }
-    let running = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
-    let handle = &running.handle;
+    let handle = start(config.clone(), policy, fronts, shutdown.clone(), Need::Required).await?;
     tracing::info!(config = %config.source, servers = config.servers.len(), "dfs-gateway serving");
-    let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone());
-    let ops = start_ops(handle, shutdown.clone()).await;
+    let reloader = crate::reload::spawn(config.clone(), handle.shared.clone(), handle.supervisor.clone())
+        .map(|task| end_on_panic(task, "the configuration watcher", shutdown.clone()));
+    let ops = start_ops(&config, &handle, shutdown.clone()).await;
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = sigterm.recv() => tracing::info!("SIGTERM; shutting down"),
@@ -291,31 +268,44 @@ async fn serve(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
     if let Some(r) = reloader {
         r.abort();
     }
-    running.stop().await;
+    handle.stop().await;
     if let Some(ops) = ops {
         ops.join().await;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `/healthz` and `/metrics` (`ENABLE_HEALTH`, `HEALTH_PORT` 8080, `ENABLE_METRICS`, `METRICS_PORT` 9090, bound to
-/// `OPS_BIND`, 127.0.0.1 by default). A port that cannot be bound is logged; the gateway serves on without it.
-async fn start_ops(handle: &GatewayHandle, shutdown: CancellationToken) -> Option<crate::ops::OpsServers> {
-    let flag = |k: &str| std::env::var(k).map_or(true, |v| !matches!(v.trim(), "0" | "false" | "no" | "off"));
-    let port = |k: &str, d: u16| std::env::var(k).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(d);
-    let ip: std::net::IpAddr =
-        std::env::var("OPS_BIND").ok().and_then(|v| v.parse().ok()).unwrap_or([127, 0, 0, 1].into());
-    let plan = crate::ops::OpsPlan {
-        health: flag("ENABLE_HEALTH").then(|| (ip, port("HEALTH_PORT", 8080)).into()),
-        metrics: flag("ENABLE_METRICS").then(|| (ip, port("METRICS_PORT", 9090)).into()),
-    };
+/// Watches a task `serve` owns (the configuration watcher): if it panics, the gateway ends cleanly with the
+/// reason logged, rather than go on without hot reload unnoticed.
+fn end_on_panic(task: tokio::task::JoinHandle<()>, what: &'static str, shutdown: CancellationToken) -> AbortHandle {
+    let abort = task.abort_handle();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                tracing::error!(task = what, error = %e, "a task of the gateway panicked; shutting down");
+                shutdown.cancel();
+            }
+        }
+    });
+    abort
+}
+
+/// `/healthz` and `/metrics` as `config.ops` says (`ENABLE_HEALTH`, `HEALTH_PORT` 8080, `ENABLE_METRICS`,
+/// `METRICS_PORT` 9090, bound to `OPS_BIND`, 127.0.0.1 by default). A port that cannot be bound is logged; the
+/// gateway serves on without it.
+async fn start_ops(
+    config: &Config,
+    handle: &GatewayHandle,
+    shutdown: CancellationToken,
+) -> Option<crate::ops::OpsServers> {
+    let plan = crate::ops::OpsPlan { health: config.ops.health, metrics: config.ops.metrics };
     if plan.health.is_none() && plan.metrics.is_none() {
         return None;
     }
-    let shared = handle.shared.clone();
+    let (shared, supervisor) = (handle.shared.clone(), handle.supervisor.clone());
     let source = crate::ops::health::AsyncHealth(move || {
-        let shared = shared.clone();
-        async move { gateway::health(&shared).await }
+        let (shared, supervisor) = (shared.clone(), supervisor.clone());
+        async move { gateway::health(&shared, &supervisor).await }
     });
     let metrics = handle.shared.services.metrics.clone();
     let services = handle.shared.services.clone();
@@ -362,7 +352,7 @@ async fn invalidate(
     let redis = redis.or_else(|| settings.redis.as_ref().map(|r| r.url.clone()));
     let gateway = gateway.or_else(|| {
         redis.is_none().then(|| {
-            let port = std::env::var("HEALTH_PORT").ok().and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(8080);
+            let port = config.ops.health.map_or(crate::config::HEALTH_PORT, |a| a.port());
             format!("http://127.0.0.1:{port}")
         })
     });
@@ -417,8 +407,7 @@ async fn live_states(url: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCode> {
-    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
-    let handle = &running.handle;
+    let handle = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
     handle.shared.wait_ready().await;
     let statuses = handle.statuses().await;
     let table = handle.shared.table.load_full();
@@ -441,7 +430,7 @@ async fn tools(config: Arc<Config>, policy: PolicySet) -> anyhow::Result<ExitCod
         }
     }
     print_table(&rows);
-    running.stop().await;
+    handle.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -461,8 +450,7 @@ async fn call(
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(arguments).context("the arguments are not JSON")?;
     anyhow::ensure!(args.is_object(), "the arguments must be a JSON object, e.g. '{{\"message\":\"hi\"}}'");
-    let running = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
-    let handle = &running.handle;
+    let handle = start(config, policy, NO_FRONTS, CancellationToken::new(), Need::IfFree).await?;
     handle.shared.wait_ready().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let session = Session::new(handle.shared.clone(), tx);
@@ -483,7 +471,7 @@ async fn call(
     })
     .await;
     drop(session);
-    running.stop().await;
+    handle.stop().await;
     let msg = outcome.map_err(|_| anyhow::anyhow!("no answer within {}", humantime::format_duration(timeout)))??;
     if let Some(error) = msg.get("error") {
         eprintln!("error: {}", serde_json::to_string_pretty(error)?);

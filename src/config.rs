@@ -8,6 +8,7 @@
 
 mod env;
 mod http;
+mod process;
 mod raw;
 mod services;
 
@@ -19,76 +20,25 @@ use std::time::Duration;
 
 use crate::naming::Naming;
 
-pub use env::{expand_env, EnvLookup, Overlay};
-pub use http::{token_hash, HttpFrontConfig, HttpOverlay, TokenEntry};
-pub use services::{CacheConfig, ServicesConfig};
+pub(crate) use crate::diagnostics::parse_duration;
+pub use crate::diagnostics::{ConfigError, ConfigErrors};
+pub(crate) use crate::naming::Namespace;
+
+pub(crate) use env::expand_env;
+pub use env::{EnvLookup, Overlay};
+pub use http::token_hash;
+#[cfg(test)]
+pub(crate) use http::TokenEntry;
+pub(crate) use http::{HttpFrontConfig, HttpOverlay};
+pub(crate) use process::{OpsConfig, ProcessOverlay, RuntimeConfig, HEALTH_PORT};
+pub(crate) use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
-pub const BUNDLED: &str = include_str!("config/bundled.toml");
-
-/// One problem in the configuration, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file, or `env:NAME` for an environment variable, or `<bundled>`.
-    pub origin: String,
-    /// 1-based line and column, when the problem has a place in a file.
-    pub line: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.origin, line, col, self.message),
-            None => write!(f, "{}: {}", self.origin, self.message),
-        }
-    }
-}
-
-/// All problems found in one load, in file order.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The namespace a server's tools are published under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Namespace {
-    /// The application's own servers: started with the gateway, preferred by policy.
-    App,
-    /// Third-party servers: started lazily on first use.
-    Ext,
-}
-
-impl Namespace {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Namespace::App => "app",
-            Namespace::Ext => "ext",
-        }
-    }
-}
-
-impl fmt::Display for Namespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub(crate) const BUNDLED: &str = include_str!("config/bundled.toml");
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     File(PathBuf),
     Bundled,
 }
@@ -105,33 +55,37 @@ impl fmt::Display for Source {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub source: Source,
-    pub gateway: GatewayConfig,
-    pub stdio: StdioFrontConfig,
+    pub(crate) source: Source,
+    pub(crate) gateway: GatewayConfig,
+    pub(crate) stdio: StdioFrontConfig,
     /// `[front.http]`: the Streamable HTTP front.
-    pub http: HttpFrontConfig,
+    pub(crate) http: HttpFrontConfig,
     /// Servers in name order.
-    pub servers: Vec<Arc<ServerConfig>>,
-    pub policy: PolicyConfig,
+    pub(crate) servers: Vec<Arc<ServerConfig>>,
+    pub(crate) policy: PolicyConfig,
     /// `[cache]`, `[rate_limit]`, `[evidence]`.
-    pub services: ServicesConfig,
-    pub log: LogConfig,
+    pub(crate) services: ServicesConfig,
+    pub(crate) log: LogConfig,
+    /// The ops listeners (`/healthz`, `/metrics`), from the environment only.
+    pub(crate) ops: OpsConfig,
+    /// The async runtime (threads, spin window), from the environment only.
+    pub(crate) runtime: RuntimeConfig,
 }
 
 /// `[log]`: rolling JSON log files, written besides stderr (which always gets every line).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogConfig {
+pub(crate) struct LogConfig {
     /// Folder of the files, absolute; `None` (the default): stderr only. `LOG_DIR` overrides.
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
     /// When a new file is begun (`LOG_ROTATION` overrides). Default daily.
-    pub rotation: LogRotation,
+    pub(crate) rotation: LogRotation,
     /// Files kept: at each rotation the oldest beyond this many are deleted; 0 keeps all (`LOG_KEEP`). Default 7.
-    pub keep: usize,
+    pub(crate) keep: usize,
 }
 
 /// `[log] rotation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogRotation {
+pub(crate) enum LogRotation {
     Minutely,
     Hourly,
     Daily,
@@ -141,7 +95,7 @@ pub enum LogRotation {
 }
 
 impl LogRotation {
-    pub fn parse(s: &str) -> Option<LogRotation> {
+    pub(crate) fn parse(s: &str) -> Option<LogRotation> {
         Some(match s.trim() {
             "minutely" => LogRotation::Minutely,
             "hourly" => LogRotation::Hourly,
@@ -155,37 +109,37 @@ impl LogRotation {
 
 /// `[policy]`: where the rules are and what happens when none matches.
 #[derive(Debug, Clone)]
-pub struct PolicyConfig {
+pub(crate) struct PolicyConfig {
     /// Rule files, absolute.
-    pub files: Vec<PathBuf>,
-    pub default_action: crate::policy::Action,
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) default_action: crate::policy::Action,
 }
 
 /// `[gateway]`: what the whole gateway shares.
 #[derive(Debug, Clone)]
-pub struct GatewayConfig {
+pub(crate) struct GatewayConfig {
     /// `serverInfo.name` toward clients.
-    pub name: String,
-    pub naming: Naming,
+    pub(crate) name: String,
+    pub(crate) naming: Naming,
     /// Runtime state (`catalog/`, `evidence/`), absolute.
-    pub state_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// Largest single JSON-RPC frame accepted in either direction; larger ones are rejected and skipped.
-    pub max_frame_bytes: usize,
+    pub(crate) max_frame_bytes: usize,
     /// `tracing` filter directive (`LOG_LEVEL` overrides).
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// Items per page of merged lists (0: one page).
-    pub page_size: usize,
+    pub(crate) page_size: usize,
 }
 
 /// `[front.stdio]`.
 #[derive(Debug, Clone)]
-pub struct StdioFrontConfig {
-    pub enabled: bool,
+pub(crate) struct StdioFrontConfig {
+    pub(crate) enabled: bool,
 }
 
 /// How many downstream sessions an HTTP server gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionMode {
+pub(crate) enum SessionMode {
     /// One downstream session that every client's calls share (the default).
     #[default]
     Shared,
@@ -196,74 +150,74 @@ pub enum SessionMode {
 
 /// A Streamable HTTP downstream, `url = "http://…/mcp"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpServer {
+pub(crate) struct HttpServer {
     /// The MCP endpoint, `http://host[:port]/path`.
-    pub url: String,
+    pub(crate) url: String,
     /// Extra request headers; values may hold `${VAR}` references to the gateway's environment.
-    pub headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     /// A variable of the gateway's environment holding a bearer token for `Authorization`.
-    pub bearer_env: Option<String>,
-    pub session: SessionMode,
+    pub(crate) bearer_env: Option<String>,
+    pub(crate) session: SessionMode,
 }
 
 /// One downstream MCP server, `[servers.<name>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// The key under `[servers]`: the middle part of canonical names.
-    pub name: String,
-    pub namespace: Namespace,
+    pub(crate) name: String,
+    pub(crate) namespace: Namespace,
     /// Set for a Streamable HTTP server (then `command`, `args`, `env` and `cwd` are unused).
-    pub http: Option<HttpServer>,
+    pub(crate) http: Option<HttpServer>,
     /// Its tools and prompts keep their own names on the wire (`prefix = false`), e.g. to run a test suite that
     /// calls a server's own names through the gateway. Canonical names (policy, logs) keep the prefix.
-    pub prefix: bool,
+    pub(crate) prefix: bool,
     /// Program to run: a bare name is looked up on PATH, a path is absolute (relative ones were resolved).
-    pub command: PathBuf,
-    pub args: Vec<String>,
+    pub(crate) command: PathBuf,
+    pub(crate) args: Vec<String>,
     /// Extra environment, values possibly holding `${VAR}` references to the gateway's environment.
-    pub env: BTreeMap<String, String>,
+    pub(crate) env: BTreeMap<String, String>,
     /// Working directory of the child.
-    pub cwd: PathBuf,
+    pub(crate) cwd: PathBuf,
     /// Pass the gateway's whole environment (otherwise only a minimal one plus `env`).
-    pub inherit_env: bool,
+    pub(crate) inherit_env: bool,
     /// Start on first call (ext default) rather than with the gateway (app default).
-    pub lazy: bool,
+    pub(crate) lazy: bool,
     /// Per-call timeout.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How long start-up (spawn + initialize + first tools/list) may take.
-    pub start_timeout: Duration,
+    pub(crate) start_timeout: Duration,
     /// Retries of calls that are safe to repeat (used by the failure-handling work).
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// A lazy server with no calls for this long is stopped.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// Calls in flight (and queued while starting) at most; more are refused as overloaded.
-    pub max_pending: usize,
+    pub(crate) max_pending: usize,
     /// Consecutive failures (timeouts, crashes, failed starts) that open the circuit breaker.
-    pub circuit_failures: u32,
+    pub(crate) circuit_failures: u32,
     /// How long an open circuit fails calls fast before one probe call may try again.
-    pub circuit_cooldown: Duration,
+    pub(crate) circuit_cooldown: Duration,
     /// First restart delay after a crash; doubles per consecutive crash up to `restart_backoff_max`.
-    pub restart_backoff: Duration,
-    pub restart_backoff_max: Duration,
+    pub(crate) restart_backoff: Duration,
+    pub(crate) restart_backoff_max: Duration,
     /// Where it was defined (`file:line` or `env:APP_SERVERS`), for messages.
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 impl ServerConfig {
     /// `<namespace>.<server>`, the prefix of its canonical tool names.
-    pub fn qualified(&self) -> String {
+    pub(crate) fn qualified(&self) -> String {
         format!("{}.{}", self.namespace, self.name)
     }
 
     /// Whether `other` defines the same server: every setting equal, wherever in the file it is written (a reload
     /// must not restart a server because a line was added above it).
-    pub fn same_definition(&self, other: &ServerConfig) -> bool {
+    pub(crate) fn same_definition(&self, other: &ServerConfig) -> bool {
         let unplaced = |c: &ServerConfig| ServerConfig { origin: String::new(), ..c.clone() };
         unplaced(self) == unplaced(other)
     }
 
     /// Identifies what is run, so a catalog written for another command (or URL) is not trusted.
-    pub fn launch_key(&self) -> String {
+    pub(crate) fn launch_key(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         match &self.http {
@@ -304,7 +258,8 @@ impl Config {
         Self::load(path, &Overlay::from_process())
     }
 
-    pub fn server(&self, name: &str) -> Option<&Arc<ServerConfig>> {
+    #[cfg(test)]
+    pub(crate) fn server(&self, name: &str) -> Option<&Arc<ServerConfig>> {
         self.servers.iter().find(|s| s.name == name)
     }
 
@@ -337,20 +292,6 @@ impl Config {
             Err(ConfigErrors(errors))
         }
     }
-}
-
-/// Parses `"5s"`, `"250ms"`, `"10m"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"5s\" or \"250ms\""))
-}
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, col)
 }
 
 #[cfg(test)]

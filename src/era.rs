@@ -16,7 +16,7 @@ use crate::protocol::{code, meta, write_json_str, RawObject, MODERN_VERSION};
 /// The era of one side of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Era {
+pub(crate) enum Era {
     #[default]
     Legacy,
     Modern,
@@ -24,21 +24,23 @@ pub enum Era {
 
 /// The modern envelope of one request.
 #[derive(Debug)]
-pub struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     /// `io.modelcontextprotocol/clientCapabilities`, as sent.
-    pub client_caps: &'a RawValue,
-    /// `io.modelcontextprotocol/logLevel`, when the client wants log messages for this request.
-    pub log_level: Option<Cow<'a, str>>,
+    pub(crate) client_caps: &'a RawValue,
+    /// `io.modelcontextprotocol/logLevel`, when the client wants log messages for this request. Read, but not
+    /// acted on yet: server log messages reach a modern client through its listen stream regardless.
+    #[allow(dead_code)]
+    pub(crate) log_level: Option<Cow<'a, str>>,
     /// `io.modelcontextprotocol/clientInfo.name`: the client's identity for policy.
-    pub client_name: Option<String>,
+    pub(crate) client_name: Option<String>,
 }
 
 /// Why a modern request was refused, as a JSON-RPC error.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EnvelopeError {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<serde_json::Value>,
+pub(crate) struct EnvelopeError {
+    pub(crate) code: i64,
+    pub(crate) message: String,
+    pub(crate) data: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -60,7 +62,7 @@ struct ClientInfo {
 
 /// `Ok(None)`: a legacy request. `Ok(Some(..))`: a valid modern request. `Err`: a modern request whose envelope is
 /// incomplete (-32602) or names a version the gateway does not serve (-32022). `server/discover` is always modern.
-pub fn classify<'a>(method: &str, params: Option<&'a RawValue>) -> Result<Option<Envelope<'a>>, EnvelopeError> {
+pub(crate) fn classify<'a>(method: &str, params: Option<&'a RawValue>) -> Result<Option<Envelope<'a>>, EnvelopeError> {
     let keys = params
         .and_then(|p| RawObject::parse(p).ok())
         .and_then(|o| o.get("_meta"))
@@ -105,12 +107,12 @@ fn missing_envelope() -> EnvelopeError {
 }
 
 /// Methods a modern client may no longer use (answered -32601 like any unknown method).
-pub fn removed_in_modern(method: &str) -> bool {
+pub(crate) fn removed_in_modern(method: &str) -> bool {
     matches!(method, "initialize" | "ping" | "logging/setLevel" | "resources/subscribe" | "resources/unsubscribe")
 }
 
 /// Results that carry cache hints in the modern era.
-pub fn is_cacheable(method: &str) -> bool {
+pub(crate) fn is_cacheable(method: &str) -> bool {
     matches!(
         method,
         "server/discover"
@@ -123,7 +125,7 @@ pub fn is_cacheable(method: &str) -> bool {
 }
 
 /// The members a gateway-made modern result ends with.
-pub fn completion_members(cacheable: bool) -> &'static str {
+pub(crate) fn completion_members(cacheable: bool) -> &'static str {
     if cacheable {
         r#""resultType":"complete","ttlMs":0,"cacheScope":"private""#
     } else {
@@ -133,7 +135,7 @@ pub fn completion_members(cacheable: bool) -> &'static str {
 
 /// A result from a legacy server, completed for a modern client: `resultType` (and, for cacheable results,
 /// `ttlMs: 0` and `cacheScope: "private"`, the safe defaults) added when absent. Unchanged otherwise.
-pub fn complete_result(result: &[u8], cacheable: bool) -> Cow<'_, [u8]> {
+pub(crate) fn complete_result(result: &[u8], cacheable: bool) -> Cow<'_, [u8]> {
     if crate::find_bytes!(result, b"\"resultType\"").is_some() {
         return Cow::Borrowed(result);
     }
@@ -151,7 +153,7 @@ pub fn complete_result(result: &[u8], cacheable: bool) -> Cow<'_, [u8]> {
 
 /// The modern envelope the gateway sends with its own requests and with a legacy client's requests to a modern
 /// server: version, the client's capabilities, and the gateway as client.
-pub fn envelope_members(client_caps: &str, log_level: Option<&str>) -> Vec<u8> {
+pub(crate) fn envelope_members(client_caps: &str, log_level: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + client_caps.len());
     write_json_str(&mut out, meta::PROTOCOL_VERSION);
     out.push(b':');
@@ -176,13 +178,13 @@ pub fn envelope_members(client_caps: &str, log_level: Option<&str>) -> Vec<u8> {
 
 /// Params with the envelope members merged into `_meta` (kept: everything else, and `_meta` members such as a
 /// progress token, unless the envelope replaces them).
-pub fn with_envelope(params: Option<&[u8]>, envelope: &[u8]) -> Vec<u8> {
+pub(crate) fn with_envelope(params: Option<&[u8]>, envelope: &[u8]) -> Vec<u8> {
     crate::protocol::merge_meta(params, envelope, Some("io.modelcontextprotocol/"))
 }
 
 /// Params with the modern envelope keys taken out of `_meta` (for a legacy server, which may refuse them); `None`
 /// when there were none, so the params go unchanged.
-pub fn without_envelope(params: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn without_envelope(params: &[u8]) -> Option<Vec<u8>> {
     crate::find_bytes!(params, b"io.modelcontextprotocol/")?;
     let raw: &RawValue = serde_json::from_slice(params).ok()?;
     let obj = RawObject::parse(raw).ok()?;

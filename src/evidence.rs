@@ -10,9 +10,8 @@
 //! - [`redact`]: secret keys and secret values taken out of arguments and error texts.
 //! - [`writer`]: the synchronous, single-owner file writer: resume after a crash, repair, rotation.
 //! - [`verify`](mod@verify): walks every file and reports the first broken link or torn record.
-//!
-//! The asynchronous side (the bounded queue that never blocks a call, the writer thread, shutdown) is
-//! `actors::evidence`.
+//! - [`queue`]: the asynchronous side: the bounded queue that never blocks a call, and the drain the writer
+//!   thread runs (the thread itself is owned by `actors::evidence`, which restarts it if it panics).
 //!
 //! # The chain
 //!
@@ -30,11 +29,12 @@
 //! Pruning old files is allowed: the oldest remaining file's genesis then links to a hash that is not present,
 //! which [`verify()`] reports as a note, not as breakage.
 
-pub mod chain;
+pub(crate) mod chain;
 mod encode;
-pub mod redact;
-pub mod verify;
-pub mod writer;
+pub(crate) mod queue;
+pub(crate) mod redact;
+pub(crate) mod verify;
+pub(crate) mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,9 +43,12 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-pub use chain::sha256_hex;
-pub use redact::Redactor;
-pub use verify::{verify, Problem, VerifyReport};
+pub(crate) use chain::sha256_hex;
+pub(crate) use queue::EvidenceHandle;
+#[cfg(test)]
+pub(crate) use queue::EvidenceStats;
+pub(crate) use redact::Redactor;
+pub use verify::{verify, VerifyReport};
 pub use writer::{Writer, WriterStats};
 
 /// Errors of the evidence trail. Expected per-record failures are counted, not returned: only start-up, the
@@ -148,10 +151,10 @@ impl std::fmt::Debug for EvidenceConfig {
 
 impl EvidenceConfig {
     /// The smallest `max_file_bytes` accepted: below it, rotation would churn through files.
-    pub const MIN_FILE_BYTES: u64 = 4096;
+    pub(crate) const MIN_FILE_BYTES: u64 = 4096;
 
     /// Checks the bounds; returns the configuration unchanged when they hold.
-    pub fn validate(self) -> Result<Self, EvidenceError> {
+    pub(crate) fn validate(self) -> Result<Self, EvidenceError> {
         if self.max_file_bytes < Self::MIN_FILE_BYTES {
             return Err(EvidenceError::Config(format!(
                 "max_file_bytes = {} is below the minimum of {} bytes",
@@ -177,7 +180,7 @@ impl EvidenceConfig {
     /// Reads the values of the `secret_env` variables through `lookup` (the process environment in the gateway)
     /// and adds them to `secret_values`. Called once at start-up, so a later change of the environment is not
     /// seen, and the values never leave the redactor.
-    pub fn read_secrets(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn read_secrets(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
         for name in &self.secret_env {
             if let Some(v) = lookup(name).filter(|v| !v.is_empty()) {
                 self.secret_values.push(v);
@@ -186,7 +189,7 @@ impl EvidenceConfig {
         self
     }
 
-    pub fn redactor(&self) -> Redactor {
+    pub(crate) fn redactor(&self) -> Redactor {
         Redactor::new(&self.redact_keys, &self.secret_values)
     }
 }
@@ -317,7 +320,7 @@ pub struct Record {
 
 impl Record {
     /// An empty record of `kind`, stamped now.
-    pub fn new(kind: RecordKind) -> Record {
+    pub(crate) fn new(kind: RecordKind) -> Record {
         Record {
             kind,
             time: SystemTime::now(),
@@ -346,18 +349,20 @@ impl Record {
     }
 
     /// A policy-decision record for the canonical tool name.
-    pub fn decision(tool: impl Into<Text>, decision: impl Into<Text>) -> Record {
+    pub(crate) fn decision(tool: impl Into<Text>, decision: impl Into<Text>) -> Record {
         Record { tool: Some(tool.into()), decision: Some(decision.into()), ..Record::new(RecordKind::Decision) }
     }
 
+    #[cfg(test)]
     /// Copies `raw` arguments into the record (the session holds them borrowed from the frame).
-    pub fn with_arguments(mut self, raw: &RawValue) -> Record {
+    pub(crate) fn with_arguments(mut self, raw: &RawValue) -> Record {
         self.arguments = Some(raw.to_owned());
         self
     }
 
+    #[cfg(test)]
     /// Attaches the result bytes (as sent to the client); the writer digests them into `result_digest`.
-    pub fn with_result(mut self, result: Bytes) -> Record {
+    pub(crate) fn with_result(mut self, result: Bytes) -> Record {
         self.result = Some(result);
         self
     }

@@ -22,18 +22,18 @@
 //! - [`body`]: what they answer with (one JSON buffer, or an SSE stream).
 //! - [`listener`]: the accept loop (hyper, `TCP_NODELAY`, graceful shutdown).
 
-pub mod auth;
-pub mod body;
-pub mod exchange;
-pub mod handler;
-pub mod headers;
-pub mod inbox;
-pub mod listener;
-pub mod sessions;
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod exchange;
+pub(crate) mod handler;
+pub(crate) mod headers;
+pub(crate) mod inbox;
+pub(crate) mod listener;
+pub(crate) mod sessions;
 
 /// Errors of the HTTP front that end it (request-level problems are HTTP answers, not errors).
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("cannot listen on {addr} for the MCP HTTP front: {source} (is the port in use? set [front.http] listen or HTTP_LISTEN)")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
 }

@@ -1,4 +1,4 @@
-//! The layer the cache and the rate limiter share: backend health, a clock, and one Redis connection.
+//! The layer the cache and the rate limiter share: backend health and one Redis connection.
 //!
 //! Redis is an optimisation for the gateway, never a dependency of a call. So every operation here is bounded by
 //! a short timeout (50 ms by default), fails at once while the connection is down instead of queueing behind
@@ -49,62 +49,12 @@ impl fmt::Display for BackendHealth {
 
 /// Which backend `[cache]` or `[rate_limit]` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BackendKind {
+pub(crate) enum BackendKind {
     /// In this process: nothing to run, nothing shared between gateways.
     #[default]
     Memory,
     /// Redis at `REDIS_URL`, shared by every gateway using it.
     Redis,
-}
-
-/// Monotonic time since an arbitrary origin.
-///
-/// The embedded backends read time through this so their tests can step it exactly (a call at the last
-/// nanosecond of a window, an entry one tick before its expiry) instead of sleeping.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Duration;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy)]
-pub struct SystemClock {
-    /// The zero of this clock; any fixed instant works because only differences are used.
-    origin: Instant,
-}
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        SystemClock { origin: Instant::now() }
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        self.origin.elapsed()
-    }
-}
-
-/// A clock that moves only when told to; for tests (here and in the gateway's own).
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    /// Nanoseconds since the origin; atomic so a test can advance it while backends read it from other tasks.
-    nanos: AtomicU64,
-}
-
-impl ManualClock {
-    pub fn new() -> Arc<Self> {
-        Arc::new(ManualClock::default())
-    }
-
-    pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX), Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Duration {
-        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
-    }
 }
 
 /// Why a Redis operation did not complete.
@@ -128,7 +78,7 @@ pub enum KvError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
     /// `redis://[user:password@]host:port[/db]`, from `REDIS_URL`.
-    pub url: String,
+    pub(crate) url: String,
     /// Upper bound of one operation, round trips included; past it the call goes on without Redis. 50 ms by
     /// default: a healthy Redis on the same network answers in well under a millisecond.
     pub op_timeout: Duration,
@@ -136,10 +86,10 @@ pub struct RedisOptions {
     pub startup_wait: Duration,
     /// Ceiling of the reconnect backoff, which starts at 20 ms and doubles; bounds how long after Redis comes
     /// back the gateway notices. 1 s by default.
-    pub reconnect_max_delay: Duration,
+    pub(crate) reconnect_max_delay: Duration,
     /// A connection with a command unanswered this long is closed and reconnected (a stalled or partitioned
     /// Redis leaves TCP open, and without this every call would keep paying the full timeout). 2 s by default.
-    pub unresponsive_after: Duration,
+    pub(crate) unresponsive_after: Duration,
 }
 
 impl RedisOptions {
@@ -152,15 +102,10 @@ impl RedisOptions {
             unresponsive_after: Duration::from_secs(2),
         }
     }
-
-    /// The options for `REDIS_URL`, if it is set and not empty.
-    pub fn from_env() -> Option<Self> {
-        std::env::var("REDIS_URL").ok().filter(|u| !u.trim().is_empty()).map(Self::new)
-    }
 }
 
 /// `scheme://host:port/db` of a Redis URL, without user and password, for messages.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
@@ -173,7 +118,7 @@ pub fn redact_url(url: &str) -> String {
 /// A Lua script run with `EVALSHA`, its digest computed once so a restarted Redis (which forgets loaded
 /// scripts) costs one `NOSCRIPT` and a reload, not a round trip per call.
 #[derive(Debug)]
-pub struct LuaScript {
+pub(crate) struct LuaScript {
     /// The source, sent only by `SCRIPT LOAD` after a `NOSCRIPT`.
     source: &'static str,
     /// SHA-1 of `source`, the name `EVALSHA` calls it by.
@@ -181,7 +126,7 @@ pub struct LuaScript {
 }
 
 impl LuaScript {
-    pub fn new(source: &'static str) -> Self {
+    pub(crate) fn new(source: &'static str) -> Self {
         LuaScript { source, sha1: fred::util::sha1_hash(source) }
     }
 }
@@ -286,12 +231,12 @@ impl RedisConn {
     }
 
     /// `redis://host:port/db`, without credentials.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.inner.endpoint
     }
 
     /// Degraded while disconnected or since the last failed operation; no I/O.
-    pub fn health(&self) -> BackendHealth {
+    pub(crate) fn health(&self) -> BackendHealth {
         if !self.inner.client.is_connected() {
             let last = self.last_failure();
             let detail = last.map(|r| format!(" (last error: {r})")).unwrap_or_default();
@@ -312,7 +257,7 @@ impl RedisConn {
     }
 
     /// One `PING`; refreshes [`health`](Self::health) when no traffic has done so (e.g. for `/healthz`).
-    pub async fn ping(&self) -> Result<(), KvError> {
+    pub(crate) async fn ping(&self) -> Result<(), KvError> {
         let client = self.inner.client.with_options(&self.inner.options);
         self.run(async move { client.ping::<()>(None).await }).await
     }
@@ -346,7 +291,7 @@ impl RedisConn {
 
     /// `EVALSHA`, loading the script and trying once more on `NOSCRIPT` (first use, or Redis restarted), all
     /// within one operation timeout.
-    pub async fn eval<R>(&self, script: &LuaScript, keys: Vec<String>, args: Vec<Value>) -> Result<R, KvError>
+    pub(crate) async fn eval<R>(&self, script: &LuaScript, keys: Vec<String>, args: Vec<Value>) -> Result<R, KvError>
     where
         R: FromValue + Send,
     {
@@ -411,14 +356,6 @@ mod tests {
         assert_eq!(redact_url("redis://:p@ss@h:1"), "redis://h:1");
         assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact_url("s3cret"), "<redis url>");
-    }
-
-    #[test]
-    fn manual_clock_moves_only_when_told() {
-        let clock = ManualClock::new();
-        assert_eq!(clock.now(), Duration::ZERO);
-        clock.advance(Duration::from_millis(1500));
-        assert_eq!(clock.now(), Duration::from_millis(1500));
     }
 
     #[tokio::test]

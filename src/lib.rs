@@ -7,43 +7,52 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file and environment overlay, validated with file/line errors.
-//! - [`protocol`]: the JSON-RPC envelope (borrowed, raw payloads) and frame builders.
-//! - [`naming`]: canonical `<namespace>.<server>.<tool>` names and the wire names clients see.
-//! - [`transport`]: framing, the pending-request map, downstream child processes.
-//! - [`routing`]: the routing table snapshot the fronts read.
-//! - [`catalog`]: persisted tool lists of lazy servers.
+//! `src/` is a DAG of parts, bottom to top; `actors/` sits on top of it, and only the orchestration (`cli`,
+//! `reload`) names the actors (`tests/layering.rs` checks both). To follow a `tools/call`, start at
+//! [`dispatch`], whose module docs draw the path file by file.
+//!
+//! - [`protocol`], [`era`]: the JSON-RPC envelope (borrowed, raw payloads), frame builders; the two eras.
+//! - [`naming`], [`diagnostics`], [`clock`], [`breaker`], [`spin`]: names; file problems; time; the circuit
+//!   breaker; the runtime's spin window.
+//! - [`kv`], [`cache`], [`ratelimit`], [`policy`], [`evidence`], [`telemetry`], [`ops`]: the parts a call uses
+//!   (Redis, result cache, limits, policy rules, audit trail, metrics and logs, /healthz and /metrics).
+//! - [`config`]: the TOML file and the environment overlay, validated with file/line errors.
+//! - [`transport`]: framing, the pending-request map, downstream child processes and HTTP servers; generic over
+//!   the caller it answers.
+//! - [`catalog`]: the lists of each server, persisted for lazy starts.
+//! - [`dispatch`]: the call: its admission, the server handle and fast lane, the reply path, the clients.
+//! - [`routing`]: the routing-table snapshots sessions read.
 //! - [`session`]: one client's MCP session.
-//! - [`calls`]: what each tool call leaves behind (metrics, evidence, cache) and its admission (limits, cache).
 //! - [`http`]: the Streamable HTTP front's parts (sessions, auth, header checks, response routing).
-//! - [`actors`]: the actor tree that assembles the above (see its module docs for the tree).
-//! - [`reload`]: applying configuration and policy changes to the running gateway.
-//! - [`cli`]: the `dfs-gateway` commands.
+//! - [`actors`]: the actor tree, the control plane (see its module docs for the tree and the planes).
+//! - [`reload`], [`cli`]: orchestration: configuration reloads, the `dfs-gateway` commands.
+//! - [`watch`]: file watching for reloads.
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 #[path = "../actors/mod.rs"]
 pub mod actors;
-pub mod breaker;
+pub(crate) mod breaker;
 pub mod cache;
-pub mod calls;
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod cli;
-pub mod clients;
+pub mod clock;
 pub mod config;
-pub mod era;
+pub(crate) mod diagnostics;
+pub mod dispatch;
+pub(crate) mod era;
 pub mod evidence;
-pub mod http;
+pub(crate) mod http;
 pub mod kv;
-pub mod mrtr;
-pub mod naming;
-pub mod ops;
+pub(crate) mod naming;
+pub(crate) mod ops;
 pub mod policy;
-pub mod protocol;
+pub(crate) mod protocol;
 pub mod ratelimit;
-pub mod reload;
-pub mod routing;
+pub(crate) mod reload;
+pub(crate) mod routing;
 pub mod session;
-pub mod spin;
-pub mod telemetry;
-pub mod transport;
-pub mod watch;
+pub(crate) mod spin;
+pub(crate) mod telemetry;
+pub(crate) mod transport;
+pub(crate) mod watch;

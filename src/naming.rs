@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 
 /// How wire names are formed, from `[gateway]` in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Naming {
+pub(crate) struct Naming {
     /// Joins namespace, server and tool on the wire. `.` keeps canonical names as they are.
-    pub separator: String,
+    pub(crate) separator: String,
     /// The longest wire name a client accepts (64 for the Claude and OpenAI APIs).
-    pub max_len: usize,
+    pub(crate) max_len: usize,
 }
 
 impl Default for Naming {
@@ -24,8 +24,33 @@ impl Default for Naming {
     }
 }
 
+/// The namespace a server's tools are published under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Namespace {
+    /// The application's own servers: started with the gateway, preferred by policy.
+    App,
+    /// Third-party servers: started lazily on first use.
+    Ext,
+}
+
+impl Namespace {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Namespace::App => "app",
+            Namespace::Ext => "ext",
+        }
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The canonical name of a federated tool, prompt or resource template.
-pub fn canonical(namespace: &str, server: &str, tool: &str) -> String {
+pub(crate) fn canonical(namespace: &str, server: &str, tool: &str) -> String {
     format!("{namespace}.{server}.{tool}")
 }
 
@@ -60,13 +85,13 @@ impl Naming {
     }
 
     /// The wire name of one tool, on its own (no collision handling).
-    pub fn wire(&self, namespace: &str, server: &str, tool: &str) -> String {
+    pub(crate) fn wire(&self, namespace: &str, server: &str, tool: &str) -> String {
         self.wire_with(namespace, server, tool, 0)
     }
 
     /// Wire names for a whole set of tools, in the same order, all distinct. `parts` holds
     /// (namespace, server, tool); canonical names are assumed distinct.
-    pub fn assign<'a, I>(&self, parts: I) -> Vec<String>
+    pub(crate) fn assign<'a, I>(&self, parts: I) -> Vec<String>
     where
         I: IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     {

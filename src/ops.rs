@@ -11,7 +11,7 @@
 //!
 //! - [`health`]: the `/healthz` document and its sources.
 
-pub mod health;
+pub(crate) mod health;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,18 +27,15 @@ use warp::reply::{Reply, Response};
 use warp::Filter;
 
 use crate::telemetry::{Format, Metrics};
-pub use health::{
-    AsyncHealth, CacheHealth, CacheState, Health, HealthBoard, HealthSource, NamespaceHealth, ServerHealth,
-    ServerState, Status,
-};
+pub(crate) use health::{Health, HealthSource};
 
 /// How long `/healthz` waits for its source before answering 503 (a stuck actor must not hang probes, which
 /// typically give up after a few seconds themselves).
-pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Errors of the ops server.
 #[derive(Debug, thiserror::Error)]
-pub enum OpsError {
+pub(crate) enum OpsError {
     /// The listener could not be bound.
     #[error("cannot listen on {addr} for {what}: {source} (is the port in use? set HEALTH_PORT / METRICS_PORT)")]
     Bind {
@@ -52,19 +49,20 @@ pub enum OpsError {
 }
 
 /// Drops the cache entries carrying a tag; answers how many went (or why it could not).
-pub type Invalidate = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
+pub(crate) type Invalidate =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
 
 /// Which endpoints one listener serves. An endpoint left `None` answers 404 on that listener.
 #[derive(Clone)]
-pub struct OpsEndpoints {
+pub(crate) struct OpsEndpoints {
     /// `POST /cache/invalidate?tag=T`.
-    pub invalidate: Option<Invalidate>,
+    pub(crate) invalidate: Option<Invalidate>,
     /// `/healthz`'s source.
-    pub health: Option<Arc<dyn HealthSource>>,
+    pub(crate) health: Option<Arc<dyn HealthSource>>,
     /// `/metrics`' registry.
-    pub metrics: Option<Arc<Metrics>>,
+    pub(crate) metrics: Option<Arc<Metrics>>,
     /// How long `/healthz` waits for `health`.
-    pub health_timeout: Duration,
+    pub(crate) health_timeout: Duration,
 }
 
 impl Default for OpsEndpoints {
@@ -85,18 +83,18 @@ impl std::fmt::Debug for OpsEndpoints {
 
 impl OpsEndpoints {
     /// No endpoints (everything 404) until added.
-    pub fn new() -> OpsEndpoints {
+    pub(crate) fn new() -> OpsEndpoints {
         OpsEndpoints::default()
     }
 
     /// Serves `/healthz` from `source`.
-    pub fn with_health(mut self, source: Arc<dyn HealthSource>) -> OpsEndpoints {
+    pub(crate) fn with_health(mut self, source: Arc<dyn HealthSource>) -> OpsEndpoints {
         self.health = Some(source);
         self
     }
 
     /// Serves `/metrics` from `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> OpsEndpoints {
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> OpsEndpoints {
         self.metrics = Some(metrics);
         self
     }
@@ -115,7 +113,7 @@ impl OpsEndpoints {
 /// lets in-flight responses finish, and the task ends. Returns the bound address and the server task.
 ///
 /// A bind failure is returned here, before anything runs, so `main` can report it with the port's name.
-pub async fn serve<S>(
+pub(crate) async fn serve<S>(
     addr: SocketAddr,
     what: OpsEndpoints,
     shutdown: S,
@@ -256,27 +254,27 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 /// Where each endpoint listens; `None` turns it off (`ENABLE_HEALTH=false`, `ENABLE_METRICS=false`). Equal
 /// addresses share one listener.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OpsPlan {
+pub(crate) struct OpsPlan {
     /// `/healthz`'s address (default `127.0.0.1:8080`).
-    pub health: Option<SocketAddr>,
+    pub(crate) health: Option<SocketAddr>,
     /// `/metrics`' address (default `127.0.0.1:9090`).
-    pub metrics: Option<SocketAddr>,
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// The running listeners of an [`OpsPlan`].
 #[derive(Debug)]
-pub struct OpsServers {
+pub(crate) struct OpsServers {
     /// Where `/healthz` is served (the bound address: port 0 resolved).
-    pub health_addr: Option<SocketAddr>,
+    pub(crate) health_addr: Option<SocketAddr>,
     /// Where `/metrics` is served.
-    pub metrics_addr: Option<SocketAddr>,
+    pub(crate) metrics_addr: Option<SocketAddr>,
     /// One task per listener.
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl OpsServers {
     /// Waits until every listener has stopped (after the shutdown token fired).
-    pub async fn join(self) {
+    pub(crate) async fn join(self) {
         for task in self.tasks {
             if let Err(e) = task.await {
                 tracing::warn!(error = %e, "ops listener task failed");
@@ -286,8 +284,9 @@ impl OpsServers {
 }
 
 /// Starts the listeners `plan` asks for, all stopping when `shutdown` is cancelled. If the second listener
-/// cannot bind, the first is stopped before the error is returned.
-pub async fn start(
+/// cannot bind, the first is stopped before the error is returned. A listener that panics cancels `shutdown`
+/// (the gateway ends cleanly, the reason logged) rather than disappear unnoticed.
+pub(crate) async fn start(
     plan: OpsPlan,
     health: Arc<dyn HealthSource>,
     metrics: Arc<Metrics>,
@@ -325,11 +324,23 @@ pub async fn start(
             }
         }
     }
+    servers.tasks = servers.tasks.into_iter().map(|task| tokio::spawn(end_on_panic(task, shutdown.clone()))).collect();
     Ok(servers)
+}
+
+/// Waits for a listener task; if it panicked, logs why and cancels `shutdown`.
+async fn end_on_panic(task: JoinHandle<()>, shutdown: CancellationToken) {
+    if let Err(e) = task.await {
+        if e.is_panic() {
+            tracing::error!(error = %e, "an ops listener panicked; shutting down");
+            shutdown.cancel();
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::health::{AsyncHealth, CacheHealth, ServerHealth, ServerState};
     use super::*;
     use crate::telemetry::{Outcome, ServerLabels, ToolLabels};
     use http_body_util::{BodyExt, Empty};
@@ -360,12 +371,29 @@ mod tests {
         "127.0.0.1:0".parse().unwrap()
     }
 
-    fn sources() -> (Arc<HealthBoard>, Arc<Metrics>) {
+    /// One ready server `app.fs`; `serving` can be switched off.
+    struct OneServer {
+        serving: std::sync::atomic::AtomicBool,
+    }
+
+    impl OneServer {
+        fn set_serving(&self, serving: bool) {
+            self.serving.store(serving, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    impl HealthSource for OneServer {
+        fn health(&self) -> health::HealthFuture<'_> {
+            let fs = ServerHealth { state: ServerState::Ready, ..ServerHealth::default() };
+            let serving = self.serving.load(std::sync::atomic::Ordering::Relaxed);
+            Box::pin(std::future::ready(Health::build(serving, [("app", "fs", fs)], CacheHealth::disabled())))
+        }
+    }
+
+    fn sources() -> (Arc<OneServer>, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new());
-        let board = Arc::new(HealthBoard::new(Some(metrics.clone())));
+        let board = Arc::new(OneServer { serving: true.into() });
         let fs = ServerLabels::new("app", "fs");
-        board.set_state(&fs, ServerState::Ready);
-        board.set_serving(true);
         metrics.tool(ToolLabels::new(&fs, "read_file")).record_request(Outcome::Ok, Duration::from_millis(2));
         (board, metrics)
     }

@@ -53,9 +53,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use wildmatch::WildMatch;
 
-use crate::config::{ConfigError, ConfigErrors, Namespace};
+use crate::diagnostics::{ConfigError, ConfigErrors};
+use crate::naming::Namespace;
+pub(crate) use crate::ratelimit::RateScope;
 
-pub use when::When;
+pub(crate) use when::When;
 
 /// What a rule (or the default) does with a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,7 +71,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Action::Allow => "allow",
             Action::Deny => "deny",
@@ -96,31 +98,20 @@ impl std::str::FromStr for Action {
     }
 }
 
-/// What one rate-limit budget is shared by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RateScope {
-    /// One budget per canonical tool, shared by all clients.
-    Tool,
-    /// One budget per namespace (`app` / `ext`) for all tools the rule matches.
-    Namespace,
-    /// One budget per tool per client identity, so one busy client cannot starve the others.
-    Client,
-}
-
 /// `rate_limit = { count, per, scope }`: at most `count` calls per `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     /// Calls allowed per window; at least 1 (a limit of 0 is a deny rule, and should be written as one).
-    pub count: u32,
+    pub(crate) count: u32,
     /// The window length; longer than zero.
-    pub per: Duration,
+    pub(crate) per: Duration,
     /// Who shares the budget; default [`RateScope::Tool`].
-    pub scope: RateScope,
+    pub(crate) scope: RateScope,
 }
 
 /// Whether a cached result may be served to other clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CacheScope {
+pub(crate) enum CacheScope {
     /// One entry per tool and arguments, served to every client.
     Public,
     /// One entry per client identity as well; the default, because results may be personal.
@@ -129,49 +120,49 @@ pub enum CacheScope {
 
 /// `cache = { ttl, tags, scope }`: successful results may be cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachePolicy {
+pub(crate) struct CachePolicy {
     /// How long an entry lives; longer than zero.
-    pub ttl: Duration,
+    pub(crate) ttl: Duration,
     /// Labels a writer's `invalidates` can name to drop these entries early.
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Default [`CacheScope::Private`].
-    pub scope: CacheScope,
+    pub(crate) scope: CacheScope,
 }
 
 /// One validated rule.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// The `name` key, or `<file name>:<line>`; what denials, `explain` and evidence cite.
-    pub name: String,
+    pub(crate) name: String,
     /// `<file>:<line>` of the `[[rule]]` header, so a message leads to the text.
-    pub origin: String,
+    pub(crate) origin: String,
     /// `None` = any namespace (`"*"`).
-    pub namespace: Option<Namespace>,
+    pub(crate) namespace: Option<Namespace>,
     /// The `tool` pattern as written, for messages.
-    pub tool: String,
+    pub(crate) tool: String,
     /// `tool` compiled once, so matching on the request path does not parse.
     matcher: WildMatch,
     /// What the rule does with a matching call.
-    pub action: Action,
+    pub(crate) action: Action,
     /// The canonical fallback target; `Some` exactly when `action` is [`Action::Fallback`].
-    pub fallback: Option<String>,
+    pub(crate) fallback: Option<String>,
     /// Higher wins; defaulted from the namespace (app 100, otherwise 0).
-    pub priority: i64,
+    pub(crate) priority: i64,
     /// Who and when the rule applies to; empty = always.
-    pub when: When,
+    pub(crate) when: When,
     /// Read by the rate limiter before the call is dispatched.
-    pub rate_limit: Option<RateLimit>,
+    pub(crate) rate_limit: Option<RateLimit>,
     /// Read by the cache: whether, how long and for whom results are kept.
-    pub cache: Option<CachePolicy>,
+    pub(crate) cache: Option<CachePolicy>,
     /// `Some(true)`: calls are safe to repeat; `Some(false)`: never retry, whatever the tool's annotations say;
     /// `None`: the tool's annotations decide.
-    pub retry: Option<bool>,
+    pub(crate) retry: Option<bool>,
     /// Per-call timeout overriding the server's.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Also fall back when the tool answers with `isError: true` (only on fallback rules).
-    pub fallback_on_error: bool,
+    pub(crate) fallback_on_error: bool,
     /// Cache tags a successful call drops: this rule's tools are writers.
-    pub invalidates: Vec<String>,
+    pub(crate) invalidates: Vec<String>,
     /// Position over all files, for the tie-break and stable listing.
     order: usize,
     /// File and 1-based (line, column) of the `[[rule]]` header, for errors found after compilation.
@@ -191,7 +182,7 @@ enum Miss<'s> {
 impl Rule {
     /// Whether the rule's namespace and tool pattern cover `canonical`, ignoring `when`. A name that is not
     /// `<ns>.<rest>` has no namespace: only `"*"` rules see it, with the whole name as `<server>.<tool>`.
-    pub fn covers(&self, canonical: &str) -> bool {
+    pub(crate) fn covers(&self, canonical: &str) -> bool {
         self.miss_name(canonical).is_none()
     }
 
@@ -215,59 +206,59 @@ impl Rule {
 
 /// The call a decision is about.
 #[derive(Debug, Clone, Copy)]
-pub struct Subject<'a> {
+pub(crate) struct Subject<'a> {
     /// `<namespace>.<server>.<tool>`, after the gateway resolved the wire name.
-    pub canonical: &'a str,
+    pub(crate) canonical: &'a str,
     /// The client identity, when known: `clientInfo.name` on stdio, the token's identity on HTTP.
-    pub client: Option<&'a str>,
+    pub(crate) client: Option<&'a str>,
     /// The time of the call; passed in so tests use a fixed clock.
-    pub now: DateTime<Utc>,
+    pub(crate) now: DateTime<Utc>,
 }
 
 impl<'a> Subject<'a> {
-    pub fn new(canonical: &'a str, client: Option<&'a str>, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(canonical: &'a str, client: Option<&'a str>, now: DateTime<Utc>) -> Self {
         Subject { canonical, client, now }
     }
 }
 
 /// The outcome for one call: the action and the rule that decided it (none = `default_action`).
 #[derive(Debug, Clone, Copy)]
-pub struct Decision<'a> {
+pub(crate) struct Decision<'a> {
     /// What to do with the call.
-    pub action: Action,
+    pub(crate) action: Action,
     /// The winning rule, which also carries the call's attributes; `None` when `default_action` applied.
-    pub rule: Option<&'a Rule>,
+    pub(crate) rule: Option<&'a Rule>,
 }
 
 impl<'a> Decision<'a> {
     /// Not denied: the call runs (possibly with a fallback).
-    pub fn is_allowed(&self) -> bool {
+    pub(crate) fn is_allowed(&self) -> bool {
         self.action != Action::Deny
     }
     /// The canonical tool to run when the call fails.
-    pub fn fallback(&self) -> Option<&'a str> {
+    pub(crate) fn fallback(&self) -> Option<&'a str> {
         self.rule.and_then(|r| r.fallback.as_deref())
     }
-    pub fn fallback_on_error(&self) -> bool {
+    pub(crate) fn fallback_on_error(&self) -> bool {
         self.rule.is_some_and(|r| r.fallback_on_error)
     }
-    pub fn rate_limit(&self) -> Option<&'a RateLimit> {
+    pub(crate) fn rate_limit(&self) -> Option<&'a RateLimit> {
         self.rule.and_then(|r| r.rate_limit.as_ref())
     }
-    pub fn cache(&self) -> Option<&'a CachePolicy> {
+    pub(crate) fn cache(&self) -> Option<&'a CachePolicy> {
         self.rule.and_then(|r| r.cache.as_ref())
     }
     /// See [`Rule::retry`].
-    pub fn retry(&self) -> Option<bool> {
+    pub(crate) fn retry(&self) -> Option<bool> {
         self.rule.and_then(|r| r.retry)
     }
-    pub fn timeout(&self) -> Option<Duration> {
+    pub(crate) fn timeout(&self) -> Option<Duration> {
         self.rule.and_then(|r| r.timeout)
     }
-    pub fn invalidates(&self) -> &'a [String] {
+    pub(crate) fn invalidates(&self) -> &'a [String] {
         self.rule.map_or(&[], |r| &r.invalidates)
     }
-    pub fn rule_name(&self) -> Option<&'a str> {
+    pub(crate) fn rule_name(&self) -> Option<&'a str> {
         self.rule.map(|r| r.name.as_str())
     }
 }
@@ -296,7 +287,7 @@ pub struct PolicySet {
 impl PolicySet {
     /// Reads and validates `files` in order. Every problem is reported with file and line (a syntax or type error
     /// stops the reading of its own file only). `default_action` must be allow or deny.
-    pub fn load(files: &[PathBuf], default_action: Action) -> Result<PolicySet, ConfigErrors> {
+    pub(crate) fn load(files: &[PathBuf], default_action: Action) -> Result<PolicySet, ConfigErrors> {
         let mut errors = Vec::new();
         let mut sources = Vec::with_capacity(files.len());
         for path in files {
@@ -326,7 +317,7 @@ impl PolicySet {
     }
 
     /// Rule files given as `(origin, text)`, in order.
-    pub fn from_sources(sources: &[(&str, &str)], default_action: Action) -> Result<PolicySet, ConfigErrors> {
+    pub(crate) fn from_sources(sources: &[(&str, &str)], default_action: Action) -> Result<PolicySet, ConfigErrors> {
         let mut errors = Vec::new();
         if default_action == Action::Fallback {
             errors.push(ConfigError {
@@ -371,16 +362,16 @@ impl PolicySet {
     }
 
     /// The rules in decision order (highest priority first).
-    pub fn rules(&self) -> &[Rule] {
+    pub(crate) fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
-    pub fn default_action(&self) -> Action {
+    pub(crate) fn default_action(&self) -> Action {
         self.default_action
     }
 
     /// The decision for one call. Allocation-free: runs on every call.
-    pub fn decide(&self, subject: &Subject<'_>) -> Decision<'_> {
+    pub(crate) fn decide(&self, subject: &Subject<'_>) -> Decision<'_> {
         match self.rules.iter().find(|r| r.miss(subject).is_none()) {
             Some(rule) => Decision { action: rule.action, rule: Some(rule) },
             None => Decision { action: self.default_action, rule: None },
@@ -388,13 +379,13 @@ impl PolicySet {
     }
 
     /// Whether the tool appears in lists for this client now: denied tools are hidden.
-    pub fn is_visible(&self, subject: &Subject<'_>) -> bool {
+    pub(crate) fn is_visible(&self, subject: &Subject<'_>) -> bool {
         self.decide(subject).is_allowed()
     }
 
     /// Every rule in decision order, whether it matched and if not why, and which one decided; for
     /// `dfs-gateway explain`.
-    pub fn explain(&self, subject: &Subject<'_>) -> String {
+    pub(crate) fn explain(&self, subject: &Subject<'_>) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         let client = subject.client.map_or_else(|| "no client identity".to_owned(), |c| format!("client `{c}`"));

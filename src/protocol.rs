@@ -13,22 +13,22 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// The protocol revision the gateway speaks by default on its stdio front and toward legacy downstreams.
-pub const LATEST_LEGACY_VERSION: &str = "2025-11-25";
+pub(crate) const LATEST_LEGACY_VERSION: &str = "2025-11-25";
 
 /// Legacy-era revisions a client may ask for and get back unchanged in `initialize`.
-pub const SUPPORTED_LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub(crate) const SUPPORTED_LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
 /// The protocol revision of the modern era (stateless requests, `server/discover`, per-request `_meta`).
-pub const MODERN_VERSION: &str = "2026-07-28";
+pub(crate) const MODERN_VERSION: &str = "2026-07-28";
 
 /// `_meta` keys of the modern era.
-pub mod meta {
-    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-    pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
-    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-    pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+pub(crate) mod meta {
+    pub(crate) const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    pub(crate) const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    pub(crate) const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+    pub(crate) const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    pub(crate) const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+    pub(crate) const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 }
 
 /// JSON-RPC and gateway error codes. The gateway's own codes live in the implementation-defined server-error
@@ -44,30 +44,30 @@ macro_rules! find_bytes {
     }};
 }
 
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL_ERROR: i64 = -32603;
+pub(crate) mod code {
+    pub(crate) const PARSE_ERROR: i64 = -32700;
+    pub(crate) const INVALID_REQUEST: i64 = -32600;
+    pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+    pub(crate) const INVALID_PARAMS: i64 = -32602;
+    pub(crate) const INTERNAL_ERROR: i64 = -32603;
     /// The downstream did not answer in time.
-    pub const TIMEOUT: i64 = -32001;
+    pub(crate) const TIMEOUT: i64 = -32001;
     /// The downstream is not available: it crashed, failed to start, or is restarting.
-    pub const SERVER_UNAVAILABLE: i64 = -32002;
+    pub(crate) const SERVER_UNAVAILABLE: i64 = -32002;
     /// The gateway is overloaded for that server (too many calls in flight).
-    pub const OVERLOADED: i64 = -32003;
+    pub(crate) const OVERLOADED: i64 = -32003;
     /// A policy rule denies the call.
-    pub const DENIED: i64 = -32004;
+    pub(crate) const DENIED: i64 = -32004;
     /// The server's circuit breaker is open: calls fail fast until a probe succeeds.
-    pub const CIRCUIT_OPEN: i64 = -32005;
+    pub(crate) const CIRCUIT_OPEN: i64 = -32005;
     /// A policy rate limit refuses the call; `data` says the limit and when to retry.
-    pub const RATE_LIMITED: i64 = -32006;
+    pub(crate) const RATE_LIMITED: i64 = -32006;
     /// 2026-07-28: an HTTP header does not match the body.
-    pub const HEADER_MISMATCH: i64 = -32020;
+    pub(crate) const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28: the server needs a client capability the request did not declare.
-    pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+    pub(crate) const MISSING_CLIENT_CAPABILITY: i64 = -32021;
     /// 2026-07-28: the protocol version is not served (`data: {supported, requested}`).
-    pub const UNSUPPORTED_VERSION: i64 = -32022;
+    pub(crate) const UNSUPPORTED_VERSION: i64 = -32022;
 }
 
 /// One JSON-RPC message, borrowed from the bytes it was parsed from.
@@ -75,17 +75,17 @@ pub mod code {
 /// `id` is kept raw so that the exact bytes the peer used (`7`, `"abc"`) go back unchanged. A missing `id` is a
 /// notification; `"id": null` is kept as `Some("null")` and treated as a request with a null id.
 #[derive(Debug, Deserialize)]
-pub struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    pub id: Option<&'a RawValue>,
+    pub(crate) id: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub method: Option<Cow<'a, str>>,
+    pub(crate) method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub params: Option<&'a RawValue>,
+    pub(crate) params: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
-    pub result: Option<&'a RawValue>,
+    pub(crate) result: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub error: Option<&'a RawValue>,
+    pub(crate) error: Option<&'a RawValue>,
 }
 
 /// A member that is present is `Some`, even when it is `null` (serde's `Option` would make `null` a `None`,
@@ -96,7 +96,7 @@ fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValu
 
 /// What kind of message an envelope is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Request,
     Notification,
     Response,
@@ -105,11 +105,11 @@ pub enum Kind {
 
 impl<'a> Envelope<'a> {
     /// Parses the envelope of one frame. Fails on anything that is not a JSON object.
-    pub fn parse(frame: &'a [u8]) -> Result<Self, serde_json::Error> {
+    pub(crate) fn parse(frame: &'a [u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(frame)
     }
 
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         match (&self.method, &self.id) {
             (Some(_), Some(_)) => Kind::Request,
             (Some(_), None) => Kind::Notification,
@@ -122,31 +122,31 @@ impl<'a> Envelope<'a> {
 /// A JSON object kept as its members' raw values, in order, so that one member can be replaced and the rest
 /// written back byte for byte (e.g. `tools/call` params whose `name` changes while `arguments` must not).
 #[derive(Debug, Default)]
-pub struct RawObject<'a> {
-    pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
+pub(crate) struct RawObject<'a> {
+    pub(crate) members: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
 impl<'a> RawObject<'a> {
-    pub fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
+    pub(crate) fn parse(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
         serde_json::from_str(raw.get())
     }
 
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
     /// The member as a string, when it is one.
-    pub fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
+    pub(crate) fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
         self.get(key).and_then(|v| serde_json::from_str::<Text<'a>>(v.get()).ok()).map(|t| t.0)
     }
 
     /// Writes the object back with `key` set to the JSON string `value` (added if absent).
-    pub fn write_with_str(&self, key: &str, value: &str, out: &mut Vec<u8>) {
+    pub(crate) fn write_with_str(&self, key: &str, value: &str, out: &mut Vec<u8>) {
         self.write_with(key, out, |out| write_json_str(out, value));
     }
 
     /// Writes the object back with `key` set to `value`, which must be JSON text (added if absent).
-    pub fn write_with_raw(&self, key: &str, value: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn write_with_raw(&self, key: &str, value: &[u8], out: &mut Vec<u8>) {
         self.write_with(key, out, |out| out.extend_from_slice(value));
     }
 
@@ -229,7 +229,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 /// An object (params or a result) with `members` (JSON object members, without braces) merged into its `_meta`:
 /// the new members first, then the old ones except those named with `drop_prefix`. Everything else is kept.
-pub fn merge_meta(object: Option<&[u8]>, members: &[u8], drop_prefix: Option<&str>) -> Vec<u8> {
+pub(crate) fn merge_meta(object: Option<&[u8]>, members: &[u8], drop_prefix: Option<&str>) -> Vec<u8> {
     let raw: Option<&RawValue> = object.and_then(|p| serde_json::from_slice(p).ok());
     let obj = raw.and_then(|r| RawObject::parse(r).ok()).unwrap_or_default();
     let mut new_meta = Vec::with_capacity(members.len() + 64);
@@ -253,13 +253,13 @@ pub fn merge_meta(object: Option<&[u8]>, members: &[u8], drop_prefix: Option<&st
 }
 
 /// Writes `s` as a JSON string literal.
-pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     // serde_json's escaping is the reference; strings here are short names, so the call is cheap.
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
 /// The `progressToken` inside `params._meta`, if the request carries one.
-pub fn progress_token(params: &RawObject<'_>) -> Option<Box<RawValue>> {
+pub(crate) fn progress_token(params: &RawObject<'_>) -> Option<Box<RawValue>> {
     #[derive(Deserialize)]
     struct Meta<'a> {
         #[serde(borrow, rename = "progressToken")]
@@ -271,17 +271,17 @@ pub fn progress_token(params: &RawObject<'_>) -> Option<Box<RawValue>> {
 }
 
 /// Builds `{"jsonrpc":"2.0","id":<id>,"result":<result>}\n`.
-pub fn response_frame(id: &RawValue, result: &RawValue) -> Bytes {
+pub(crate) fn response_frame(id: &RawValue, result: &RawValue) -> Bytes {
     frame_with(id, "result", result.get().as_bytes())
 }
 
 /// Like [`response_frame`], for a result already held as JSON bytes (e.g. the pre-serialized tool list).
-pub fn response_frame_bytes(id: &RawValue, result: &[u8]) -> Bytes {
+pub(crate) fn response_frame_bytes(id: &RawValue, result: &[u8]) -> Bytes {
     frame_with(id, "result", result)
 }
 
 /// Builds `{"jsonrpc":"2.0","id":<id>,"error":<error>}\n` from an error object the downstream sent.
-pub fn raw_error_frame(id: &RawValue, error: &RawValue) -> Bytes {
+pub(crate) fn raw_error_frame(id: &RawValue, error: &RawValue) -> Bytes {
     frame_with(id, "error", error.get().as_bytes())
 }
 
@@ -301,7 +301,7 @@ fn frame_with(id: &RawValue, member: &str, payload: &[u8]) -> Bytes {
 }
 
 /// Builds a JSON-RPC error response. `data` is attached as given.
-pub fn error_frame(id: &RawValue, code: i64, message: &str, data: Option<serde_json::Value>) -> Bytes {
+pub(crate) fn error_frame(id: &RawValue, code: i64, message: &str, data: Option<serde_json::Value>) -> Bytes {
     let mut error = serde_json::json!({ "code": code, "message": message });
     if let Some(data) = data {
         error["data"] = data;
@@ -311,7 +311,7 @@ pub fn error_frame(id: &RawValue, code: i64, message: &str, data: Option<serde_j
 }
 
 /// Builds a request frame `{"jsonrpc":"2.0","id":<n>,"method":<m>,"params":<p>}\n` with a numeric id.
-pub fn request_frame(id: u64, method: &str, params: Option<&[u8]>) -> Bytes {
+pub(crate) fn request_frame(id: u64, method: &str, params: Option<&[u8]>) -> Bytes {
     let mut digits = itoa::Buffer::new();
     let id = digits.format(id).as_bytes();
     // Exact unless the method needs escapes (it never does in practice).
@@ -329,7 +329,7 @@ pub fn request_frame(id: u64, method: &str, params: Option<&[u8]>) -> Bytes {
 }
 
 /// Builds a notification frame `{"jsonrpc":"2.0","method":<m>,"params":<p>}\n`.
-pub fn notification_frame(method: &str, params: Option<&[u8]>) -> Bytes {
+pub(crate) fn notification_frame(method: &str, params: Option<&[u8]>) -> Bytes {
     let mut out = Vec::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":");
     write_json_str(&mut out, method);
@@ -343,7 +343,7 @@ pub fn notification_frame(method: &str, params: Option<&[u8]>) -> Bytes {
 
 /// Parses a downstream response id that the gateway assigned (always a non-negative integer, but some servers
 /// echo it back as a string).
-pub fn parse_downstream_id(id: &RawValue) -> Option<u64> {
+pub(crate) fn parse_downstream_id(id: &RawValue) -> Option<u64> {
     let s = id.get().trim();
     let s = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
     s.parse().ok()
@@ -351,7 +351,7 @@ pub fn parse_downstream_id(id: &RawValue) -> Option<u64> {
 
 /// Best effort: find the `"id"` of a frame that was too large to parse, from its first bytes, so that the
 /// request it answers can be failed at once instead of timing out.
-pub fn sniff_id(prefix: &[u8]) -> Option<Box<RawValue>> {
+pub(crate) fn sniff_id(prefix: &[u8]) -> Option<Box<RawValue>> {
     let pos = crate::find_bytes!(prefix, b"\"id\"")?;
     let rest = &prefix[pos + 4..];
     let rest = rest.iter().position(|b| *b == b':').map(|p| &rest[p + 1..])?;
@@ -367,12 +367,12 @@ pub fn sniff_id(prefix: &[u8]) -> Option<Box<RawValue>> {
 }
 
 /// The text a raw JSON value compares by (ids and progress tokens): its bytes without surrounding space.
-pub fn raw_key(v: &RawValue) -> &str {
+pub(crate) fn raw_key(v: &RawValue) -> &str {
     v.get().trim()
 }
 
 /// `null`, as a raw value, for responses to frames whose id could not be read.
-pub fn null_id() -> Box<RawValue> {
+pub(crate) fn null_id() -> Box<RawValue> {
     RawValue::from_string("null".to_owned()).expect("null is JSON")
 }
 

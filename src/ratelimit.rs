@@ -27,9 +27,9 @@
 //! - [`redis`]: the Redis script.
 //! - [`fallback`]: Redis with the embedded limiter behind it.
 
-pub mod fallback;
-pub mod memory;
-pub mod redis;
+pub(crate) mod fallback;
+pub(crate) mod memory;
+pub(crate) mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -38,9 +38,8 @@ use std::time::Duration;
 pub use self::fallback::FallbackLimiter;
 pub use self::memory::MemoryLimiter;
 pub use self::redis::RedisLimiter;
-pub use crate::kv::{BackendHealth, BackendKind};
+pub(crate) use crate::kv::{BackendHealth, BackendKind};
 use crate::kv::{KvError, RedisConn, RedisOptions};
-use crate::policy::RateScope;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +57,7 @@ impl Decision {
 
     /// For a refusal, the message the client gets, naming what was limited, the limit and when to retry:
     /// `rate limit for app.optimize.lineup exceeded: at most 10 calls per 1m; retry in 12.345s`.
-    pub fn rejection_message(&self, what: &str) -> Option<String> {
+    pub(crate) fn rejection_message(&self, what: &str) -> Option<String> {
         match *self {
             Decision::Allowed { .. } => None,
             Decision::Limited { retry_after, limit, window } => Some(format!(
@@ -100,12 +99,23 @@ pub trait RateLimiter: Send + Sync {
     fn health(&self) -> BackendHealth;
 }
 
+/// What one rate-limit budget is shared by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RateScope {
+    /// One budget per canonical tool, shared by all clients.
+    Tool,
+    /// One budget per namespace (`app` / `ext`) for all tools the rule matches.
+    Namespace,
+    /// One budget per tool per client identity, so one busy client cannot starve the others.
+    Client,
+}
+
 /// The key of a policy rule's budget: one per rule and scope, so two rules never share a count.
 ///
 /// - `Tool`: `<rule>|tool|<canonical tool>`, shared by all clients.
 /// - `Namespace`: `<rule>|ns|<namespace>`, shared by every tool of the namespace the rule matches.
 /// - `Client`: `<rule>|client|<identity>|<canonical tool>`, one per client and tool.
-pub fn limit_key(rule: &str, scope: RateScope, canonical_tool: &str, client: &str) -> String {
+pub(crate) fn limit_key(rule: &str, scope: RateScope, canonical_tool: &str, client: &str) -> String {
     match scope {
         RateScope::Tool => format!("{rule}|tool|{canonical_tool}"),
         RateScope::Namespace => {
@@ -118,13 +128,13 @@ pub fn limit_key(rule: &str, scope: RateScope, canonical_tool: &str, client: &st
 
 /// The typed `[rate_limit]` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitSettings {
+pub(crate) struct RateLimitSettings {
     /// `backend = "memory" | "redis"`; memory by default. With Redis, limits are global across gateways.
-    pub backend: BackendKind,
+    pub(crate) backend: BackendKind,
     /// Where Redis is and its timeouts; required when `backend` is Redis (from `REDIS_URL`).
-    pub redis: Option<RedisOptions>,
+    pub(crate) redis: Option<RedisOptions>,
     /// Prefix of every Redis key of the limiter; `dfs-gateway:rl` by default.
-    pub key_prefix: String,
+    pub(crate) key_prefix: String,
 }
 
 impl Default for RateLimitSettings {
@@ -135,14 +145,14 @@ impl Default for RateLimitSettings {
 
 /// The limiter the gateway holds: embedded, or Redis with local fallback; cheap to clone.
 #[derive(Clone)]
-pub enum Limiter {
+pub(crate) enum Limiter {
     Memory(MemoryLimiter),
     Redis(FallbackLimiter),
 }
 
 impl Limiter {
     /// Builds the configured limiter on its own connection; a Redis that is down is not an error.
-    pub async fn build(settings: &RateLimitSettings) -> Result<Limiter, RateLimitError> {
+    pub(crate) async fn build(settings: &RateLimitSettings) -> Result<Limiter, RateLimitError> {
         match settings.backend {
             BackendKind::Memory => Ok(Limiter::Memory(MemoryLimiter::new())),
             BackendKind::Redis => {
@@ -156,12 +166,12 @@ impl Limiter {
     }
 
     /// A Redis limiter (with local fallback) on an existing connection, e.g. the one the cache uses.
-    pub fn on_redis(conn: RedisConn, key_prefix: impl Into<String>) -> Limiter {
+    pub(crate) fn on_redis(conn: RedisConn, key_prefix: impl Into<String>) -> Limiter {
         Limiter::Redis(FallbackLimiter::new(RedisLimiter::new(conn, key_prefix)))
     }
 
     /// `"memory"` or `"redis"`, for metrics labels and `/healthz`.
-    pub fn backend_name(&self) -> &'static str {
+    pub(crate) fn backend_name(&self) -> &'static str {
         match self {
             Limiter::Memory(_) => "memory",
             Limiter::Redis(_) => "redis",

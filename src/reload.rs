@@ -24,7 +24,7 @@ use crate::watch::FileWatcher;
 
 /// Watches the files of `config` and applies their changes to the running gateway until aborted. `None` when
 /// there is nothing to watch (the bundled configuration without policy files) or watching is impossible.
-pub fn spawn(
+pub(crate) fn spawn(
     config: Arc<Config>,
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,

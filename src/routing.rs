@@ -1,114 +1,74 @@
 //! The routing table: every federated tool, prompt, resource and resource template under the names and URIs
 //! clients see, the server that has it, and the serialized list entries.
 //!
-//! The `Router` actor builds a new table whenever a server's lists change and publishes it through an
-//! [`ArcSwap`](arc_swap::ArcSwap); fronts read the current table without a message hop, so resolving a name costs
-//! one hash lookup on the calling task.
+//! The router (an actor) builds a new table whenever a server's lists change and publishes it through an
+//! [`ArcSwap`](arc_swap::ArcSwap); sessions read the current table without a message hop, so resolving a name
+//! costs one hash lookup on the calling task. A route holds the server's [`ServerHandle`], never its actor.
 
 mod named;
 mod pages;
+#[cfg(test)]
+mod spelling;
 mod uris;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ractor::ActorRef;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+pub(crate) use named::{NamedEntry, NamedList};
+pub(crate) use pages::{page_of, Page};
+pub(crate) use uris::UriList;
 
-pub use named::{NamedEntry, NamedList};
-pub use pages::{page_of, Page, PageError};
-pub use uris::{UriEntry, UriList};
-
-use crate::actors::server::ServerMsg;
-use crate::config::Namespace;
-use crate::naming::Naming;
+pub(crate) use crate::catalog::ServerLists;
+use crate::dispatch::{Call, ServerHandle};
+use crate::naming::{Namespace, Naming};
 
 /// One downstream server as routes see it.
 #[derive(Debug)]
-pub struct ServerRoute {
-    pub name: String,
-    pub namespace: Namespace,
+pub(crate) struct ServerRoute {
+    pub(crate) name: String,
+    pub(crate) namespace: Namespace,
     /// `<namespace>.<server>`.
-    pub label: Arc<str>,
-    pub actor: ActorRef<ServerMsg>,
+    pub(crate) label: Arc<str>,
+    /// Where calls and the session's other requests for this server go (its fast lane, else its actor).
+    pub(crate) handle: ServerHandle,
     /// How often a call that is safe to repeat is retried (`retries` in the server's config).
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// Its tools and prompts are named on the wire as the server names them (`prefix = false`).
-    pub prefix: bool,
-    /// Calls go straight to the connection while the server is ready (see [`crate::actors::server::lane`]).
-    pub lane: Arc<crate::actors::server::lane::Lane>,
+    pub(crate) prefix: bool,
 }
 
 impl ServerRoute {
-    /// Hands a call to the server: through the fast lane when it is open, else to the actor (which queues it,
-    /// starts the server, or answers it with the reason it cannot run). `false`: the actor is gone (the call
-    /// was answered with an error).
-    pub fn call(&self, call: crate::actors::server::Call) -> bool {
-        let Some(call) = self.lane.try_send(call) else { return true };
-        match self.actor.cast(ServerMsg::Call(call)) {
-            Ok(()) => true,
-            Err(ractor::MessagingErr::SendErr(ServerMsg::Call(call))) => {
-                let err = crate::transport::DownstreamError::Unavailable {
-                    server: self.label.to_string(),
-                    reason: "its actor is restarting; retry".into(),
-                };
-                call.reply.fail(&err);
-                false
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-/// Everything a server lists, each item exactly as the server sent it.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct ServerLists {
-    #[serde(default)]
-    pub tools: Vec<Box<RawValue>>,
-    #[serde(default)]
-    pub prompts: Vec<Box<RawValue>>,
-    #[serde(default)]
-    pub resources: Vec<Box<RawValue>>,
-    #[serde(default)]
-    pub resource_templates: Vec<Box<RawValue>>,
-}
-
-impl ServerLists {
-    /// Same items, byte for byte (RawValue has no `PartialEq` on content that ignores nothing, so compare text).
-    pub fn same_as(&self, other: &ServerLists) -> bool {
-        fn same(a: &[Box<RawValue>], b: &[Box<RawValue>]) -> bool {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.get() == y.get())
-        }
-        same(&self.tools, &other.tools)
-            && same(&self.prompts, &other.prompts)
-            && same(&self.resources, &other.resources)
-            && same(&self.resource_templates, &other.resource_templates)
+    /// Hands a call to the server (see [`ServerHandle::call`]).
+    pub(crate) fn call(&self, call: Call) -> bool {
+        self.handle.call(call)
     }
 }
 
 /// Which lists changed between two tables, for `list_changed` notifications.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Changed {
-    pub tools: bool,
-    pub prompts: bool,
-    pub resources: bool,
+pub(crate) struct Changed {
+    pub(crate) tools: bool,
+    pub(crate) prompts: bool,
+    pub(crate) resources: bool,
 }
 
 /// An immutable snapshot; replaced whole when anything changes.
 #[derive(Debug, Default)]
-pub struct RoutingTable {
-    pub tools: NamedList,
-    pub prompts: NamedList,
-    pub resources: UriList,
-    pub templates: UriList,
+pub(crate) struct RoutingTable {
+    pub(crate) tools: NamedList,
+    pub(crate) prompts: NamedList,
+    pub(crate) resources: UriList,
+    pub(crate) templates: UriList,
     /// Every server, listed or not, for fan-out (cancellation, logging).
-    pub servers: Vec<Arc<ServerRoute>>,
+    pub(crate) servers: Vec<Arc<ServerRoute>>,
 }
 
 impl RoutingTable {
     /// Builds the table from every server's lists (servers in name order).
-    pub fn build(naming: &Naming, servers: &BTreeMap<String, (Arc<ServerRoute>, Option<Arc<ServerLists>>)>) -> Self {
+    pub(crate) fn build(
+        naming: &Naming,
+        servers: &BTreeMap<String, (Arc<ServerRoute>, Option<Arc<ServerLists>>)>,
+    ) -> Self {
         let listed: Vec<(&Arc<ServerRoute>, &ServerLists)> =
             servers.values().filter_map(|(route, lists)| lists.as_deref().map(|l| (route, l))).collect();
         RoutingTable {
@@ -124,7 +84,7 @@ impl RoutingTable {
         }
     }
 
-    pub fn changed_from(&self, old: &RoutingTable) -> Changed {
+    pub(crate) fn changed_from(&self, old: &RoutingTable) -> Changed {
         Changed {
             tools: !self.tools.same_items(&old.tools),
             prompts: !self.prompts.same_items(&old.prompts),
@@ -133,7 +93,7 @@ impl RoutingTable {
     }
 
     /// The server a resource URI (or a URI under one of its templates) belongs to, and the URI to send it.
-    pub fn resolve_uri(&self, uri: &str) -> Option<(&Arc<ServerRoute>, String)> {
+    pub(crate) fn resolve_uri(&self, uri: &str) -> Option<(&Arc<ServerRoute>, String)> {
         // An explicitly prefixed URI names its server.
         if let Some((route, rest)) = uris::split_prefixed(uri, &self.servers) {
             return Some((route, rest.to_owned()));
@@ -156,7 +116,7 @@ impl RoutingTable {
     }
 
     /// The URI clients know for `server`'s resource `original` (prefixed when it collides with another server's).
-    pub fn wire_uri<'a>(&'a self, server: &str, original: &'a str) -> std::borrow::Cow<'a, str> {
+    pub(crate) fn wire_uri<'a>(&'a self, server: &str, original: &'a str) -> std::borrow::Cow<'a, str> {
         self.resources.wire_for(server, original).map_or(original.into(), |w| w.into())
     }
 }

@@ -8,7 +8,8 @@
 //! yields the CPU to other runnable threads (`sched_yield`), so the spin only uses a core nobody else wants.
 //! With no message for `window`, it stops and the thread sleeps as before: an idle gateway never spins.
 //!
-//! The window is `DFS_GATEWAY_SPIN_US` microseconds (default 100; 0 turns spinning off).
+//! The window is `DFS_GATEWAY_SPIN_US` microseconds (default 100; 0 turns spinning off), read and validated with
+//! the configuration (`config::RuntimeConfig`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,12 +24,9 @@ static SPINNING: AtomicBool = AtomicBool::new(false);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static WAKE: Notify = Notify::const_new();
 
-/// The default spin window.
-pub const DEFAULT_WINDOW: Duration = Duration::from_micros(100);
-
 /// Something was read: keep (or start) spinning.
 #[inline]
-pub fn activity() {
+pub(crate) fn activity() {
     if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
@@ -38,20 +36,8 @@ pub fn activity() {
     }
 }
 
-/// The window from `DFS_GATEWAY_SPIN_US` (default [`DEFAULT_WINDOW`]); `None` when it is 0.
-pub fn window_from_env() -> Option<Duration> {
-    let window = match std::env::var("DFS_GATEWAY_SPIN_US") {
-        Ok(v) => v.trim().parse::<u64>().map(Duration::from_micros).unwrap_or_else(|_| {
-            tracing::warn!(value = %v, "DFS_GATEWAY_SPIN_US is not a number of microseconds; using the default");
-            DEFAULT_WINDOW
-        }),
-        Err(_) => DEFAULT_WINDOW,
-    };
-    (!window.is_zero()).then_some(window)
-}
-
 /// Runs the spinner on the current runtime (one per process; a second call is a no-op).
-pub fn start(window: Duration) {
+pub(crate) fn start(window: Duration) {
     if ENABLED.swap(true, Ordering::SeqCst) {
         return;
     }

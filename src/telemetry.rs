@@ -7,11 +7,11 @@
 //!
 //! Serving `/metrics` and `/healthz` is [`crate::ops`]'s job.
 
-pub mod labels;
-pub mod metrics;
+pub(crate) mod labels;
+pub(crate) mod metrics;
 
-pub use labels::{CircuitState, ErrorKind, Outcome, ServerLabels, ToolLabels};
-pub use metrics::{CallTimer, Format, InflightGuard, Metrics, MetricsError, ServerMetrics, ToolMetrics};
+pub(crate) use labels::{ErrorKind, Outcome, ServerLabels, ToolLabels};
+pub(crate) use metrics::{CallTimer, Format, Metrics, ServerMetrics, ToolMetrics};
 
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,7 +27,7 @@ const FILE_SUFFIX: &str = "log";
 /// Keeps the log file writer's thread alive; dropping it (at the end of `main`) writes out the lines still
 /// buffered, so the last lines before exit reach the file.
 #[must_use = "the log file loses its last lines if the guard is dropped early"]
-pub struct LogGuard {
+pub(crate) struct LogGuard {
     _file: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
@@ -35,7 +35,7 @@ pub struct LogGuard {
 /// by a background thread (a slow disk never delays the gateway; the writer buffers up to 128,000 lines and
 /// drops beyond that rather than block). `level` is a filter directive such as `info` or `dfs_gateway=debug`.
 /// A log folder that cannot be used is reported on stderr, and logging goes on to stderr alone.
-pub fn init_logging(level: &str, files: Option<&LogConfig>) -> LogGuard {
+pub(crate) fn init_logging(level: &str, files: Option<&LogConfig>) -> LogGuard {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(std::io::stderr);
     let mut guard = None;

@@ -1,58 +1,81 @@
-//! Talking to one downstream MCP server: framing, the pending-request map, and the child process.
+//! Talking to one downstream MCP server: framing, the pending-request map, the child process, the HTTP client.
 //!
 //! A downstream is a [`Connection`]: a child process ([`child::ChildProcess`]) or a Streamable HTTP endpoint
 //! ([`http::HttpConnection`]), both behind the same [`child::Requester`] and pending map, so the server actor's
-//! logic is the same for both. A [`child::ChildProcess`] owns four small tasks (stdin writer, stdout reader, stderr ring, exit watcher).
+//! logic is the same for both. A [`child::ChildProcess`] owns four small tasks (stdin writer, stdout reader,
+//! stderr ring, exit watcher).
+//!
 //! Responses are matched to requests in the reader task itself through the shared [`pending::Pending`] map and
-//! go straight to whoever waits (a client's outbound channel, or the gateway's own request), so the reply path
-//! involves no actor hop; everything else the server sends becomes a [`ChildEvent`] for its `ServerActor`.
+//! completed there, so the reply path involves no actor hop. The transport does not know what a call is: whoever
+//! waits for an answer implements [`Caller`] (the dispatch layer's reply path does), and the transport is generic
+//! over it, so completing an answer is a direct call, not a dynamic one. Everything else a server sends becomes a
+//! [`ChildEvent`] for its owner (the server's actor).
 
-pub mod child;
-pub mod framing;
-pub mod http;
-pub mod pending;
+pub(crate) mod child;
+pub(crate) mod framing;
+pub(crate) mod http;
+pub(crate) mod pending;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::protocol::{code, error_frame};
+use crate::protocol::{code, error_frame, Envelope, RawObject};
 
-/// Frames toward one client (its stdout writer, or an HTTP response stream). Unbounded because what flows
-/// here is bounded elsewhere: responses by the pending caps, notifications by the servers' own rate.
-pub type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
+/// The side of a request that waits for its answer, as the transport sees it. The dispatch layer's reply path
+/// implements it; the transport only matches answers to it, forwards progress and reports failures.
+pub(crate) trait Caller: Send + Sized + 'static {
+    /// What an answer turns into when it must go to the server's owner before the caller (see [`Caller::complete`]).
+    type Diverted: Send + 'static;
+    /// Where this call's progress notifications go (taken out of the pending map under its lock).
+    type ProgressTo: Send + 'static;
 
-/// What a downstream sent that is not a response to a pending request.
-pub enum ChildEvent {
+    /// Who asked (a client session): cancellations and the server's own requests are matched by it.
+    fn origin(&self) -> u64;
+    /// The asker's own request id (raw JSON text), for its cancellation.
+    fn request_key(&self) -> &str;
+    /// The token the call's progress carries at the server (raw JSON text), if it asked for progress.
+    fn progress_key(&self) -> Option<&str>;
+    /// Where its progress goes, if anywhere.
+    fn progress_to(&self) -> Option<Self::ProgressTo>;
+    /// Passes on one progress notification (`line` as the server sent it, `params` parsed, `token` its token).
+    fn forward_progress(to: Self::ProgressTo, line: &[u8], params: &RawObject<'_>, token: &RawValue);
+    /// The server answered (`line` is the whole response, `env` its envelope): answers the asker, or gives the
+    /// answer back when it must go to the server's owner first.
+    fn complete(self, line: &Bytes, env: &Envelope<'_>, server: &str) -> Option<Self::Diverted>;
+    /// Answers the asker with a failure.
+    fn fail(self, err: &DownstreamError);
+}
+
+/// What a downstream sent that is not a response to a pending request, or an answer its caller diverted.
+pub(crate) enum ChildEvent<C: Caller> {
     /// A notification (the whole frame).
     Notification(Bytes),
     /// A server→client request (the whole frame).
     Request(Bytes),
     /// A line on stdout that is not JSON-RPC; the stream goes on.
     Garbage(String),
-    /// A modern server answered a legacy client's call with `input_required` (the whole response frame).
-    InputRequired { reply: pending::ClientReply, frame: Bytes },
-    /// A call whose policy falls back on `isError` got an `isError` result.
-    ToolError { reply: pending::ClientReply },
+    /// An answer the caller wants its server's owner to handle (see [`Caller::complete`]).
+    Diverted(C::Diverted),
     /// The process ended (for HTTP: the server cannot be reached). Pending requests are still in the map for the
     /// actor to fail.
     Exited { status: String, stderr_tail: String },
     /// HTTP: the server no longer knows the session (404). `reinit` is set for the first report of that session;
     /// `entry` is the call that was refused (it never ran).
-    SessionExpired { entry: Option<pending::Entry>, reinit: bool },
+    SessionExpired { entry: Option<pending::Entry<C>>, reinit: bool },
     /// HTTP: one call got no usable answer (error status, broken stream, bad body).
-    Failed { entry: pending::Entry, error: DownstreamError },
+    Failed { entry: pending::Entry<C>, error: DownstreamError },
 }
 
 /// A running downstream: a child process or an HTTP connection.
-pub enum Connection {
-    Child(child::ChildProcess),
-    Http(http::HttpConnection),
+pub(crate) enum Connection<C: Caller> {
+    Child(child::ChildProcess<C>),
+    Http(http::HttpConnection<C>),
 }
 
-impl Connection {
-    pub fn requester(&self) -> &child::Requester {
+impl<C: Caller> Connection<C> {
+    pub(crate) fn requester(&self) -> &child::Requester<C> {
         match self {
             Connection::Child(c) => &c.requester,
             Connection::Http(h) => &h.requester,
@@ -60,7 +83,7 @@ impl Connection {
     }
 
     /// The process id (none for HTTP).
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         match self {
             Connection::Child(c) => Some(c.pid),
             Connection::Http(_) => None,
@@ -68,7 +91,7 @@ impl Connection {
     }
 
     /// Asks the server to end (closes stdin / ends the HTTP session) and waits until it has, within `grace`.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         match self {
             Connection::Child(c) => c.stop(grace).await,
             Connection::Http(h) => h.stop(grace).await,
@@ -76,7 +99,7 @@ impl Connection {
     }
 
     /// Ends it at once.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         match self {
             Connection::Child(c) => c.kill(),
             Connection::Http(h) => h.kill(),
@@ -86,7 +109,7 @@ impl Connection {
 
 /// Expected failures of a downstream call, answered to the caller as values.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum DownstreamError {
+pub(crate) enum DownstreamError {
     #[error("server `{server}` did not answer within {}; the call was cancelled", humantime::format_duration(*.after))]
     Timeout { server: String, after: Duration },
     #[error("server `{server}` exited ({status}) while the call was in flight{}", tail(.stderr_tail))]
@@ -114,7 +137,7 @@ fn tail(stderr: &str) -> String {
 }
 
 impl DownstreamError {
-    pub fn code(&self) -> i64 {
+    pub(crate) fn code(&self) -> i64 {
         match self {
             DownstreamError::Timeout { .. } => code::TIMEOUT,
             DownstreamError::Overloaded { .. } => code::OVERLOADED,
@@ -124,7 +147,7 @@ impl DownstreamError {
         }
     }
 
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         match self {
             DownstreamError::Timeout { server, .. }
             | DownstreamError::Exited { server, .. }
@@ -137,7 +160,7 @@ impl DownstreamError {
     }
 
     /// The JSON-RPC error response for a client's request `id`.
-    pub fn to_frame(&self, id: &RawValue) -> Bytes {
+    pub(crate) fn to_frame(&self, id: &RawValue) -> Bytes {
         let data = serde_json::json!({ "gateway": true, "server": self.server() });
         error_frame(id, self.code(), &self.to_string(), Some(data))
     }

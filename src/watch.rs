@@ -21,11 +21,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How long a folder must be quiet before a burst of events is delivered.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
+pub(crate) const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Why files cannot be watched.
 #[derive(Debug, thiserror::Error)]
-pub enum WatchError {
+pub(crate) enum WatchError {
     #[error("cannot watch `{}`: it does not name a file", path.display())]
     NotAFile { path: PathBuf },
     #[error("cannot watch `{}`: its folder `{}` is not accessible ({source}); create it or fix the path", path.display(), dir.display())]
@@ -46,7 +46,7 @@ pub enum WatchError {
 }
 
 /// Watches a set of files; dropping it stops watching.
-pub struct FileWatcher {
+pub(crate) struct FileWatcher {
     /// The OS watch (inotify on Linux). Held only to be dropped: that removes the watches and ends its thread.
     _watcher: RecommendedWatcher,
     /// What the watcher's thread reports to [`FileWatcher::changed`].
@@ -88,13 +88,13 @@ impl Shared {
 
 /// Starts watching `paths` with the default debounce. The files need not exist (a deleted file that comes back is
 /// a change); their folders must.
-pub fn watch_files(paths: impl IntoIterator<Item = PathBuf>) -> Result<FileWatcher, WatchError> {
+pub(crate) fn watch_files(paths: impl IntoIterator<Item = PathBuf>) -> Result<FileWatcher, WatchError> {
     FileWatcher::new(paths.into_iter().collect(), DEFAULT_DEBOUNCE)
 }
 
 impl FileWatcher {
     /// Starts watching `files`, ending bursts after `debounce` of quiet.
-    pub fn new(files: Vec<PathBuf>, debounce: Duration) -> Result<FileWatcher, WatchError> {
+    pub(crate) fn new(files: Vec<PathBuf>, debounce: Duration) -> Result<FileWatcher, WatchError> {
         // Each file as (real folder, file name): events carry the folder path that was watched, and resolving
         // symlinks and `..` here makes two spellings of one folder a single watch.
         let mut keys: Vec<(PathBuf, OsString)> = Vec::with_capacity(files.len());
@@ -142,15 +142,16 @@ impl FileWatcher {
         Ok(FileWatcher { _watcher: watcher, shared, files, debounce })
     }
 
+    #[cfg(test)]
     /// The files watched, as given.
-    pub fn files(&self) -> &[PathBuf] {
+    pub(crate) fn files(&self) -> &[PathBuf] {
         &self.files
     }
 
     /// Waits for the next burst of changes and returns the files it touched (as given, in the order given).
     ///
     /// Cancel-safe: changes seen by a call that is dropped (e.g. losing a `select!`) are delivered by the next.
-    pub async fn changed(&mut self) -> Vec<PathBuf> {
+    pub(crate) async fn changed(&mut self) -> Vec<PathBuf> {
         loop {
             if self.shared.is_empty() {
                 self.shared.wake.notified().await;

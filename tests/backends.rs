@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dfs_gateway::cache::{cache_key, CacheBackend, CacheError, CacheKey, MemoryCache, MemoryLimits, RedisCache};
-use dfs_gateway::kv::{BackendHealth, KvError, ManualClock, RedisConn, RedisOptions};
+use dfs_gateway::clock::ManualClock;
+use dfs_gateway::kv::{BackendHealth, KvError, RedisConn, RedisOptions};
 use dfs_gateway::ratelimit::{Decision, FallbackLimiter, MemoryLimiter, RateLimitError, RateLimiter, RedisLimiter};
 use fred::interfaces::ClientLike;
 use serde_json::value::RawValue;

@@ -471,15 +471,11 @@ async fn per_client_sessions_keep_clients_apart() {
         let ws = Workspace::new();
         let path = ws.config(&http_server("rm", "app", &server.url(), &format!("session = \"{mode}\"")));
         let config = dfs_gateway::config::Config::load_with_process_env(Some(&path)).unwrap();
-        let gw = dfs_gateway::actors::gateway::start(dfs_gateway::actors::gateway::GatewayArgs {
-            config: Arc::new(config),
-            stdio: false,
-            http: false,
-            shutdown: tokio_util::sync::CancellationToken::new(),
-            lookup_env: Arc::new(|k: &str| std::env::var(k).ok()),
-            policy: dfs_gateway::policy::PolicySet::empty(dfs_gateway::policy::Action::Allow),
-            services: Arc::new(dfs_gateway::calls::Services::embedded()),
-        })
+        let gw = dfs_gateway::actors::gateway::start(dfs_gateway::actors::gateway::GatewayArgs::new(
+            Arc::new(config),
+            dfs_gateway::policy::PolicySet::empty(dfs_gateway::policy::Action::Allow),
+            Arc::new(dfs_gateway::dispatch::Services::embedded()),
+        ))
         .await
         .unwrap();
         gw.shared.wait_ready().await;

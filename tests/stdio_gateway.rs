@@ -441,6 +441,31 @@ fn check_reports_every_problem_with_file_and_line_and_exits_64() {
 }
 
 #[test]
+fn process_settings_from_the_environment_are_validated_like_the_file() {
+    let ws = Workspace::new();
+    let good = ws.config(&fixture_server("alpha", "app", ""));
+    let good = good.to_str().unwrap();
+    for (var, value) in [
+        ("HEALTH_PORT", "abc"),
+        ("METRICS_PORT", "99999"),
+        ("ENABLE_HEALTH", "maybe"),
+        ("OPS_BIND", "localhost"),
+        ("DFS_GATEWAY_WORKERS", "many"),
+        ("DFS_GATEWAY_SPIN_US", "fast"),
+    ] {
+        for command in ["check", "serve"] {
+            let out = cli(&[command, "--config", good], &[(var, value)]);
+            assert_eq!(out.status.code(), Some(64), "{command} with {var}={value}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("env:{var}: `{value}`")), "{command} with {var}={value}: {err}");
+            assert!(out.stdout.is_empty());
+        }
+    }
+    let out = cli(&["check", "--config", good], &[("HEALTH_PORT", "8081"), ("DFS_GATEWAY_SPIN_US", "0")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn cli_tools_and_call_go_through_the_whole_gateway() {
     let ws = Workspace::new();
     let cfg = ws.config(&two_servers("", ""));

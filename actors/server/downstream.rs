@@ -10,20 +10,19 @@ use tokio::sync::watch;
 
 use bytes::Bytes;
 
+use crate::catalog::ServerLists;
+use crate::dispatch::{Requester, Responder};
 use crate::era::{self, Era};
 use crate::protocol::{self, Envelope, RawObject};
-use crate::routing::ServerLists;
-use crate::transport::child::Requester;
-use crate::transport::pending::Responder;
 use crate::transport::DownstreamError;
 
 /// What a server said it can do (from its `initialize` result).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    pub tools: bool,
-    pub prompts: bool,
-    pub resources: bool,
-    pub logging: bool,
+pub(crate) struct Caps {
+    pub(crate) tools: bool,
+    pub(crate) prompts: bool,
+    pub(crate) resources: bool,
+    pub(crate) logging: bool,
 }
 
 impl Caps {
@@ -51,7 +50,7 @@ impl Caps {
 
 /// One of a server's lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListKind {
+pub(crate) enum ListKind {
     Tools,
     Prompts,
     Resources,
@@ -59,7 +58,8 @@ pub enum ListKind {
 }
 
 impl ListKind {
-    pub const ALL: [ListKind; 4] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates];
+    pub(crate) const ALL: [ListKind; 4] =
+        [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates];
 
     fn method(self) -> (&'static str, &'static str) {
         match self {
@@ -71,7 +71,7 @@ impl ListKind {
     }
 
     /// The lists a `list_changed` notification method is about.
-    pub fn from_notification(method: &str) -> &'static [ListKind] {
+    pub(crate) fn from_notification(method: &str) -> &'static [ListKind] {
         match method {
             "notifications/tools/list_changed" => &[ListKind::Tools],
             "notifications/prompts/list_changed" => &[ListKind::Prompts],
@@ -80,7 +80,7 @@ impl ListKind {
         }
     }
 
-    pub fn slot(self, lists: &mut ServerLists) -> &mut Vec<Box<RawValue>> {
+    pub(crate) fn slot(self, lists: &mut ServerLists) -> &mut Vec<Box<RawValue>> {
         match self {
             ListKind::Tools => &mut lists.tools,
             ListKind::Prompts => &mut lists.prompts,
@@ -89,7 +89,7 @@ impl ListKind {
         }
     }
 
-    pub fn offered_by(self, caps: Caps) -> bool {
+    pub(crate) fn offered_by(self, caps: Caps) -> bool {
         match self {
             ListKind::Tools => caps.tools,
             ListKind::Prompts => caps.prompts,
@@ -100,23 +100,23 @@ impl ListKind {
 
 /// What the start-up handshake told us.
 #[derive(Debug)]
-pub struct Handshake {
-    pub era: Era,
+pub(crate) struct Handshake {
+    pub(crate) era: Era,
     /// For a modern server: the `_meta` members every request to it carries.
-    pub envelope: Option<Arc<[u8]>>,
-    pub protocol_version: String,
-    pub server_info: Option<Box<RawValue>>,
-    pub capabilities: Option<Box<RawValue>>,
-    pub caps: Caps,
-    pub lists: ServerLists,
+    pub(crate) envelope: Option<Arc<[u8]>>,
+    pub(crate) protocol_version: String,
+    pub(crate) server_info: Option<Box<RawValue>>,
+    pub(crate) capabilities: Option<Box<RawValue>>,
+    pub(crate) caps: Caps,
+    pub(crate) lists: ServerLists,
     /// The shortest `ttlMs` the server gave its lists (2026-07-28), if any.
-    pub list_ttl_ms: Option<u64>,
+    pub(crate) list_ttl_ms: Option<u64>,
 }
 
 /// The downstream as the gateway's client sees it: requests to a modern server carry the envelope.
-pub struct Link<'a> {
-    pub req: &'a Requester,
-    pub envelope: Option<&'a [u8]>,
+pub(super) struct Link<'a> {
+    pub(crate) req: &'a Requester,
+    pub(crate) envelope: Option<&'a [u8]>,
 }
 
 impl Link<'_> {
@@ -131,7 +131,7 @@ impl Link<'_> {
 /// Waits for the client's capabilities (servers are told what the client can do), finds the server's era unless
 /// known (`server/discover` first; any error or silence means legacy), then runs that era's handshake and fetches
 /// every list the server offers.
-pub async fn handshake(
+pub(super) async fn handshake(
     req: &Requester,
     timeout: Duration,
     mut client_caps: watch::Receiver<Option<Arc<str>>>,
@@ -251,7 +251,7 @@ async fn legacy_handshake(
 
 /// Opens one more legacy session on a connection (a client's own, in per-client mode): `initialize` with the
 /// client's capabilities, `initialized`, and the log level. The lists come from the server's own connection.
-pub async fn open_session(
+pub(super) async fn open_session(
     req: &Requester,
     timeout: Duration,
     mut client_caps: watch::Receiver<Option<Arc<str>>>,
@@ -307,7 +307,7 @@ async fn fetch_lists(
 }
 
 /// `logging/setLevel`; a server that refuses it is logged, not failed.
-pub async fn set_level(req: &Requester, level: &str, timeout: Duration) {
+pub(super) async fn set_level(req: &Requester, level: &str, timeout: Duration) {
     let params = serde_json::json!({ "level": level }).to_string();
     if let Err(e) = req.request("logging/setLevel", Some(params.as_bytes()), timeout).await {
         tracing::debug!(server = req.server(), error = %e, "logging/setLevel failed");
@@ -317,7 +317,7 @@ pub async fn set_level(req: &Requester, level: &str, timeout: Duration) {
 /// Every page of one list.
 /// Every item of one list (following `nextCursor`), and the shortest `ttlMs` a page carried (2026-07-28: how long
 /// the server says the list may be reused).
-pub async fn list_all(
+pub(super) async fn list_all(
     link: &Link<'_>,
     kind: ListKind,
     timeout: Duration,
@@ -351,7 +351,7 @@ pub async fn list_all(
 }
 
 /// The `result` of a response frame, typed; an error response or a bad shape is a `BadResponse`.
-pub fn result_of<T: for<'de> Deserialize<'de>>(
+pub(super) fn result_of<T: for<'de> Deserialize<'de>>(
     req: &Requester,
     method: &str,
     frame: &[u8],

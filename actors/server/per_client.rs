@@ -10,12 +10,11 @@ use std::time::Instant;
 
 use ractor::ActorRef;
 
-use super::{downstream, Call, ServerMsg, ServerState};
+use super::{downstream, ServerMsg, ServerState};
 use crate::config::SessionMode;
-use crate::transport::child::Requester;
-use crate::transport::http::{HttpConnection, HttpSpec};
-use crate::transport::pending::Responder;
-use crate::transport::{ChildEvent, DownstreamError};
+use crate::dispatch::{Call, ChildEvent, HttpConnection, Requester, Responder};
+use crate::transport::http::HttpSpec;
+use crate::transport::DownstreamError;
 
 /// One client's own downstream session.
 pub(super) struct ClientSession {
@@ -129,7 +128,7 @@ impl ServerState {
                 }
                 for entry in s.conn.requester.pending().drain() {
                     match entry.responder {
-                        Responder::Client(reply) => self.recover_or_fail(myself, reply, err.clone(), true),
+                        Responder::Call(reply) => self.recover_or_fail(myself, reply, err.clone(), true),
                         other => other.fail(&err),
                     }
                 }
@@ -146,7 +145,7 @@ impl ServerState {
                 );
                 if let Some(entry) = entry {
                     match entry.responder {
-                        Responder::Client(reply) => self.recover_or_fail(myself, reply, err, true),
+                        Responder::Call(reply) => self.recover_or_fail(myself, reply, err, true),
                         other => other.fail(&err),
                     }
                 }
@@ -190,7 +189,7 @@ impl ServerState {
                 }
                 let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
                 match entry.responder {
-                    Responder::Client(reply) => {
+                    Responder::Call(reply) => {
                         self.breaker.failure();
                         self.recover_or_fail(myself, reply, err, true);
                     }
@@ -207,7 +206,7 @@ impl ServerState {
             s.queue.remove(pos);
             return true;
         }
-        match s.conn.requester.pending().remove_client_request(session, client_id) {
+        match s.conn.requester.pending().remove_request(session, client_id) {
             Some((id, _)) => {
                 let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the client"}}"#);
                 s.conn.requester.notify("notifications/cancelled", Some(params.as_bytes()));

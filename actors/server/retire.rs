@@ -4,7 +4,7 @@
 use ractor::ActorRef;
 
 use super::{Phase, ServerMsg, ServerState};
-use crate::transport::pending::Responder;
+use crate::dispatch::Responder;
 
 impl ServerState {
     /// Answers everything waiting here with `reason`, stops the process group (stdin closed, then SIGTERM, then
@@ -23,13 +23,13 @@ impl ServerState {
             self.recover_or_fail(myself, call.reply, err.clone(), false);
         }
         for (_, round) in std::mem::take(&mut self.rounds) {
-            Responder::Client(round.reply).fail(&err);
+            Responder::Call(round.reply).fail(&err);
         }
         self.stop_sessions(&err).await;
         if let Some(child) = self.child.take() {
             for entry in child.requester().pending().drain() {
                 match entry.responder {
-                    Responder::Client(reply) => self.recover_or_fail(myself, reply, err.clone(), false),
+                    Responder::Call(reply) => self.recover_or_fail(myself, reply, err.clone(), false),
                     other => other.fail(&err),
                 }
             }

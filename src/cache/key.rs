@@ -23,7 +23,7 @@ impl std::hash::Hash for CacheKey {
 
 /// The hasher for maps keyed by [`CacheKey`]: passes the key's own bits through.
 #[derive(Default, Clone, Copy)]
-pub struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl std::hash::Hasher for KeyHasher {
     fn finish(&self) -> u64 {
@@ -43,15 +43,11 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 /// `BuildHasher` of [`KeyHasher`].
-pub type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
+pub(crate) type KeyHashing = std::hash::BuildHasherDefault<KeyHasher>;
 
 impl CacheKey {
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// Lower-case hex, the form used in Redis key names and logs.
-    pub fn to_hex(&self) -> String {
+    pub(crate) fn to_hex(self) -> String {
         use fmt::Write;
         self.0.iter().fold(String::with_capacity(64), |mut s, b| {
             let _ = write!(s, "{b:02x}");
@@ -90,7 +86,7 @@ pub fn cache_key(kind: &str, target: &str, args: Option<&RawValue>, scope: &str)
 
 /// [`cache_key`] with the scope given in pieces (hashed as their concatenation), so a caller need not build the
 /// string: `["client:", instance, ":", owner]`.
-pub fn cache_key_scoped(kind: &str, target: &str, args: Option<&RawValue>, scope: &[&str]) -> CacheKey {
+pub(crate) fn cache_key_scoped(kind: &str, target: &str, args: Option<&RawValue>, scope: &[&str]) -> CacheKey {
     let mut hasher = Sha256::new();
     let mut part = |pieces: &[&[u8]]| {
         let len: usize = pieces.iter().map(|p| p.len()).sum();
@@ -197,13 +193,14 @@ fn is_canonical(text: &[u8]) -> bool {
     true
 }
 
+#[cfg(test)]
 /// `raw` re-printed compactly with the keys of every object sorted (by their UTF-8 bytes), recursively.
 ///
 /// Strings are printed by serde_json after decoding, so `"\u00e9"` and `"é"` are the same; numbers are printed
 /// as serde_json prints them after parsing, so `1e2` and `100.0` are the same but `1` and `1.0` are not (a
 /// server may well distinguish an integer from a float). Of duplicate keys in one object the last wins, as in
 /// every JSON parser a downstream is likely to use.
-pub fn canonical_json(raw: &RawValue) -> String {
+pub(crate) fn canonical_json(raw: &RawValue) -> String {
     let mut out = Vec::with_capacity(raw.get().len());
     write_canonical_raw(raw, &mut out);
     String::from_utf8(out).expect("serde_json writes UTF-8")

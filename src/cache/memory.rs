@@ -22,22 +22,23 @@ use bytes::Bytes;
 
 use super::key::KeyHashing;
 use super::{CacheBackend, CacheError, CacheKey};
-use crate::kv::{BackendHealth, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::kv::BackendHealth;
 
 /// What an entry costs beyond its value and tags (key, expiry, slot, map slot), so a flood of tiny entries still
 /// meets `max_bytes` roughly where it would in real memory.
-pub const ENTRY_OVERHEAD: usize = 96;
+pub(crate) const ENTRY_OVERHEAD: usize = 96;
 
 /// The bounds of the embedded cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryLimits {
     /// Most entries held; entries not used since the eviction hand last passed go first. 10 000 by default.
-    pub max_entries: usize,
+    pub(crate) max_entries: usize,
     /// Most bytes held (values + tags + [`ENTRY_OVERHEAD`] each). 64 MiB by default.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// Largest value stored; bigger results are not cached, so one huge answer cannot flush everything else.
     /// 1 MiB by default.
-    pub max_entry_bytes: usize,
+    pub(crate) max_entry_bytes: usize,
 }
 
 impl Default for MemoryLimits {
@@ -94,30 +95,24 @@ impl MemoryCache {
         Self::with_clock(limits, Arc::new(SystemClock::default()))
     }
 
-    pub fn with_clock(limits: MemoryLimits, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn with_clock(limits: MemoryLimits, clock: Arc<dyn Clock>) -> Self {
         MemoryCache { store: Arc::new(Mutex::new(Store::default())), limits, clock }
     }
 
-    pub fn limits(&self) -> MemoryLimits {
-        self.limits
-    }
-
+    #[cfg(test)]
     /// Entries held, expired ones not yet dropped included.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
+    #[cfg(test)]
     /// Bytes charged against `max_bytes`.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.lock().bytes
     }
 
     /// The lookup itself, synchronous: what the bench times as an embedded hit.
-    pub fn get_now(&self, key: &CacheKey) -> Option<Bytes> {
+    pub(crate) fn get_now(&self, key: &CacheKey) -> Option<Bytes> {
         let now = self.clock.now();
         let mut store = self.lock();
         let &index = store.map.get(key)?;
@@ -135,12 +130,18 @@ impl MemoryCache {
     }
 
     /// Stores synchronously (the call path of the embedded cache needs no task).
-    pub fn put_now(&self, key: &CacheKey, value: Bytes, ttl: Duration, tags: &[String]) -> Result<(), CacheError> {
+    pub(crate) fn put_now(
+        &self,
+        key: &CacheKey,
+        value: Bytes,
+        ttl: Duration,
+        tags: &[String],
+    ) -> Result<(), CacheError> {
         self.put_shared(key, value, ttl, Arc::from(tags))
     }
 
     /// [`MemoryCache::put_now`] with a tag list the caller shares between entries (no copy per entry).
-    pub fn put_shared(
+    pub(crate) fn put_shared(
         &self,
         key: &CacheKey,
         value: Bytes,
@@ -161,7 +162,7 @@ impl MemoryCache {
 
     /// Drops every entry carrying `tag`, synchronously; how many live entries went (expired ones go too,
     /// uncounted).
-    pub fn invalidate_tag_now(&self, tag: &str) -> u64 {
+    pub(crate) fn invalidate_tag_now(&self, tag: &str) -> u64 {
         let now = self.clock.now();
         let mut store = self.lock();
         let tagged: Vec<(CacheKey, bool)> = store
@@ -281,7 +282,7 @@ impl CacheBackend for MemoryCache {
 mod tests {
     use super::*;
     use crate::cache::cache_key;
-    use crate::kv::ManualClock;
+    use crate::clock::ManualClock;
 
     fn k(n: u32) -> CacheKey {
         cache_key("tools/call", "t", None, &n.to_string())

@@ -76,10 +76,10 @@ struct Inner {
 }
 
 /// `dfs-gateway:cache`, the default key prefix.
-pub const DEFAULT_PREFIX: &str = "dfs-gateway:cache";
+pub(crate) const DEFAULT_PREFIX: &str = "dfs-gateway:cache";
 
 impl RedisCache {
-    pub fn new(conn: RedisConn, prefix: impl Into<String>, max_entry_bytes: usize) -> Self {
+    pub(crate) fn new(conn: RedisConn, prefix: impl Into<String>, max_entry_bytes: usize) -> Self {
         let inner = Inner {
             prefix: prefix.into(),
             max_entry_bytes,

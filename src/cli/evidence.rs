@@ -13,12 +13,12 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 /// The chain is broken.
-pub const EXIT_BROKEN: u8 = 65;
+pub(super) const EXIT_BROKEN: u8 = 65;
 /// The trail cannot be read.
-pub const EXIT_UNREADABLE: u8 = 66;
+pub(super) const EXIT_UNREADABLE: u8 = 66;
 
 #[derive(Debug, Subcommand)]
-pub enum EvidenceCommand {
+pub(crate) enum EvidenceCommand {
     /// Check the hash chain of the audit trail; exit 0 when intact (a torn final line is tolerated), 65 when
     /// broken (the first broken record is named by file and line), 66 when the trail cannot be read.
     Verify {
@@ -28,7 +28,7 @@ pub enum EvidenceCommand {
 }
 
 /// Runs an `evidence` subcommand. The configuration is read only when it is needed to find the directory.
-pub fn run(command: &EvidenceCommand, config: Option<&Path>) -> ExitCode {
+pub(super) fn run(command: &EvidenceCommand, config: Option<&Path>) -> ExitCode {
     let EvidenceCommand::Verify { dir } = command;
     let dir = match dir {
         Some(d) => d.clone(),

@@ -11,25 +11,28 @@ pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 #[derive(Debug, Clone, Default)]
 pub struct Overlay {
     /// `LOG_LEVEL`: overrides `gateway.log_level`.
-    pub log_level: Option<String>,
+    pub(crate) log_level: Option<String>,
     /// `APP_SERVERS`: comma-separated commands added as `app` servers.
-    pub app_servers: Option<String>,
+    pub(crate) app_servers: Option<String>,
     /// `EXTERNAL_SERVERS`: comma-separated commands added as `ext` servers.
-    pub external_servers: Option<String>,
+    pub(crate) external_servers: Option<String>,
     /// `DATABASE_URL`: passed through to app servers that do not set it themselves.
-    pub database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// `LOG_DIR`, `LOG_ROTATION`, `LOG_KEEP`: override `[log] dir`, `rotation`, `keep`.
-    pub log_dir: Option<String>,
-    pub log_rotation: Option<String>,
-    pub log_keep: Option<String>,
+    pub(crate) log_dir: Option<String>,
+    pub(crate) log_rotation: Option<String>,
+    pub(crate) log_keep: Option<String>,
     /// `REDIS_URL`: the cache and rate limiter use Redis when set (unless `backend = "memory"`).
-    pub redis_url: Option<String>,
+    pub(crate) redis_url: Option<String>,
     /// `ENABLE_HTTP`, `HTTP_LISTEN`: the Streamable HTTP front.
-    pub http: super::HttpOverlay,
+    pub(crate) http: super::HttpOverlay,
+    /// `ENABLE_HEALTH`, `HEALTH_PORT`, `ENABLE_METRICS`, `METRICS_PORT`, `OPS_BIND`, `DFS_GATEWAY_WORKERS`,
+    /// `DFS_GATEWAY_SPIN_US`: settings of the process itself.
+    pub(crate) process: super::ProcessOverlay,
 }
 
 impl Overlay {
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Overlay {
             log_level: var("LOG_LEVEL"),
@@ -41,6 +44,7 @@ impl Overlay {
             log_keep: var("LOG_KEEP"),
             redis_url: var("REDIS_URL"),
             http: super::HttpOverlay { enabled: var("ENABLE_HTTP"), listen: var("HTTP_LISTEN") },
+            process: super::ProcessOverlay::from_process(var),
         }
     }
 }
@@ -48,9 +52,9 @@ impl Overlay {
 /// One server named by `APP_SERVERS` / `EXTERNAL_SERVERS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EnvServer {
-    pub name: String,
-    pub command: String,
-    pub args: Vec<String>,
+    pub(crate) name: String,
+    pub(crate) command: String,
+    pub(crate) args: Vec<String>,
 }
 
 /// Parses a comma-separated server list. Each entry is `[name=]path [args...]`: `.js` runs under node, `.py`
@@ -86,7 +90,10 @@ pub(crate) fn parse_server_list(list: &str) -> Result<Vec<EnvServer>, String> {
 
 /// Expands `${VAR}` references from `lookup`. `$$` is a literal `$`. Returns the names that were not set
 /// (expanded as empty), so the caller can warn without ever printing a value.
-pub fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), String> {
+pub(crate) fn expand_env(
+    value: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(value.len());
     let mut missing = Vec::new();
     let mut rest = value;

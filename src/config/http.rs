@@ -14,30 +14,30 @@ use toml::Spanned;
 use super::parse_duration;
 
 /// Where the HTTP front listens unless configured: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 
 /// The validated `[front.http]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpFrontConfig {
-    pub enabled: bool,
+pub(crate) struct HttpFrontConfig {
+    pub(crate) enabled: bool,
     /// The listener; loopback unless the operator chose otherwise.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Origins a browser may send; `None` allows loopback origins only (`http(s)://localhost|127.0.0.1|[::1]`
     /// on any port). A request without `Origin` (a non-browser client) is always let through.
-    pub allowed_origins: Option<Vec<String>>,
+    pub(crate) allowed_origins: Option<Vec<String>>,
     /// Largest request body; larger ones get 413 with a JSON-RPC error.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// A legacy session with no request and no open stream for this long is ended (then 404).
-    pub session_idle_timeout: Duration,
+    pub(crate) session_idle_timeout: Duration,
     /// Legacy sessions at most; an `initialize` beyond gets 503.
-    pub max_sessions: usize,
+    pub(crate) max_sessions: usize,
     /// Bearer tokens and the client identity each stands for. Empty: no authentication.
-    pub tokens: Vec<TokenEntry>,
+    pub(crate) tokens: Vec<TokenEntry>,
     /// This resource's URL in the protected resource metadata (RFC 9728); default: built from the request's
     /// `Host` as `http://<host>/mcp`.
-    pub resource: Option<String>,
+    pub(crate) resource: Option<String>,
     /// Authorization servers named in the protected resource metadata.
-    pub authorization_servers: Vec<String>,
+    pub(crate) authorization_servers: Vec<String>,
 }
 
 impl Default for HttpFrontConfig {
@@ -58,11 +58,11 @@ impl Default for HttpFrontConfig {
 
 /// One accepted bearer token.
 #[derive(Clone, PartialEq, Eq)]
-pub struct TokenEntry {
+pub(crate) struct TokenEntry {
     /// The identity policy `when.clients` rules see for requests with this token.
-    pub client: String,
+    pub(crate) client: String,
     /// SHA-256 of the token.
-    pub sha256: [u8; 32],
+    pub(crate) sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenEntry {
@@ -113,11 +113,11 @@ struct RawToken {
 
 /// Environment variables that overlay `[front.http]`.
 #[derive(Debug, Clone, Default)]
-pub struct HttpOverlay {
+pub(crate) struct HttpOverlay {
     /// `ENABLE_HTTP`: true/false.
-    pub enabled: Option<String>,
+    pub(crate) enabled: Option<String>,
     /// `HTTP_LISTEN`: the listen address (e.g. `0.0.0.0:8000` in a container).
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
 }
 
 /// Validates the table; `at` records an error at a span of the file. Errors about environment variables are

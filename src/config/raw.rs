@@ -12,9 +12,10 @@ use toml::Spanned;
 
 use super::env::{check_env_syntax, parse_server_list, Overlay};
 use super::{
-    line_col, parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, HttpServer, LogConfig, LogRotation,
-    Namespace, PolicyConfig, ServerConfig, SessionMode, Source, StdioFrontConfig,
+    parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, HttpServer, LogConfig, LogRotation, Namespace,
+    PolicyConfig, ServerConfig, SessionMode, Source, StdioFrontConfig,
 };
+use crate::diagnostics::line_col;
 use crate::naming::Naming;
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,6 +222,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
     }
 
     let log = compile_log(&raw.log, base, overlay, &mut errs);
+    let (ops, runtime) = super::process::compile(&overlay.process, &mut |var, m| errs.env(var, m));
 
     let default_action = match raw.policy.default_action.get_ref().as_str() {
         "allow" => crate::policy::Action::Allow,
@@ -309,6 +311,8 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         servers: servers.into_iter().map(Arc::new).collect(),
         services,
         log,
+        ops,
+        runtime,
     })
 }
 

@@ -18,25 +18,25 @@ use crate::ratelimit::RateLimitSettings;
 
 /// The typed sections.
 #[derive(Debug, Clone, Default)]
-pub struct ServicesConfig {
-    pub cache: CacheConfig,
-    pub rate_limit: RateLimitSettings,
+pub(crate) struct ServicesConfig {
+    pub(crate) cache: CacheConfig,
+    pub(crate) rate_limit: RateLimitSettings,
     /// `None` when `[evidence] enabled = false`.
-    pub evidence: Option<EvidenceConfig>,
+    pub(crate) evidence: Option<EvidenceConfig>,
 }
 
 /// `[cache]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
+pub(crate) struct CacheConfig {
     /// `enabled = false` turns the result cache off (lists are still refreshed after `list_ttl`).
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Backend, bounds and Redis options.
-    pub settings: CacheSettings,
+    pub(crate) settings: CacheSettings,
     /// How long a result of a read-only tool is kept when no policy rule sets a `cache.ttl`. 5 minutes.
-    pub result_ttl: Duration,
+    pub(crate) result_ttl: Duration,
     /// How long a downstream's lists are trusted before a client's list request refreshes them (servers that
     /// never send `list_changed`; a modern server's own `ttlMs` wins). 1 minute.
-    pub list_ttl: Duration,
+    pub(crate) list_ttl: Duration,
 }
 
 impl Default for CacheConfig {

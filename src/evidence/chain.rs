@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// `prev` of the very first record of a chain: there is nothing before it.
-pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What ends every line before the newline: `,"hash":"` + 64 hex digits + `"}`.
 const HASH_KEY: &[u8] = b",\"hash\":\"";
@@ -26,14 +26,14 @@ const HASH_HEX_LEN: usize = 64;
 const SUFFIX_LEN: usize = HASH_KEY.len() + HASH_HEX_LEN + 2;
 
 /// Lower-case hex SHA-256 of `bytes`: the record hash and the result digest use the same encoding.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     let hex = sha256_hex_bytes(bytes);
     // Hex digits are ASCII.
     String::from_utf8(hex.to_vec()).expect("hex is ASCII")
 }
 
 /// [`sha256_hex`] without the allocation, for the writer's hot path.
-pub fn sha256_hex_bytes(bytes: &[u8]) -> [u8; 64] {
+pub(crate) fn sha256_hex_bytes(bytes: &[u8]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
     let mut out = [0u8; 64];
@@ -44,16 +44,17 @@ pub fn sha256_hex_bytes(bytes: &[u8]) -> [u8; 64] {
     out
 }
 
+#[cfg(test)]
 /// Turns the canonical bytes of a record (a JSON object without `hash`) into the line to write, newline
 /// included, and returns it with its hash.
-pub fn seal(mut canonical: Vec<u8>) -> (Vec<u8>, String) {
+pub(crate) fn seal(mut canonical: Vec<u8>) -> (Vec<u8>, String) {
     let hash = seal_in_place(&mut canonical);
     let hash = String::from_utf8(hash.to_vec()).expect("hex is ASCII");
     (canonical, hash)
 }
 
 /// [`seal`] on a buffer the caller keeps: `canonical` becomes the line; the hash's hex digits are returned.
-pub fn seal_in_place(canonical: &mut Vec<u8>) -> [u8; 64] {
+pub(crate) fn seal_in_place(canonical: &mut Vec<u8>) -> [u8; 64] {
     debug_assert_eq!(canonical.last(), Some(&b'}'));
     let hash = sha256_hex_bytes(canonical);
     canonical.pop();
@@ -65,41 +66,41 @@ pub fn seal_in_place(canonical: &mut Vec<u8>) -> [u8; 64] {
 
 /// One entry of a repair record: a line that a crash cut off, identified by where it starts and what it held.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-pub struct TornRef {
+pub(crate) struct TornRef {
     /// Byte offset of the line's first byte in its file (stable, unlike a line number, and free to compute).
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Length of the line without its newline.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// SHA-256 of those bytes, so the repair vouches for exactly the fragment that is there.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// The members of a line that the chain checks need; the rest of the record is covered by the hash only.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// Position in the chain: one more than the record before, across files.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// `call`, `decision`, or one of the writer's own: `genesis`, `dropped`, `repair`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// `hash` of the record before (all zeros before the first record ever).
-    pub prev: String,
+    pub(crate) prev: String,
     /// Genesis records: the file they open, so a renamed or reordered file is detected.
     #[serde(default)]
-    pub file: Option<String>,
+    pub(crate) file: Option<String>,
     /// Repair records: the torn lines just before them.
     #[serde(default)]
-    pub torn: Vec<TornRef>,
+    pub(crate) torn: Vec<TornRef>,
     /// Dropped records: how many records never reached the file.
     #[serde(default)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Kept from the line rather than recomputed: `check_line` has compared the two already.
     #[serde(skip)]
-    pub hash: String,
+    pub(crate) hash: String,
 }
 
 /// Why a line is not an intact record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineError {
+pub(crate) enum LineError {
     /// Not a JSON object at all (typically a write that a crash cut off).
     NotJson(String),
     /// JSON, but not a record of this format (no trailing `hash`, or a required member missing).
@@ -124,7 +125,7 @@ impl std::fmt::Display for LineError {
 }
 
 /// Checks one line (without its newline): JSON, the trailing hash member, the hash itself.
-pub fn check_line(line: &[u8]) -> Result<Parsed, LineError> {
+pub(crate) fn check_line(line: &[u8]) -> Result<Parsed, LineError> {
     let mut parsed: Parsed = match serde_json::from_slice::<serde_json::Value>(line) {
         Err(e) => return Err(LineError::NotJson(e.to_string())),
         Ok(v) if !v.is_object() => return Err(LineError::NotJson("not an object".into())),
@@ -161,15 +162,15 @@ fn stored_hash(line: &[u8]) -> Option<&str> {
 /// The name of one evidence file: `evidence-YYYY-MM-DD.jsonl`, then `evidence-YYYY-MM-DD-N.jsonl` for the N-th
 /// rotation by size that day. The derived order (day, then N) is the chain order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FileName {
+pub(crate) struct FileName {
     /// `YYYY-MM-DD` (UTC).
-    pub day: String,
+    pub(crate) day: String,
     /// 0 for the day's first file.
-    pub index: u32,
+    pub(crate) index: u32,
 }
 
 impl FileName {
-    pub fn parse(name: &str) -> Option<FileName> {
+    pub(crate) fn parse(name: &str) -> Option<FileName> {
         let rest = name.strip_prefix("evidence-")?.strip_suffix(".jsonl")?;
         let (day, index) = match rest.len() {
             10 => (rest, 0),
@@ -185,7 +186,7 @@ impl FileName {
         valid_day(day).then(|| FileName { day: day.to_owned(), index })
     }
 
-    pub fn from_path(path: &Path) -> Option<FileName> {
+    pub(crate) fn from_path(path: &Path) -> Option<FileName> {
         path.file_name().and_then(|n| n.to_str()).and_then(FileName::parse)
     }
 }
@@ -208,7 +209,7 @@ fn valid_day(day: &str) -> bool {
 }
 
 /// The evidence files of `dir` in chain order (other files are not ours and are left alone).
-pub fn list_files(dir: &Path) -> std::io::Result<Vec<(FileName, std::path::PathBuf)>> {
+pub(crate) fn list_files(dir: &Path) -> std::io::Result<Vec<(FileName, std::path::PathBuf)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -9,7 +9,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `"s"`, escaped as JSON.
-pub fn string(out: &mut Vec<u8>, s: &str) {
+pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     // Without early exit, so the check compiles to a vector loop: these strings are short and rarely escaped.
     let escapes = s.bytes().fold(false, |any, b| any | (b == b'"') | (b == b'\\') | (b < 0x20));
     if escapes {
@@ -30,13 +30,13 @@ fn key(out: &mut Vec<u8>, key: &str) {
 }
 
 /// `,"key":"value"`.
-pub fn member_str(out: &mut Vec<u8>, name: &str, value: &str) {
+pub(super) fn member_str(out: &mut Vec<u8>, name: &str, value: &str) {
     key(out, name);
     string(out, value);
 }
 
 /// `,"key":"…"` with pre-escaped ASCII (hex digits).
-pub fn member_ascii(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+pub(super) fn member_ascii(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     key(out, name);
     out.push(b'"');
     out.extend_from_slice(value);
@@ -44,24 +44,24 @@ pub fn member_ascii(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 }
 
 /// `,"key":` followed by `raw`, which must be valid JSON on one line.
-pub fn member_raw(out: &mut Vec<u8>, name: &str, raw: &str) {
+pub(super) fn member_raw(out: &mut Vec<u8>, name: &str, raw: &str) {
     key(out, name);
     out.extend_from_slice(raw.as_bytes());
 }
 
-pub fn member_u64(out: &mut Vec<u8>, name: &str, n: u64) {
+pub(super) fn member_u64(out: &mut Vec<u8>, name: &str, n: u64) {
     key(out, name);
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-pub fn member_bool(out: &mut Vec<u8>, name: &str, b: bool) {
+pub(super) fn member_bool(out: &mut Vec<u8>, name: &str, b: bool) {
     key(out, name);
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
 /// A duration in milliseconds, to the microsecond: `12.5`, `0.105`, `3`. Not-finite or negative values are
 /// left out (the caller checks), as JSON has no way to say them.
-pub fn member_ms(out: &mut Vec<u8>, name: &str, ms: f64) {
+pub(super) fn member_ms(out: &mut Vec<u8>, name: &str, ms: f64) {
     key(out, name);
     let micros = (ms * 1000.0).round() as u64;
     let mut buf = itoa::Buffer::new();
@@ -83,7 +83,7 @@ pub fn member_ms(out: &mut Vec<u8>, name: &str, ms: f64) {
 /// RFC 3339 UTC timestamps with microseconds (`2026-11-25T04:18:40.123456Z`); the part up to the second is
 /// formatted once per second.
 #[derive(Default)]
-pub struct TimeText {
+pub(super) struct TimeText {
     /// The second `prefix` is for, since the epoch.
     secs: Option<u64>,
     /// `2026-11-25T04:18:40`.
@@ -92,7 +92,7 @@ pub struct TimeText {
 
 impl TimeText {
     /// Appends `t` (times before 1970 are written as the epoch).
-    pub fn push(&mut self, out: &mut Vec<u8>, t: SystemTime) {
+    pub(super) fn push(&mut self, out: &mut Vec<u8>, t: SystemTime) {
         let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs();
         if self.secs != Some(secs) {

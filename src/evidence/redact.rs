@@ -9,20 +9,20 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 /// What replaces a redacted value (or the secret inside a string).
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 
 /// Secret values shorter than this are not searched for: a variable set to `1` or `yes` would otherwise turn
 /// every such character sequence in every record into `[REDACTED]`, hiding evidence without protecting anything.
-pub const MIN_SECRET_LEN: usize = 6;
+pub(crate) const MIN_SECRET_LEN: usize = 6;
 
 /// The default key patterns (case-insensitive substrings of an object key).
-pub const DEFAULT_KEYS: &[&str] =
+pub(crate) const DEFAULT_KEYS: &[&str] =
     &["token", "password", "passwd", "secret", "authorization", "api_key", "apikey", "cookie", "credential"];
 
 /// Redacts JSON values and strings. Built once at start-up; secret values are read from the environment then
 /// and never printed (its `Debug` shows only how many there are).
 #[derive(Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// Lower-cased key patterns; a key containing any of them has its whole value replaced.
     keys: Vec<String>,
     /// Every pattern is ASCII, so [`Redactor::might_touch`] can search ASCII text without lower-casing a copy.
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    pub fn new<K: AsRef<str>, S: AsRef<str>>(keys: &[K], secrets: &[S]) -> Redactor {
+    pub(crate) fn new<K: AsRef<str>, S: AsRef<str>>(keys: &[K], secrets: &[S]) -> Redactor {
         let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_lowercase()).filter(|k| !k.is_empty()).collect();
         let ascii_keys = keys.iter().all(|k| k.is_ascii());
         let mut secrets: Vec<String> =
@@ -50,7 +50,7 @@ impl Redactor {
     }
 
     /// True when `key` looks like it holds a secret.
-    pub fn is_secret_key(&self, key: &str) -> bool {
+    pub(crate) fn is_secret_key(&self, key: &str) -> bool {
         if self.keys.is_empty() {
             return false;
         }
@@ -61,7 +61,7 @@ impl Redactor {
     /// Whether raw JSON `text` might need redacting: it holds a secret value, something that looks like a secret
     /// key (anywhere, case-insensitive, so a value that merely mentions one counts too), or an escape sequence
     /// (which could spell either in disguise). `false` means the text can be written as it is.
-    pub fn might_touch(&self, text: &str) -> bool {
+    pub(crate) fn might_touch(&self, text: &str) -> bool {
         if text.contains('\\') || self.secrets.iter().any(|s| text.contains(s.as_str())) {
             return true;
         }
@@ -78,7 +78,7 @@ impl Redactor {
     }
 
     /// Replaces every occurrence of a secret value in `s`.
-    pub fn scrub<'a>(&self, s: &'a str) -> Cow<'a, str> {
+    pub(crate) fn scrub<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(s);
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
@@ -89,7 +89,7 @@ impl Redactor {
     }
 
     /// Redacts `value` in place, at any depth. Returns whether anything was changed.
-    pub fn redact(&self, value: &mut Value) -> bool {
+    pub(crate) fn redact(&self, value: &mut Value) -> bool {
         match value {
             Value::Object(map) => {
                 let mut changed = false;

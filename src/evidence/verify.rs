@@ -11,11 +11,11 @@ use super::EvidenceError;
 
 /// A place in the trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
+pub(crate) struct Location {
     /// The evidence file, as found in the directory given to [`verify`].
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// 1-based line number.
-    pub line: u64,
+    pub(crate) line: u64,
 }
 
 impl fmt::Display for Location {
@@ -26,29 +26,29 @@ impl fmt::Display for Location {
 
 /// The newest intact record: what an operator anchors elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainHead {
+pub(crate) struct ChainHead {
     /// `seq` of the newest intact record: how many records the trail has had (with pruning, the last number).
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Its `hash`: the value to anchor outside the files (a later rewrite of the trail cannot keep it).
-    pub hash: String,
+    pub(crate) hash: String,
     /// Where it is.
-    pub at: Location,
+    pub(crate) at: Location,
 }
 
 /// The end of the newest file is a cut-off write (a crash): tolerated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     /// The first torn line.
-    pub at: Location,
+    pub(crate) at: Location,
     /// Lines in the torn run (1 for a plain crash; 2 if a crash also cut off the repair of an earlier one).
     pub lines: u64,
     /// Bytes in the torn line(s): what the repair will vouch for.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// Why the chain is broken at a place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProblemKind {
+pub(crate) enum ProblemKind {
     /// The line is not a record, is not the torn end of the trail, and no repair vouches for it.
     Unparseable(String),
     /// The record's bytes do not match its hash.
@@ -114,11 +114,11 @@ fn short(hash: &str) -> &str {
 
 /// The first place where the chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// The first line that does not fit the chain (line 0: the file as a whole).
-    pub at: Location,
+    pub(crate) at: Location,
     /// What is wrong there, worded for an operator by `Display`.
-    pub kind: ProblemKind,
+    pub(crate) kind: ProblemKind,
 }
 
 impl fmt::Display for Problem {
@@ -131,25 +131,25 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VerifyReport {
     /// The directory checked, as given.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Evidence files checked (others in the directory are ignored).
-    pub files: usize,
+    pub(crate) files: usize,
     /// Intact records up to the problem, if any (genesis, repair and dropped records included).
     pub records: u64,
     /// `seq` of the first record: 1 unless older files were pruned.
-    pub first_seq: Option<u64>,
+    pub(crate) first_seq: Option<u64>,
     /// The newest intact record (before the problem, if any).
-    pub head: Option<ChainHead>,
+    pub(crate) head: Option<ChainHead>,
     /// Records the writer reported as never written (`dropped` records), summed.
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// Torn lines that a repair record vouches for (each a crash the writer recovered from).
-    pub repairs: Vec<Location>,
+    pub(crate) repairs: Vec<Location>,
     /// The newest file ends in torn line(s) not repaired yet (the gateway died and has not started since).
     pub torn_tail: Option<TornTail>,
     /// Facts worth a look that are not breakage (pruned predecessors, an empty newest file).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The first breakage; verification stops there, since everything after it is unanchored.
-    pub problem: Option<Problem>,
+    pub(crate) problem: Option<Problem>,
 }
 
 impl VerifyReport {

@@ -30,11 +30,11 @@ const MAX_TORN: usize = 16;
 
 /// The last record of the chain: what the next record links to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
+pub(crate) struct Head {
     /// The next record's `seq` is this plus one.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// The next record's `prev`.
-    pub hash: String,
+    pub(crate) hash: String,
 }
 
 impl Head {
@@ -47,17 +47,17 @@ impl Head {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriterStats {
     /// Lines written since start, writer-made ones (genesis, dropped, repair) included.
-    pub written: u64,
+    pub(crate) written: u64,
     /// Writes that failed (each lost its record; the next write resumes through the crash-repair path).
-    pub write_errors: u64,
+    pub(crate) write_errors: u64,
     /// Repair records written (torn lines found at start-up or after a failed write).
-    pub repairs: u64,
+    pub(crate) repairs: u64,
     /// `seq` of the chain head.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// `hash` of the chain head.
-    pub head: String,
+    pub(crate) head: String,
     /// The file being appended to, if one is open.
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 /// The file being appended to.
@@ -117,7 +117,7 @@ pub struct Writer {
 const BATCH_BYTES: usize = 256 * 1024;
 
 /// The lock file's name; not an evidence file name, so `verify` and rotation ignore it.
-pub const LOCK_FILE: &str = ".lock";
+pub(crate) const LOCK_FILE: &str = ".lock";
 
 impl Writer {
     /// Opens the directory (creating it), finds the chain head in the newest file and repairs a torn end.
@@ -145,11 +145,7 @@ impl Writer {
         Ok(writer)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn stats(&self) -> WriterStats {
+    pub(crate) fn stats(&self) -> WriterStats {
         WriterStats {
             seq: self.head.seq,
             head: self.head.hash.clone(),
@@ -170,7 +166,7 @@ impl Writer {
 
     /// Appends a `dropped` record: `count` records since the last such record never reached the file
     /// (`total` since start), so the gap shows in the trail itself.
-    pub fn append_dropped(&mut self, count: u64, total: u64, now: SystemTime) -> Result<(), EvidenceError> {
+    pub(crate) fn append_dropped(&mut self, count: u64, total: u64, now: SystemTime) -> Result<(), EvidenceError> {
         #[derive(Serialize)]
         struct Dropped {
             kind: &'static str,
@@ -182,13 +178,13 @@ impl Writer {
     }
 
     /// Gathers lines until [`Writer::flush`] (`true`) instead of writing each at once.
-    pub fn set_batching(&mut self, on: bool) {
+    pub(crate) fn set_batching(&mut self, on: bool) {
         self.batching = on;
     }
 
     /// Writes the gathered lines (one `write`). On failure they are lost (counted for [`Writer::take_lost`]) and
     /// the next write repairs the file first, as after a crash.
-    pub fn flush(&mut self) -> Result<(), EvidenceError> {
+    pub(crate) fn flush(&mut self) -> Result<(), EvidenceError> {
         let Some(c) = &mut self.current else { return Ok(()) };
         if c.pending.is_empty() {
             return Ok(());
@@ -209,12 +205,12 @@ impl Writer {
     }
 
     /// Records lost in failed batched writes since the last call.
-    pub fn take_lost(&mut self) -> u64 {
+    pub(crate) fn take_lost(&mut self) -> u64 {
         std::mem::take(&mut self.lost)
     }
 
     /// Writes what is gathered and flushes the open file to disk (`fsync`).
-    pub fn sync(&mut self) -> Result<(), EvidenceError> {
+    pub(crate) fn sync(&mut self) -> Result<(), EvidenceError> {
         self.flush()?;
         if let Some(c) = &self.current {
             c.file.sync_all().map_err(EvidenceError::io(&c.path))?;
@@ -234,7 +230,7 @@ impl Writer {
     /// Finds the chain head and repairs a torn end of the newest file: the partial line is terminated and a
     /// `repair` record naming it continues the chain from the last complete record. Never appends after a
     /// partial line.
-    pub fn resume(&mut self, now: SystemTime) -> Result<(), EvidenceError> {
+    pub(crate) fn resume(&mut self, now: SystemTime) -> Result<(), EvidenceError> {
         self.current = None;
         // Recreated if someone removed it under a running gateway: the trail goes on rather than stop.
         std::fs::create_dir_all(&self.dir).map_err(EvidenceError::io(&self.dir))?;
@@ -546,7 +542,7 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// `YYYY-MM-DD` (UTC) of `t`.
-pub fn day_of(t: SystemTime) -> String {
+pub(crate) fn day_of(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()[..10].to_owned()
 }
 
@@ -640,15 +636,15 @@ pub(crate) mod test_support {
     use super::*;
 
     /// 2026-11-25T10:00:00Z plus `secs`.
-    pub fn at(secs: u64) -> SystemTime {
+    pub(crate) fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_600_800 + secs)
     }
 
-    pub fn config(dir: &Path) -> EvidenceConfig {
+    pub(crate) fn config(dir: &Path) -> EvidenceConfig {
         EvidenceConfig { dir: dir.to_path_buf(), max_file_bytes: 4096, ..EvidenceConfig::default() }
     }
 
-    pub fn record(i: u64) -> Record {
+    pub(crate) fn record(i: u64) -> Record {
         let args = serde_json::value::RawValue::from_string(format!(r#"{{"q":"query {i}","api_key":"k{i}"}}"#));
         Record {
             correlation_id: Some(format!("c-{i}").into()),
@@ -663,7 +659,7 @@ pub(crate) mod test_support {
     }
 
     /// Writes `n` records starting at `at(0)`, one second apart, and closes the writer.
-    pub fn write_n(dir: &Path, n: u64) -> WriterStats {
+    pub(crate) fn write_n(dir: &Path, n: u64) -> WriterStats {
         let mut w = Writer::open(&config(dir), at(0)).unwrap();
         for i in 0..n {
             w.append(&record(i), at(i)).unwrap();
@@ -672,11 +668,11 @@ pub(crate) mod test_support {
         w.stats()
     }
 
-    pub fn files(dir: &Path) -> Vec<PathBuf> {
+    pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
         list_files(dir).unwrap().into_iter().map(|(_, p)| p).collect()
     }
 
-    pub fn lines(path: &Path) -> Vec<String> {
+    pub(crate) fn lines(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
     }
 }

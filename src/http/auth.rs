@@ -11,7 +11,7 @@ use crate::config::{token_hash, HttpFrontConfig};
 
 /// Why a request was refused (answered 401 with a challenge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("this MCP endpoint needs `Authorization: Bearer <token>`")]
     Missing,
     #[error("the bearer token is not valid for this MCP endpoint")]
@@ -19,7 +19,7 @@ pub enum AuthError {
 }
 
 /// The accepted tokens and what the 401 challenge points to.
-pub struct Auth {
+pub(crate) struct Auth {
     /// SHA-256 of a token → client identity.
     tokens: HashMap<[u8; 32], Arc<str>>,
     /// The resource URL in the metadata (configured), else built from the request's `Host`.
@@ -29,7 +29,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(cfg: &HttpFrontConfig, gateway_name: &str) -> Self {
+    pub(crate) fn new(cfg: &HttpFrontConfig, gateway_name: &str) -> Self {
         Auth {
             tokens: cfg.tokens.iter().map(|t| (t.sha256, Arc::from(t.client.as_str()))).collect(),
             resource: cfg.resource.clone(),
@@ -38,12 +38,12 @@ impl Auth {
         }
     }
 
-    pub fn required(&self) -> bool {
+    pub(crate) fn required(&self) -> bool {
         !self.tokens.is_empty()
     }
 
     /// The identity a request's `Authorization` header proves: `Ok(None)` when no tokens are configured.
-    pub fn check(&self, authorization: Option<&str>) -> Result<Option<Arc<str>>, AuthError> {
+    pub(crate) fn check(&self, authorization: Option<&str>) -> Result<Option<Arc<str>>, AuthError> {
         if !self.required() {
             return Ok(None);
         }
@@ -56,7 +56,7 @@ impl Auth {
     }
 
     /// This resource's URL: configured, or `http://<Host>/mcp`.
-    pub fn resource(&self, host: Option<&str>) -> String {
+    pub(crate) fn resource(&self, host: Option<&str>) -> String {
         match (&self.resource, host) {
             (Some(r), _) => r.clone(),
             (None, Some(host)) => format!("http://{host}/mcp"),
@@ -66,7 +66,7 @@ impl Auth {
 
     /// Where the protected resource metadata of `resource` lives (RFC 9728 §3.1: the well-known segment goes
     /// between the host and the resource's path).
-    pub fn metadata_url(&self, host: Option<&str>) -> String {
+    pub(crate) fn metadata_url(&self, host: Option<&str>) -> String {
         let resource = self.resource(host);
         let (scheme, rest) = resource.split_once("://").unwrap_or(("http", &resource));
         let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
@@ -74,7 +74,7 @@ impl Auth {
     }
 
     /// The `WWW-Authenticate` value of a 401.
-    pub fn challenge(&self, host: Option<&str>, err: AuthError) -> String {
+    pub(crate) fn challenge(&self, host: Option<&str>, err: AuthError) -> String {
         let url = self.metadata_url(host);
         match err {
             AuthError::Missing => format!(r#"Bearer resource_metadata="{url}""#),
@@ -85,7 +85,7 @@ impl Auth {
     }
 
     /// The protected resource metadata document (RFC 9728).
-    pub fn metadata(&self, host: Option<&str>) -> serde_json::Value {
+    pub(crate) fn metadata(&self, host: Option<&str>) -> serde_json::Value {
         serde_json::json!({
             "resource": self.resource(host),
             "authorization_servers": self.authorization_servers,

@@ -14,31 +14,31 @@ use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 /// How often an idle SSE stream carries a comment, so that proxies and clients keep it open.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A source of frames for an SSE stream: `Ready(None)` ends it.
-pub trait Frames: Send + 'static {
+pub(crate) trait Frames: Send + 'static {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
 }
 
-pub enum Body {
+pub(crate) enum Body {
     Full(Option<Bytes>),
     Events(Box<Events>),
 }
 
 impl Body {
-    pub fn full(bytes: impl Into<Bytes>) -> Body {
+    pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
         let bytes = bytes.into();
         Body::Full((!bytes.is_empty()).then_some(bytes))
     }
 
-    pub fn events(frames: impl Frames) -> Body {
+    pub(crate) fn events(frames: impl Frames) -> Body {
         Body::Events(Box::new(Events { frames: Box::new(frames), idle: Box::pin(tokio::time::sleep(KEEP_ALIVE)) }))
     }
 }
 
 /// An SSE stream: each frame is one `message` event.
-pub struct Events {
+pub(crate) struct Events {
     frames: Box<dyn Frames>,
     /// Fires when nothing was sent for [`KEEP_ALIVE`]; reset by every event.
     idle: Pin<Box<Sleep>>,
@@ -65,7 +65,7 @@ impl Events {
 
 /// One frame as an SSE `message` event. Frames are single-line JSON; should one hold a line break anyway, each
 /// line becomes its own `data:` field, which a client joins back with `\n`.
-pub fn event(frame: &[u8]) -> Bytes {
+pub(crate) fn event(frame: &[u8]) -> Bytes {
     let text = frame.strip_suffix(b"\n").unwrap_or(frame);
     let mut out = BytesMut::with_capacity(text.len() + 24);
     out.put_slice(b"event:message\n");

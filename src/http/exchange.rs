@@ -32,7 +32,7 @@ const ID_PREFIX: &[u8] = br#"{"jsonrpc":"2.0","id":"#;
 
 /// What one outbound frame is, as far as routing goes.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outbound<'a> {
+pub(crate) enum Outbound<'a> {
     /// A response, with the client's request id (raw JSON text).
     Response(Cow<'a, str>),
     /// A request to the client (a server's sampling, elicitation, roots).
@@ -44,7 +44,7 @@ pub enum Outbound<'a> {
 
 /// Classifies a frame: gateway-built frames by their fixed prefix (no full parse on the hot path), the rest
 /// (notifications forwarded as the server wrote them) by their envelope.
-pub fn classify(frame: &[u8]) -> Outbound<'_> {
+pub(crate) fn classify(frame: &[u8]) -> Outbound<'_> {
     if let Some(rest) = frame.strip_prefix(ID_PREFIX) {
         let mut de = serde_json::Deserializer::from_slice(rest);
         if let Ok(id) = <&RawValue>::deserialize(&mut de) {
@@ -76,14 +76,14 @@ pub fn classify(frame: &[u8]) -> Outbound<'_> {
 }
 
 /// A POST waiting for its answer.
-pub struct Waiter {
-    pub tx: inbox::Sender,
+pub(crate) struct Waiter {
+    pub(crate) tx: inbox::Sender,
     /// The client accepts an SSE answer, so frames other than the response may go to it.
-    pub sse: bool,
+    pub(crate) sse: bool,
     /// A routed call (a tool call and the like): a server's request is most likely caused by one of these.
-    pub call: bool,
+    pub(crate) call: bool,
     /// The request's progress token (raw JSON text), if any.
-    pub token: Option<Box<str>>,
+    pub(crate) token: Option<Box<str>>,
 }
 
 #[derive(Default)]
@@ -100,7 +100,7 @@ struct Routes {
 
 /// Why a POST or GET could not be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ExchangeError {
+pub(crate) enum ExchangeError {
     #[error("a request with this id is already in flight in this session")]
     DuplicateId,
     #[error("this session has a GET stream open already")]
@@ -110,7 +110,7 @@ pub enum ExchangeError {
 }
 
 #[derive(Default)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     routes: Mutex<Routes>,
 }
 
@@ -120,7 +120,7 @@ impl Exchange {
     }
 
     /// Registers a POST waiting for the answer to request `id`.
-    pub fn expect(&self, id: &str, waiter: Waiter) -> Result<(), ExchangeError> {
+    pub(crate) fn expect(&self, id: &str, waiter: Waiter) -> Result<(), ExchangeError> {
         let mut r = self.lock();
         if r.closed {
             return Err(ExchangeError::Closed);
@@ -136,7 +136,7 @@ impl Exchange {
     }
 
     /// The POST for `id` went away before its answer.
-    pub fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         let mut r = self.lock();
         if let Some(w) = r.waiting.remove(id) {
             if let Some(t) = w.token {
@@ -146,7 +146,7 @@ impl Exchange {
     }
 
     /// Opens the GET stream; what waited for it comes first.
-    pub fn open_stream(&self) -> Result<mpsc::UnboundedReceiver<Bytes>, ExchangeError> {
+    pub(crate) fn open_stream(&self) -> Result<mpsc::UnboundedReceiver<Bytes>, ExchangeError> {
         let mut r = self.lock();
         if r.closed {
             return Err(ExchangeError::Closed);
@@ -163,7 +163,7 @@ impl Exchange {
     }
 
     /// The GET stream went away.
-    pub fn close_stream(&self) {
+    pub(crate) fn close_stream(&self) {
         let mut r = self.lock();
         if r.stream.as_ref().is_some_and(|s| s.is_closed()) {
             r.stream = None;
@@ -171,13 +171,13 @@ impl Exchange {
     }
 
     /// Whether the client has a request waiting or a stream open (an idle session is one with neither).
-    pub fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         let r = self.lock();
         !r.waiting.is_empty() || r.stream.as_ref().is_some_and(|s| !s.is_closed())
     }
 
     /// Ends everything: waiting POSTs and the GET stream see their channel close.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let mut r = self.lock();
         r.closed = true;
         r.waiting.clear();
@@ -187,7 +187,7 @@ impl Exchange {
     }
 
     /// Sends one outbound frame where it belongs.
-    pub fn route(&self, frame: Bytes) {
+    pub(crate) fn route(&self, frame: Bytes) {
         let kind = classify(&frame);
         let mut r = self.lock();
         if r.closed {

@@ -32,24 +32,24 @@ use super::exchange::{classify, ExchangeError, Outbound as Routed, Waiter};
 use super::headers::{self, check_modern, Accepts, ModernHeaders, Origins};
 use super::inbox::{self, Receiver};
 use super::sessions::{HttpSession, Sessions};
-use crate::clients::Outbound;
+use crate::dispatch::client::Outbound;
 use crate::protocol::{self, code, Envelope, Kind, MODERN_VERSION, SUPPORTED_LEGACY_VERSIONS};
 use crate::session::{Session, Shared};
 
-pub type Response = http::Response<Body>;
+pub(crate) type Response = http::Response<Body>;
 
 /// JSON-RPC code of "session not found" (what the reference SDKs answer with the 404).
 const SESSION_NOT_FOUND: i64 = -32001;
 
 /// Everything the endpoints share.
-pub struct Front {
-    pub shared: Arc<Shared>,
-    pub sessions: Sessions,
-    pub auth: Auth,
-    pub origins: Origins,
-    pub max_body: usize,
+pub(crate) struct Front {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) sessions: Sessions,
+    pub(crate) auth: Auth,
+    pub(crate) origins: Origins,
+    pub(crate) max_body: usize,
     /// Cancelled when the front stops: open streams end, and the listener stops accepting.
-    pub closing: CancellationToken,
+    pub(crate) closing: CancellationToken,
 }
 
 fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
@@ -74,7 +74,7 @@ struct Pending {
 
 impl Front {
     /// Answers one request on any path of the front's listener.
-    pub async fn handle(&self, req: http::Request<Incoming>) -> Response {
+    pub(crate) async fn handle(&self, req: http::Request<Incoming>) -> Response {
         crate::spin::activity();
         let (parts, body) = req.into_parts();
         let step = self.step(&parts.method, parts.uri.path(), &parts.headers, body).await;

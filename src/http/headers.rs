@@ -8,25 +8,25 @@ use wildmatch::WildMatch;
 
 use crate::protocol::RawObject;
 
-pub const SESSION_ID: &str = "mcp-session-id";
-pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
-pub const MCP_METHOD: &str = "mcp-method";
-pub const MCP_NAME: &str = "mcp-name";
+pub(crate) const SESSION_ID: &str = "mcp-session-id";
+pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub(crate) const MCP_METHOD: &str = "mcp-method";
+pub(crate) const MCP_NAME: &str = "mcp-name";
 
 /// Which browser origins may call the front.
-pub struct Origins {
+pub(crate) struct Origins {
     /// `None`: loopback origins only.
     allowed: Option<Vec<WildMatch>>,
 }
 
 impl Origins {
-    pub fn new(allowed: Option<&[String]>) -> Self {
+    pub(crate) fn new(allowed: Option<&[String]>) -> Self {
         Origins { allowed: allowed.map(|list| list.iter().map(|p| WildMatch::new_case_insensitive(p)).collect()) }
     }
 
     /// Whether a request carrying `Origin: origin` may proceed. `null` (an opaque origin: a sandboxed page or a
     /// local file) is never allowed.
-    pub fn allows(&self, origin: &str) -> bool {
+    pub(crate) fn allows(&self, origin: &str) -> bool {
         let origin = origin.trim();
         match &self.allowed {
             Some(list) => list.iter().any(|p| p.matches(origin)),
@@ -57,17 +57,17 @@ fn is_loopback_origin(origin: &str) -> bool {
 
 /// What an `Accept` header lets the front answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accepts {
-    pub json: bool,
-    pub sse: bool,
+pub(crate) struct Accepts {
+    pub(crate) json: bool,
+    pub(crate) sse: bool,
     /// `text/event-stream` is listed before `application/json` (or alone): the client would rather stream, so
     /// even an answer that could be one JSON body comes as a (one-event) SSE stream.
-    pub prefers_sse: bool,
+    pub(crate) prefers_sse: bool,
 }
 
 impl Accepts {
     /// A missing header accepts anything (non-browser clients often send none).
-    pub fn parse(accept: Option<&str>) -> Accepts {
+    pub(crate) fn parse(accept: Option<&str>) -> Accepts {
         let Some(accept) = accept else { return Accepts { json: true, sse: true, prefers_sse: false } };
         let mut out = Accepts { json: false, sse: false, prefers_sse: false };
         // Bytes, not chars: this runs for every POST, and media types are ASCII.
@@ -90,7 +90,7 @@ impl Accepts {
 
 /// A header value with the `=?base64?…?=` sentinel decoded (2026-07-28 value encoding); `None` when the
 /// encoding is broken.
-pub fn decode_value(value: &str) -> Option<String> {
+pub(crate) fn decode_value(value: &str) -> Option<String> {
     match value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) {
         Some(encoded) => {
             let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
@@ -101,15 +101,15 @@ pub fn decode_value(value: &str) -> Option<String> {
 }
 
 /// The modern request headers as sent (each `None` when absent; `Err` when a value is not visible ASCII).
-pub struct ModernHeaders<'a> {
-    pub version: Option<&'a str>,
-    pub method: Option<&'a str>,
-    pub name: Option<&'a str>,
+pub(crate) struct ModernHeaders<'a> {
+    pub(crate) version: Option<&'a str>,
+    pub(crate) method: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
 }
 
 /// Checks the 2026-07-28 metadata headers against the body (its `params`, parsed once by the caller, `None`
 /// when absent or not an object); the error message says which header and why (answered 400 with -32020).
-pub fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawObject<'_>>) -> Result<(), String> {
+pub(crate) fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawObject<'_>>) -> Result<(), String> {
     let body_version = params
         .and_then(|o| o.get("_meta"))
         .and_then(|m| RawObject::parse(m).ok())
@@ -159,7 +159,7 @@ pub fn check_modern(h: &ModernHeaders<'_>, method: &str, params: Option<&RawObje
 
 /// The `x-mcp-header` annotations of a tool (as listed): (property path from the schema root, header name).
 /// Only annotations reachable through `properties` keys count, as the specification says.
-pub fn param_headers(tool: &[u8]) -> Vec<(Vec<String>, String)> {
+pub(crate) fn param_headers(tool: &[u8]) -> Vec<(Vec<String>, String)> {
     if memchr::memmem::find(tool, b"x-mcp-header").is_none() {
         return Vec::new();
     }
@@ -186,7 +186,7 @@ pub fn param_headers(tool: &[u8]) -> Vec<(Vec<String>, String)> {
 /// Checks the `Mcp-Param-{Name}` headers of a `tools/call` against its arguments: a primitive value at an
 /// annotated path needs its header, equal after decoding (integers compared as numbers). `header` looks a
 /// header up by name (`Err` when its value is not visible ASCII).
-pub fn check_params<'h>(
+pub(crate) fn check_params<'h>(
     annotations: &[(Vec<String>, String)],
     arguments: Option<&RawValue>,
     header: impl Fn(&str) -> Option<Result<&'h str, ()>>,

@@ -30,17 +30,17 @@ impl Shared {
     }
 }
 
-pub struct Sender(Arc<Shared>);
+pub(crate) struct Sender(Arc<Shared>);
 
-pub struct Receiver(Arc<Shared>);
+pub(crate) struct Receiver(Arc<Shared>);
 
-pub fn inbox() -> (Sender, Receiver) {
+pub(crate) fn inbox() -> (Sender, Receiver) {
     let shared = Arc::new(Shared(Mutex::new(State::default())));
     (Sender(shared.clone()), Receiver(shared))
 }
 
 impl Sender {
-    pub fn send(&self, frame: Bytes) {
+    pub(crate) fn send(&self, frame: Bytes) {
         let waker = {
             let mut s = self.0.lock();
             if s.deaf {
@@ -70,7 +70,7 @@ impl Drop for Sender {
 
 impl Receiver {
     /// The next frame; `Ready(None)` once the sender is gone and every frame was taken.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut s = self.0.lock();
         if let Some(frame) = s.frames.pop_front() {
             return Poll::Ready(Some(frame));
@@ -85,12 +85,13 @@ impl Receiver {
         Poll::Pending
     }
 
-    pub async fn recv(&mut self) -> Option<Bytes> {
+    pub(crate) async fn recv(&mut self) -> Option<Bytes> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    #[cfg(test)]
     /// A frame if one is queued (tests).
-    pub fn try_recv(&mut self) -> Option<Bytes> {
+    pub(crate) fn try_recv(&mut self) -> Option<Bytes> {
         self.0.lock().frames.pop_front()
     }
 }

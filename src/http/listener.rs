@@ -20,7 +20,7 @@ use super::handler::Front;
 
 /// Serves `listener` until `front.closing` is cancelled; then stops accepting and waits for the connections
 /// to finish what they are writing (open streams end with the token too).
-pub async fn serve(listener: TcpListener, front: Arc<Front>) {
+pub(crate) async fn serve(listener: TcpListener, front: Arc<Front>) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -40,6 +40,8 @@ pub async fn serve(listener: TcpListener, front: Arc<Front>) {
                 }
             }
         };
+        #[cfg(test)]
+        faults::check(&listener);
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
@@ -63,4 +65,28 @@ pub async fn serve(listener: TcpListener, front: Arc<Front>) {
 fn is_connection_error(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// Failures the supervision tests inject into a running accept loop.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+
+    static PANIC_AT: Mutex<Vec<SocketAddr>> = Mutex::new(Vec::new());
+
+    /// The loop listening on `addr` panics once, at its next accepted connection.
+    pub(crate) fn panic_at_next_accept(addr: SocketAddr) {
+        PANIC_AT.lock().unwrap().push(addr);
+    }
+
+    pub(super) fn check(listener: &tokio::net::TcpListener) {
+        let Ok(addr) = listener.local_addr() else { return };
+        let mut armed = PANIC_AT.lock().unwrap();
+        if let Some(i) = armed.iter().position(|a| *a == addr) {
+            armed.remove(i);
+            drop(armed);
+            panic!("injected failure of the accept loop on {addr}");
+        }
+    }
 }

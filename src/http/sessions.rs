@@ -7,29 +7,29 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::exchange::Exchange;
-use crate::clients::Outbound;
+use crate::dispatch::client::Outbound;
 use crate::session::{Session, Shared};
 
 /// One legacy session.
-pub struct HttpSession {
-    pub id: Arc<str>,
-    pub session: Session,
-    pub exchange: Arc<Exchange>,
+pub(crate) struct HttpSession {
+    pub(crate) id: Arc<str>,
+    pub(crate) session: Session,
+    pub(crate) exchange: Arc<Exchange>,
     /// The token identity that opened it: requests with another identity do not find it (no session hijacking
     /// across tokens).
-    pub identity: Option<Arc<str>>,
+    pub(crate) identity: Option<Arc<str>>,
     /// Milliseconds since the table's epoch of the last request.
     last_seen: AtomicU64,
 }
 
 /// Why a session could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SessionsError {
+pub(crate) enum SessionsError {
     #[error("the gateway has {0} HTTP sessions open, its limit ([front.http] max_sessions); retry later")]
     Full(usize),
 }
 
-pub struct Sessions {
+pub(crate) struct Sessions {
     map: RwLock<HashMap<Arc<str>, Arc<HttpSession>>>,
     epoch: Instant,
     idle: Duration,
@@ -37,7 +37,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(idle: Duration, max: usize) -> Self {
+    pub(crate) fn new(idle: Duration, max: usize) -> Self {
         Sessions { map: RwLock::new(HashMap::new()), epoch: Instant::now(), idle, max }
     }
 
@@ -46,7 +46,11 @@ impl Sessions {
     }
 
     /// Opens a session for a client with this token identity (if any).
-    pub fn create(&self, shared: &Arc<Shared>, identity: Option<Arc<str>>) -> Result<Arc<HttpSession>, SessionsError> {
+    pub(crate) fn create(
+        &self,
+        shared: &Arc<Shared>,
+        identity: Option<Arc<str>>,
+    ) -> Result<Arc<HttpSession>, SessionsError> {
         let exchange = Arc::new(Exchange::default());
         let routes = exchange.clone();
         let client = shared.clients.open_with(Outbound::Sink(Arc::new(move |frame| routes.route(frame))), None);
@@ -73,7 +77,7 @@ impl Sessions {
     }
 
     /// The session `id`, if it is live and belongs to `identity`; the lookup counts as activity.
-    pub fn get(&self, id: &str, identity: Option<&str>) -> Option<Arc<HttpSession>> {
+    pub(crate) fn get(&self, id: &str, identity: Option<&str>) -> Option<Arc<HttpSession>> {
         let s = self.map.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()?;
         if s.identity.as_deref() != identity {
             return None;
@@ -83,7 +87,7 @@ impl Sessions {
     }
 
     /// Ends session `id` (DELETE, or a failed `initialize`).
-    pub fn remove(&self, id: &str) -> Option<Arc<HttpSession>> {
+    pub(crate) fn remove(&self, id: &str) -> Option<Arc<HttpSession>> {
         let s = self.map.write().unwrap_or_else(|p| p.into_inner()).remove(id)?;
         s.exchange.close();
         Some(s)
@@ -91,7 +95,7 @@ impl Sessions {
 
     /// Ends the sessions idle for longer than the timeout (a request in flight or an open stream is activity).
     /// Returns how many ended.
-    pub fn sweep(&self) -> usize {
+    pub(crate) fn sweep(&self) -> usize {
         let now = self.now_ms();
         let idle = self.idle.as_millis() as u64;
         let mut expired = Vec::new();
@@ -113,19 +117,11 @@ impl Sessions {
     }
 
     /// Ends every session (the front is stopping).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let all: Vec<_> = self.map.write().unwrap_or_else(|p| p.into_inner()).drain().collect();
         for (_, s) in all {
             s.exchange.close();
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -1,5 +1,5 @@
-//! What `/healthz` reports: the [`Health`] document, the [`HealthSource`] the ops server asks for it, and the
-//! [`HealthBoard`], a ready-made source that the gateway's actors update as servers change state.
+//! What `/healthz` reports: the [`Health`] document and the [`HealthSource`] the ops server asks for it (the
+//! gateway's source asks every server actor for its status when a probe comes in).
 //!
 //! # Secrets
 //!
@@ -11,16 +11,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
-
-use crate::telemetry::{CircuitState, ErrorKind, Metrics, ServerLabels, ServerMetrics};
 
 /// Overall, or one namespace's, ability to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     /// Every server is usable.
     Ok,
     /// Serving, but some server's circuit is open or it is restarting, or the cache backend is down.
@@ -31,7 +28,7 @@ pub enum Status {
 
 impl Status {
     /// Whether `/healthz` answers 200 (serving, possibly degraded) rather than 503.
-    pub fn is_serving(self) -> bool {
+    pub(crate) fn is_serving(self) -> bool {
         self != Status::Unavailable
     }
 }
@@ -39,7 +36,7 @@ impl Status {
 /// One downstream server's state as operators see it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ServerState {
+pub(crate) enum ServerState {
     /// Lazy and never started (not a problem: the first call starts it).
     #[default]
     NotStarted,
@@ -57,42 +54,42 @@ pub enum ServerState {
 
 impl ServerState {
     /// Whether the server can take a call now or after a start: everything but an open circuit or a backoff.
-    pub fn is_usable(self) -> bool {
+    pub(crate) fn is_usable(self) -> bool {
         !matches!(self, ServerState::CircuitOpen | ServerState::Restarting)
     }
 }
 
 /// One server's entry in the document.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ServerHealth {
+pub(crate) struct ServerHealth {
     /// Current state.
-    pub state: ServerState,
+    pub(crate) state: ServerState,
     /// Restarts since the gateway started.
-    pub restarts: u64,
+    pub(crate) restarts: u64,
     /// The latest failure, as the gateway described it (see the module docs on secrets); cleared when the
     /// server becomes ready again.
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     /// The process id while a process runs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
+    pub(crate) pid: Option<u32>,
     /// The circuit breaker: `closed`, `open` or `half-open` (absent when not known).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub circuit: Option<String>,
+    pub(crate) circuit: Option<String>,
 }
 
 /// One namespace's servers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NamespaceHealth {
+pub(crate) struct NamespaceHealth {
     /// The namespace's own status, by the same rule as the overall one.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Servers by configured name.
-    pub servers: BTreeMap<String, ServerHealth>,
+    pub(crate) servers: BTreeMap<String, ServerHealth>,
 }
 
 /// Whether the cache backend answers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CacheState {
+pub(crate) enum CacheState {
     /// No cache configured.
     #[default]
     Disabled,
@@ -104,19 +101,19 @@ pub enum CacheState {
 
 /// The cache backend's entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CacheHealth {
+pub(crate) struct CacheHealth {
     /// `memory`, `redis`..., or `none` when disabled.
-    pub backend: String,
+    pub(crate) backend: String,
     /// Whether it answers.
-    pub state: CacheState,
+    pub(crate) state: CacheState,
     /// Why it is down (or why rate limits are enforced locally), without secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 impl CacheHealth {
     /// No cache configured.
-    pub fn disabled() -> CacheHealth {
+    pub(crate) fn disabled() -> CacheHealth {
         CacheHealth { backend: "none".into(), state: CacheState::Disabled, detail: None }
     }
 }
@@ -130,18 +127,18 @@ impl CacheHealth {
 ///  "cache":{"backend":"redis","state":"up"}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Health {
+pub(crate) struct Health {
     /// Overall status; decides the HTTP status (200 unless `unavailable`).
-    pub status: Status,
+    pub(crate) status: Status,
     /// False while the gateway starts up (before its servers are registered) and once it shuts down.
-    pub serving: bool,
+    pub(crate) serving: bool,
     /// Namespaces by name (`app`, `ext`).
-    pub namespaces: BTreeMap<String, NamespaceHealth>,
+    pub(crate) namespaces: BTreeMap<String, NamespaceHealth>,
     /// The cache backend.
-    pub cache: CacheHealth,
+    pub(crate) cache: CacheHealth,
     /// Why no real document could be produced (e.g. the health source timed out).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Health {
@@ -152,7 +149,7 @@ impl Health {
     /// - `ok` otherwise.
     ///
     /// A namespace's status follows the same rule over its own servers (the cache does not count there).
-    pub fn build<N, S>(
+    pub(crate) fn build<N, S>(
         serving: bool,
         servers: impl IntoIterator<Item = (N, S, ServerHealth)>,
         cache: CacheHealth,
@@ -178,7 +175,7 @@ impl Health {
     }
 
     /// The document served when no real one could be had (`unavailable`, with the reason).
-    pub fn failed(error: impl Into<String>) -> Health {
+    pub(crate) fn failed(error: impl Into<String>) -> Health {
         Health {
             status: Status::Unavailable,
             serving: false,
@@ -205,13 +202,13 @@ fn status_of<'a>(serving: bool, servers: impl Iterator<Item = &'a ServerHealth>,
 }
 
 /// A boxed health future, so that [`HealthSource`] can be a trait object.
-pub type HealthFuture<'a> = Pin<Box<dyn Future<Output = Health> + Send + 'a>>;
+pub(crate) type HealthFuture<'a> = Pin<Box<dyn Future<Output = Health> + Send + 'a>>;
 
 /// Produces the current [`Health`] for each `/healthz` request. The ops server bounds the wait (see
 /// [`super::OpsEndpoints::health_timeout`]), so a source that asks actors cannot hang the endpoint.
 ///
-/// Implemented by [`HealthBoard`], by any `Fn() -> Health` closure, and by [`AsyncHealth`] around an async one.
-pub trait HealthSource: Send + Sync + 'static {
+/// Implemented by any `Fn() -> Health` closure, and by [`AsyncHealth`] around an async one.
+pub(crate) trait HealthSource: Send + Sync + 'static {
     /// The current document.
     fn health(&self) -> HealthFuture<'_>;
 }
@@ -226,7 +223,7 @@ where
 }
 
 /// Adapts an async closure (e.g. one that asks every server actor for its status) into a [`HealthSource`].
-pub struct AsyncHealth<F>(pub F);
+pub(crate) struct AsyncHealth<F>(pub(crate) F);
 
 impl<F, Fut> HealthSource for AsyncHealth<F>
 where
@@ -235,177 +232,6 @@ where
 {
     fn health(&self) -> HealthFuture<'_> {
         Box::pin((self.0)())
-    }
-}
-
-/// Live health state that the gateway updates on every server state change, and `/healthz` reads.
-///
-/// With a [`Metrics`] attached it also keeps `gateway_server_up`, `gateway_circuit_state`,
-/// `gateway_server_restarts_total`, `gateway_errors_total` and `gateway_cache_backend_up` in step, so each
-/// lifecycle event is one call. Updates take a short mutex: they are lifecycle events (starts, crashes, breaker
-/// trips), not per-call work.
-#[derive(Debug, Default)]
-pub struct HealthBoard {
-    /// Everything the document is built from.
-    inner: Mutex<Board>,
-    /// Where the gauges and counters mirrored from the board live.
-    metrics: Option<Arc<Metrics>>,
-}
-
-#[derive(Debug, Default)]
-struct Board {
-    /// See [`Health::serving`].
-    serving: bool,
-    /// See [`Health::cache`].
-    cache: Option<CacheHealth>,
-    /// Servers by (namespace, name).
-    servers: BTreeMap<ServerLabels, Entry>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    /// The process's state (what the server actor reports).
-    process: ServerState,
-    /// The breaker's state; an open circuit overrides the process state in the document.
-    circuit: CircuitState,
-    /// Restarts, last error, pid.
-    health: ServerHealth,
-    /// The server's series, when metrics are attached.
-    metrics: Option<ServerMetrics>,
-}
-
-impl Entry {
-    fn reported(&self) -> ServerState {
-        if self.circuit == CircuitState::Open {
-            ServerState::CircuitOpen
-        } else {
-            self.process
-        }
-    }
-
-    /// Mirrors the up gauge: a process that is ready behind an open circuit takes no calls.
-    fn sync_up(&self) {
-        if let Some(m) = &self.metrics {
-            m.set_up(self.process == ServerState::Ready && self.circuit != CircuitState::Open);
-        }
-    }
-}
-
-impl HealthBoard {
-    /// An empty board, not yet serving. `metrics`: mirror lifecycle events into these series.
-    pub fn new(metrics: Option<Arc<Metrics>>) -> HealthBoard {
-        HealthBoard { inner: Mutex::default(), metrics }
-    }
-
-    fn with_entry<R>(&self, labels: &ServerLabels, f: impl FnOnce(&mut Entry) -> R) -> R {
-        let mut board = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = board.servers.entry(labels.clone()).or_insert_with(|| Entry {
-            process: ServerState::NotStarted,
-            circuit: CircuitState::Closed,
-            health: ServerHealth::default(),
-            metrics: self.metrics.as_ref().map(|m| m.server(labels.clone())),
-        });
-        f(entry)
-    }
-
-    /// Marks the gateway as serving (after its servers are registered) or not (shutting down).
-    pub fn set_serving(&self, serving: bool) {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).serving = serving;
-    }
-
-    /// Adds a configured server as `not_started` (so a lazy server shows up before its first call). Every other
-    /// update registers an unknown server too.
-    pub fn register(&self, labels: &ServerLabels) {
-        self.with_entry(labels, |_| ());
-    }
-
-    /// Forgets a server that was removed from the configuration (its metric series stay, as counters must).
-    pub fn remove(&self, labels: &ServerLabels) {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).servers.remove(labels);
-    }
-
-    /// Records the process state; becoming `Ready` clears `last_error`. Use [`HealthBoard::set_circuit`] for
-    /// the breaker rather than `CircuitOpen` here (the two are tracked apart, so closing the circuit restores
-    /// the process state).
-    pub fn set_state(&self, labels: &ServerLabels, state: ServerState) {
-        self.with_entry(labels, |e| {
-            if state == ServerState::CircuitOpen {
-                e.circuit = CircuitState::Open;
-                if let Some(m) = &e.metrics {
-                    m.set_circuit(CircuitState::Open);
-                }
-            } else {
-                e.process = state;
-            }
-            if state == ServerState::Ready {
-                e.health.last_error = None;
-            }
-            if matches!(state, ServerState::NotStarted | ServerState::Stopped | ServerState::Restarting) {
-                e.health.pid = None;
-            }
-            e.sync_up();
-        });
-    }
-
-    /// Records the breaker's state (and mirrors `gateway_circuit_state`).
-    pub fn set_circuit(&self, labels: &ServerLabels, circuit: CircuitState) {
-        self.with_entry(labels, |e| {
-            e.circuit = circuit;
-            if let Some(m) = &e.metrics {
-                m.set_circuit(circuit);
-            }
-            e.sync_up();
-        });
-    }
-
-    /// Counts a restart (a new process after a crash or failed start).
-    pub fn record_restart(&self, labels: &ServerLabels) {
-        self.with_entry(labels, |e| {
-            e.health.restarts += 1;
-            if let Some(m) = &e.metrics {
-                m.record_restart();
-            }
-        });
-    }
-
-    /// Records a failure: counts it under `kind` and shows `message` as `last_error`. `message` is served as is:
-    /// see the module docs on secrets.
-    pub fn record_error(&self, labels: &ServerLabels, kind: ErrorKind, message: impl Into<String>) {
-        self.with_entry(labels, |e| {
-            e.health.last_error = Some(message.into());
-            if let Some(m) = &e.metrics {
-                m.record_error(kind);
-            }
-        });
-    }
-
-    /// Sets or clears the process id.
-    pub fn set_pid(&self, labels: &ServerLabels, pid: Option<u32>) {
-        self.with_entry(labels, |e| e.health.pid = pid);
-    }
-
-    /// Records the cache backend's state (and mirrors `gateway_cache_backend_up`).
-    pub fn set_cache(&self, cache: CacheHealth) {
-        if let Some(m) = &self.metrics {
-            m.set_cache_backend_up(cache.state == CacheState::Up);
-        }
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).cache = Some(cache);
-    }
-
-    /// The current document.
-    pub fn snapshot(&self) -> Health {
-        let board = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let servers = board.servers.iter().map(|(l, e)| {
-            let entry = ServerHealth { state: e.reported(), ..e.health.clone() };
-            (&*l.namespace, &*l.server, entry)
-        });
-        Health::build(board.serving, servers, board.cache.clone().unwrap_or_else(CacheHealth::disabled))
-    }
-}
-
-impl HealthSource for HealthBoard {
-    fn health(&self) -> HealthFuture<'_> {
-        Box::pin(std::future::ready(self.snapshot()))
     }
 }
 
@@ -480,54 +306,5 @@ mod tests {
         let failed = serde_json::to_value(Health::failed("timed out")).unwrap();
         assert_eq!(failed["status"], "unavailable");
         assert_eq!(failed["error"], "timed out");
-    }
-
-    #[test]
-    fn the_board_tracks_lifecycle_and_mirrors_metrics() {
-        let metrics = Arc::new(Metrics::new());
-        let board = HealthBoard::new(Some(metrics.clone()));
-        let fs = ServerLabels::new("app", "fs");
-        let gh = ServerLabels::new("ext", "github");
-        board.register(&gh);
-        board.set_serving(true);
-        board.set_state(&fs, ServerState::Starting);
-        board.set_pid(&fs, Some(7));
-        board.set_state(&fs, ServerState::Ready);
-        assert_eq!(board.snapshot().status, Status::Ok);
-        assert!(metrics.encode().contains(r#"gateway_server_up{namespace="app",server="fs"} 1"#));
-
-        board.record_error(&fs, ErrorKind::Crash, "process exited with status 1");
-        board.set_state(&fs, ServerState::Restarting);
-        board.record_restart(&fs);
-        board.set_circuit(&fs, CircuitState::Open);
-        let h = board.snapshot();
-        assert_eq!(h.status, Status::Degraded);
-        let e = &h.namespaces["app"].servers["fs"];
-        assert_eq!(e.state, ServerState::CircuitOpen);
-        assert_eq!(e.restarts, 1);
-        assert_eq!(e.pid, None);
-        assert_eq!(e.last_error.as_deref(), Some("process exited with status 1"));
-        assert_eq!(h.namespaces["ext"].servers["github"].state, ServerState::NotStarted);
-        let text = metrics.encode();
-        assert!(text.contains(r#"gateway_server_up{namespace="app",server="fs"} 0"#), "{text}");
-        assert!(text.contains(r#"gateway_circuit_state{namespace="app",server="fs"} 2"#), "{text}");
-        assert!(text.contains(r#"gateway_server_restarts_total{namespace="app",server="fs"} 1"#), "{text}");
-        assert!(text.contains(r#"gateway_errors_total{namespace="app",server="fs",kind="crash"} 1"#), "{text}");
-
-        board.set_circuit(&fs, CircuitState::Closed);
-        board.set_state(&fs, ServerState::Ready);
-        let h = board.snapshot();
-        assert_eq!(h.namespaces["app"].servers["fs"].state, ServerState::Ready);
-        assert_eq!(h.namespaces["app"].servers["fs"].last_error, None);
-
-        board.set_cache(CacheHealth { backend: "redis".into(), state: CacheState::Down, detail: None });
-        assert_eq!(board.snapshot().status, Status::Degraded);
-        assert!(metrics.encode().contains("gateway_cache_backend_up 0"));
-
-        board.remove(&gh);
-        board.set_serving(false);
-        let h = board.snapshot();
-        assert!(!h.namespaces.contains_key("ext"));
-        assert_eq!(h.status, Status::Unavailable);
     }
 }

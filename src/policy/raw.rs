@@ -13,7 +13,8 @@ use wildmatch::WildMatch;
 
 use super::when::{parse_day, parse_hhmm, parse_tz, When};
 use super::{Action, CachePolicy, CacheScope, RateLimit, RateScope, Rule};
-use crate::config::{line_col, parse_duration, ConfigError, Namespace};
+use crate::diagnostics::{line_col, parse_duration, ConfigError};
+use crate::naming::Namespace;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

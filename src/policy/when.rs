@@ -12,7 +12,7 @@ use wildmatch::WildMatch;
 
 /// A compiled `when = { ... }`.
 #[derive(Debug, Clone)]
-pub struct When {
+pub(crate) struct When {
     /// Client identity patterns (`clientInfo.name` on stdio, the token identity on HTTP); empty = any client,
     /// including an unknown one. The text is kept for `explain`.
     pub(crate) clients: Vec<(String, WildMatch)>,
@@ -48,7 +48,7 @@ pub(crate) enum WhenMiss<'s> {
 
 impl When {
     /// `true` when nothing is restricted (`when` absent or empty).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.clients.is_empty() && self.days.is_none() && self.window.is_none()
     }
 
@@ -87,7 +87,7 @@ impl When {
     }
 
     /// The condition in short, e.g. `clients claude-* days mon,tue 09:00-17:30 America/New_York`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();
         if !self.clients.is_empty() {
             let list: Vec<&str> = self.clients.iter().map(|(s, _)| s.as_str()).collect();

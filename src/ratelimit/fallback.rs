@@ -27,7 +27,7 @@ impl FallbackLimiter {
         Self::with_local(redis, MemoryLimiter::new())
     }
 
-    pub fn with_local(redis: RedisLimiter, local: MemoryLimiter) -> Self {
+    pub(crate) fn with_local(redis: RedisLimiter, local: MemoryLimiter) -> Self {
         FallbackLimiter { redis, local, fallbacks: Arc::new(AtomicU64::new(0)) }
     }
 
@@ -36,7 +36,7 @@ impl FallbackLimiter {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    pub fn redis(&self) -> &RedisLimiter {
+    pub(crate) fn redis(&self) -> &RedisLimiter {
         &self.redis
     }
 }

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{validate, Decision, RateLimitError, RateLimiter};
-use crate::kv::{BackendHealth, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::kv::BackendHealth;
 
 /// Every this many checks, logs whose calls have all left their window are dropped, so keys of clients that
 /// went away do not pile up; amortised, no timer task.
@@ -41,7 +42,7 @@ impl Default for MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock::default()))
     }
 
@@ -50,7 +51,7 @@ impl MemoryLimiter {
     }
 
     /// The check itself, synchronous (it never waits).
-    pub fn check_now(&self, key: &str, limit: u32, window: Duration) -> Result<Decision, RateLimitError> {
+    pub(crate) fn check_now(&self, key: &str, limit: u32, window: Duration) -> Result<Decision, RateLimitError> {
         validate(limit, window)?;
         let now = self.clock.now();
         let mut logs = self.lock();
@@ -81,8 +82,9 @@ impl MemoryLimiter {
         Ok(Decision::Limited { retry_after: edge + window - now, limit, window })
     }
 
+    #[cfg(test)]
     /// Keys with a log; for tests and a memory gauge.
-    pub fn keys(&self) -> usize {
+    pub(crate) fn keys(&self) -> usize {
         self.lock().by_key.len()
     }
 
@@ -105,7 +107,7 @@ impl RateLimiter for MemoryLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::ManualClock;
+    use crate::clock::ManualClock;
 
     const W: Duration = Duration::from_secs(10);
     const NS: Duration = Duration::from_nanos(1);

@@ -11,7 +11,7 @@ use super::{validate, Decision, RateLimitError, RateLimiter};
 use crate::kv::{BackendHealth, LuaScript, RedisConn};
 
 /// `dfs-gateway:rl`, the default key prefix.
-pub const DEFAULT_PREFIX: &str = "dfs-gateway:rl";
+pub(crate) const DEFAULT_PREFIX: &str = "dfs-gateway:rl";
 
 /// KEYS[1]: the log. ARGV[1]: limit; ARGV[2]: window in µs; ARGV[3]: a member name unique to this check.
 /// Returns `{1, remaining}` or `{0, retry after in µs}`.
@@ -64,7 +64,7 @@ impl RedisLimiter {
         RedisLimiter { conn, inner: Arc::new(inner) }
     }
 
-    pub fn conn(&self) -> &RedisConn {
+    pub(crate) fn conn(&self) -> &RedisConn {
         &self.conn
     }
 }

@@ -12,17 +12,17 @@ use crate::protocol::RawObject;
 
 /// One federated tool or prompt.
 #[derive(Debug)]
-pub struct NamedEntry {
-    pub wire: Box<str>,
-    pub canonical: Arc<str>,
+pub(crate) struct NamedEntry {
+    pub(crate) wire: Box<str>,
+    pub(crate) canonical: Arc<str>,
     /// The name the downstream knows it by.
-    pub name: Box<str>,
-    pub server: Arc<ServerRoute>,
+    pub(crate) name: Box<str>,
+    pub(crate) server: Arc<ServerRoute>,
     /// A tool the server annotates as read-only or idempotent: safe to repeat after a timeout or crash (a hint
     /// from the server; policy `retry` overrides it).
-    pub safe: bool,
+    pub(crate) safe: bool,
     /// A tool the server annotates as read-only: its results may be cached (by default privately, per client).
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// (`annotations.readOnlyHint` or `annotations.idempotentHint`, `annotations.readOnlyHint`).
@@ -75,7 +75,7 @@ fn unprefixed(key: &str, found: &[(&Arc<ServerRoute>, &str)], wires: &mut [Strin
 
 /// All tools (or all prompts) of the gateway.
 #[derive(Debug, Default)]
-pub struct NamedList {
+pub(crate) struct NamedList {
     /// The list's member name in results (`tools`, `prompts`).
     pub(super) key: &'static str,
     entries: Vec<NamedEntry>,
@@ -145,21 +145,21 @@ impl NamedList {
     }
 
     /// The item a client means by `name`: a wire name or a canonical dotted name.
-    pub fn lookup(&self, name: &str) -> Option<&NamedEntry> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<&NamedEntry> {
         self.index.get(name).map(|&i| &self.entries[i])
     }
 
     /// The item as clients see it (wire name in place of the server's), by any name it answers to.
-    pub fn item(&self, name: &str) -> Option<&Bytes> {
+    pub(crate) fn item(&self, name: &str) -> Option<&Bytes> {
         self.index.get(name).and_then(|&i| self.items.get(i))
     }
 
-    pub fn entries(&self) -> &[NamedEntry] {
+    pub(crate) fn entries(&self) -> &[NamedEntry] {
         &self.entries
     }
 
     /// The list items of the entries `keep` accepts (e.g. the tools a policy lets one client see).
-    pub fn items_where(&self, keep: impl Fn(&NamedEntry) -> bool) -> Vec<Bytes> {
+    pub(crate) fn items_where(&self, keep: impl Fn(&NamedEntry) -> bool) -> Vec<Bytes> {
         self.entries.iter().zip(&self.items).filter(|(e, _)| keep(e)).map(|(_, i)| i.clone()).collect()
     }
 
@@ -171,31 +171,20 @@ impl NamedList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Namespace;
-    use ractor::Actor;
+    use crate::dispatch::ServerHandle;
+    use crate::naming::Namespace;
 
-    struct Nop;
-    impl Actor for Nop {
-        type Msg = crate::actors::server::ServerMsg;
-        type State = ();
-        type Arguments = ();
-        async fn pre_start(&self, _: ractor::ActorRef<Self::Msg>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn unprefixed_servers_keep_their_names_and_collisions_are_not_shadowed() {
-        let (actor, _) = Actor::spawn(None, Nop, ()).await.unwrap();
+    #[test]
+    fn unprefixed_servers_keep_their_names_and_collisions_are_not_shadowed() {
         let route = |ns: Namespace, name: &str, prefix: bool| {
+            let label: Arc<str> = format!("{ns}.{name}").into();
             Arc::new(ServerRoute {
                 name: name.into(),
                 namespace: ns,
-                label: format!("{ns}.{name}").into(),
-                actor: actor.clone(),
+                handle: ServerHandle::detached(&label),
+                label,
                 retries: 0,
                 prefix,
-                lane: Default::default(),
             })
         };
         let tool = |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap();

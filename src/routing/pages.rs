@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{NamedList, UriList};
 
 /// A list that can be paged.
-pub trait Page {
+pub(crate) trait Page {
     fn key(&self) -> &'static str;
     fn items(&self) -> &[Bytes];
 
@@ -21,7 +21,7 @@ pub trait Page {
 }
 
 /// One page of `items` under `key` (see [`Page::page`]); for lists filtered per client.
-pub fn page_of(
+pub(crate) fn page_of(
     key: &'static str,
     items: &[Bytes],
     cursor: Option<&str>,
@@ -63,7 +63,7 @@ pub fn page_of(
 /// The cursor was not issued by this gateway for this list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("invalid cursor")]
-pub struct PageError;
+pub(crate) struct PageError;
 
 impl Page for NamedList {
     fn key(&self) -> &'static str {

@@ -14,18 +14,18 @@ use super::ServerRoute;
 use crate::protocol::RawObject;
 
 #[derive(Debug)]
-pub struct UriEntry {
+pub(crate) struct UriEntry {
     /// What clients see.
-    pub wire: Box<str>,
+    pub(crate) wire: Box<str>,
     /// What the server listed.
-    pub original: Box<str>,
+    pub(crate) original: Box<str>,
     /// For templates: the literal text before the first `{`, to match URIs against.
-    pub literal_prefix: Box<str>,
-    pub server: Arc<ServerRoute>,
+    pub(crate) literal_prefix: Box<str>,
+    pub(crate) server: Arc<ServerRoute>,
 }
 
 #[derive(Debug, Default)]
-pub struct UriList {
+pub(crate) struct UriList {
     pub(super) key: &'static str,
     entries: Vec<UriEntry>,
     index: HashMap<Box<str>, usize>,
@@ -85,16 +85,16 @@ impl UriList {
         list
     }
 
-    pub fn lookup(&self, uri: &str) -> Option<&UriEntry> {
+    pub(crate) fn lookup(&self, uri: &str) -> Option<&UriEntry> {
         self.index.get(uri).map(|&i| &self.entries[i])
     }
 
-    pub fn entries(&self) -> &[UriEntry] {
+    pub(crate) fn entries(&self) -> &[UriEntry] {
         &self.entries
     }
 
     /// The template a concrete URI falls under: the longest literal prefix wins (app servers first on ties).
-    pub fn match_template(&self, uri: &str) -> Option<&UriEntry> {
+    pub(crate) fn match_template(&self, uri: &str) -> Option<&UriEntry> {
         self.entries
             .iter()
             .filter(|e| !e.literal_prefix.is_empty() && uri.starts_with(e.literal_prefix.as_ref()))
@@ -104,7 +104,7 @@ impl UriList {
     }
 
     /// The wire URI of `server`'s `original`, when it differs.
-    pub fn wire_for(&self, server: &str, original: &str) -> Option<&str> {
+    pub(crate) fn wire_for(&self, server: &str, original: &str) -> Option<&str> {
         self.entries
             .iter()
             .find(|e| e.server.name == server && e.original.as_ref() == original && e.wire != e.original)

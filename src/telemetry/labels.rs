@@ -11,34 +11,34 @@ use std::sync::Arc;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
 /// The label value for a namespace, server or tool the gateway does not know (unroutable calls).
-pub const UNKNOWN: &str = "unknown";
+pub(crate) const UNKNOWN: &str = "unknown";
 
 /// The namespace and server label of errors that belong to the gateway itself rather than to a downstream
 /// (e.g. the cache backend).
-pub const GATEWAY: &str = "gateway";
+pub(crate) const GATEWAY: &str = "gateway";
 
 /// `{namespace, server}`: one downstream server. Cloning costs two reference-count increments, no allocation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-pub struct ServerLabels {
+pub(crate) struct ServerLabels {
     /// `app` or `ext` (the config's namespace), or [`GATEWAY`] for the gateway's own series.
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     /// The server's configured name (not the process's self-reported name, which the server could vary).
-    pub server: Arc<str>,
+    pub(crate) server: Arc<str>,
 }
 
 impl ServerLabels {
     /// Labels for one server. Intern once per server (at config load) and clone the result afterwards.
-    pub fn new(namespace: impl Into<Arc<str>>, server: impl Into<Arc<str>>) -> ServerLabels {
+    pub(crate) fn new(namespace: impl Into<Arc<str>>, server: impl Into<Arc<str>>) -> ServerLabels {
         ServerLabels { namespace: namespace.into(), server: server.into() }
     }
 
     /// The labels of series that belong to the gateway itself rather than to a downstream.
-    pub fn gateway() -> ServerLabels {
+    pub(crate) fn gateway() -> ServerLabels {
         ServerLabels::new(GATEWAY, GATEWAY)
     }
 
     /// The labels under which calls to unroutable tools are counted.
-    pub fn unknown() -> ServerLabels {
+    pub(crate) fn unknown() -> ServerLabels {
         ServerLabels::new(UNKNOWN, UNKNOWN)
     }
 }
@@ -46,23 +46,23 @@ impl ServerLabels {
 /// `{namespace, server, tool}`: one tool of one server, as named by the downstream (not the wire name, which
 /// depends on the naming scheme and could change with a rename).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ToolLabels {
+pub(crate) struct ToolLabels {
     /// As [`ServerLabels::namespace`].
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     /// As [`ServerLabels::server`].
-    pub server: Arc<str>,
+    pub(crate) server: Arc<str>,
     /// The downstream's own tool name, taken from the routing table (never from the client's request).
-    pub tool: Arc<str>,
+    pub(crate) tool: Arc<str>,
 }
 
 impl ToolLabels {
     /// Labels for `tool` of `server`; shares the server's interned strings.
-    pub fn new(server: &ServerLabels, tool: impl Into<Arc<str>>) -> ToolLabels {
+    pub(crate) fn new(server: &ServerLabels, tool: impl Into<Arc<str>>) -> ToolLabels {
         ToolLabels { namespace: server.namespace.clone(), server: server.server.clone(), tool: tool.into() }
     }
 
     /// The labels of a call whose tool is not in the routing table.
-    pub fn unknown() -> ToolLabels {
+    pub(crate) fn unknown() -> ToolLabels {
         ToolLabels::new(&ServerLabels::unknown(), UNKNOWN)
     }
 }
@@ -71,42 +71,42 @@ impl ToolLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ToolOutcomeLabels {
     /// As [`ServerLabels::namespace`].
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     /// As [`ServerLabels::server`].
-    pub server: Arc<str>,
+    pub(crate) server: Arc<str>,
     /// As [`ToolLabels::tool`].
-    pub tool: Arc<str>,
+    pub(crate) tool: Arc<str>,
     /// How the request or execution ended.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 /// `gateway_errors_total` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ErrorLabels {
     /// As [`ServerLabels::namespace`].
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     /// As [`ServerLabels::server`].
-    pub server: Arc<str>,
+    pub(crate) server: Arc<str>,
     /// What failed.
-    pub kind: ErrorKind,
+    pub(crate) kind: ErrorKind,
 }
 
 /// `gateway_policy_denials_total` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct DenialLabels {
     /// As [`ServerLabels::namespace`].
-    pub namespace: Arc<str>,
+    pub(crate) namespace: Arc<str>,
     /// As [`ServerLabels::server`].
-    pub server: Arc<str>,
+    pub(crate) server: Arc<str>,
     /// As [`ToolLabels::tool`].
-    pub tool: Arc<str>,
+    pub(crate) tool: Arc<str>,
     /// The policy rule's configured name: bounded by the policy file, never derived from the request.
-    pub rule: Arc<str>,
+    pub(crate) rule: Arc<str>,
 }
 
 /// How a client request (or a downstream execution) ended: the `outcome` label.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A result without `isError`.
     Ok,
     /// A result with `isError: true`: the tool ran and reported a failure (the tool's business, not ours).
@@ -129,7 +129,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in label-slot order.
-    pub const ALL: [Outcome; 9] = [
+    pub(crate) const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::ToolError,
         Outcome::Error,
@@ -142,7 +142,7 @@ impl Outcome {
     ];
 
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::ToolError => "tool_error",
@@ -176,7 +176,7 @@ impl EncodeLabelValue for Outcome {
 
 /// What went wrong: the `kind` label of `gateway_errors_total`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The process could not be started (missing command, permission, bad working directory).
     Spawn,
     /// The process started but the MCP `initialize` exchange failed or timed out.
@@ -197,7 +197,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in label-slot order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub(crate) const ALL: [ErrorKind; 8] = [
         ErrorKind::Spawn,
         ErrorKind::Handshake,
         ErrorKind::Crash,
@@ -209,7 +209,7 @@ impl ErrorKind {
     ];
 
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Spawn => "spawn",
             ErrorKind::Handshake => "handshake",
@@ -241,7 +241,7 @@ impl EncodeLabelValue for ErrorKind {
 }
 
 /// A server's circuit breaker state: the value of the `gateway_circuit_state` gauge (the breaker's own type).
-pub use crate::breaker::CircuitState;
+pub(crate) use crate::breaker::CircuitState;
 
 #[cfg(test)]
 mod tests {

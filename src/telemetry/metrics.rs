@@ -43,14 +43,14 @@ use super::labels::{
 
 /// Upper bounds (seconds) of the latency histogram: 50 µs (a cache hit or a denial) to 30 s (a slow tool near
 /// its timeout), roughly 2-2.5x apart so that p50/p95/p99 interpolation stays within one step of the truth.
-pub const DURATION_BUCKETS: [f64; 18] = [
+pub(crate) const DURATION_BUCKETS: [f64; 18] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     30.0,
 ];
 
 /// The exposition formats `/metrics` can answer with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// OpenMetrics 1.0 text (what Prometheus asks for first).
     OpenMetrics,
     /// The classic Prometheus text format 0.0.4, for scrapers that do not accept OpenMetrics.
@@ -59,7 +59,7 @@ pub enum Format {
 
 impl Format {
     /// The `Content-Type` of a response in this format.
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
             Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
@@ -69,7 +69,7 @@ impl Format {
 
 /// Errors of the metrics registry.
 #[derive(Debug, thiserror::Error)]
-pub enum MetricsError {
+pub(crate) enum MetricsError {
     /// The encoder failed; with a `String` sink this means a metric refused to encode (a bug).
     #[error("encoding the metrics failed")]
     Encode(#[from] fmt::Error),
@@ -108,7 +108,7 @@ struct Families {
 
 /// The registry and its families. Create one per gateway, wrap it in an `Arc`, hand clones to whoever records.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// What the encoder walks; immutable after [`Metrics::new`], so scrapes need no lock.
     registry: Registry,
     /// Shared with every handle.
@@ -125,7 +125,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every family. Series appear when first recorded, except the label-less gauges and counters.
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let families = Arc::new(Families {
             requests: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
@@ -173,51 +173,47 @@ impl Metrics {
 
     /// The handle for one tool; build it when the routing table is built and keep it next to the route
     /// (`Arc<ToolMetrics>`). Handles for the same labels share their series.
-    pub fn tool(&self, labels: ToolLabels) -> ToolMetrics {
+    pub(crate) fn tool(&self, labels: ToolLabels) -> ToolMetrics {
         ToolMetrics::new(labels, self.families.clone())
     }
 
     /// The handle under which calls to tools missing from the routing table are recorded (all labels `unknown`).
-    pub fn unknown_tool(&self) -> ToolMetrics {
+    pub(crate) fn unknown_tool(&self) -> ToolMetrics {
         self.tool(ToolLabels::unknown())
     }
 
     /// The handle for one downstream server; its restart counter, circuit and up gauges appear at once (at 0),
     /// so `increase()` sees the first restart and dashboards list servers that never started.
-    pub fn server(&self, labels: ServerLabels) -> ServerMetrics {
+    pub(crate) fn server(&self, labels: ServerLabels) -> ServerMetrics {
         ServerMetrics::new(labels, self.families.clone())
     }
 
     /// The handle for the gateway's own errors (`namespace="gateway",server="gateway"`), e.g. the cache backend.
-    pub fn gateway(&self) -> ServerMetrics {
+    pub(crate) fn gateway(&self) -> ServerMetrics {
         ServerMetrics { errors: Default::default(), labels: ServerLabels::gateway(), families: self.families.clone() }
-    }
-
-    /// Counts one client request as in flight until the guard drops. [`ToolMetrics::start`] does this itself;
-    /// this is for requests that are not tool calls, or before the tool is known.
-    pub fn inflight(&self) -> InflightGuard {
-        InflightGuard::new(self.families.inflight.clone())
     }
 
     /// Sets `gateway_cache_backend_up` (false also when the cache is disabled: alerts check it only where a
     /// backend is configured).
-    pub fn set_cache_backend_up(&self, up: bool) {
+    pub(crate) fn set_cache_backend_up(&self, up: bool) {
         self.families.cache_backend_up.set(i64::from(up));
     }
 
+    #[cfg(test)]
     /// Adds `n` evidence records that never reached the trail.
-    pub fn record_evidence_dropped(&self, n: u64) {
+    pub(crate) fn record_evidence_dropped(&self, n: u64) {
         self.evidence_dropped.own.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Exports an existing drop counter (the evidence handle's `dropped_counter()`) as part of
     /// `gateway_evidence_dropped_total`, read at scrape time, so the evidence path needs no metrics handle.
-    pub fn track_evidence_dropped(&self, counter: Arc<AtomicU64>) {
+    pub(crate) fn track_evidence_dropped(&self, counter: Arc<AtomicU64>) {
         self.evidence_dropped.sources.lock().unwrap_or_else(PoisonError::into_inner).push(counter);
     }
 
+    #[cfg(test)]
     /// The whole registry in OpenMetrics text, ending with `# EOF`.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         self.encode_as(Format::OpenMetrics).unwrap_or_else(|e| {
             // Unreachable with the metric types used here; an incomplete exposition fails the scrape visibly.
             tracing::error!(error = %e, "encoding metrics failed");
@@ -226,7 +222,7 @@ impl Metrics {
     }
 
     /// The whole registry in `format`.
-    pub fn encode_as(&self, format: Format) -> Result<String, MetricsError> {
+    pub(crate) fn encode_as(&self, format: Format) -> Result<String, MetricsError> {
         // Sized for a few hundred series, so a scrape rarely reallocates.
         let mut out = String::with_capacity(16 * 1024);
         match format {
@@ -263,7 +259,7 @@ impl EncodeMetric for EvidenceDropped {
 /// Recording handle for one tool. Keep one per route (`Arc<ToolMetrics>`); every method is cheap (see the module
 /// docs) and safe to call from any thread.
 #[derive(Debug)]
-pub struct ToolMetrics {
+pub(crate) struct ToolMetrics {
     /// The series' labels; cloned only when a series is first created.
     labels: ToolLabels,
     /// Where series are created.
@@ -296,8 +292,9 @@ impl ToolMetrics {
         }
     }
 
+    #[cfg(test)]
     /// The labels this handle records under.
-    pub fn labels(&self) -> &ToolLabels {
+    pub(crate) fn labels(&self) -> &ToolLabels {
         &self.labels
     }
 
@@ -308,7 +305,7 @@ impl ToolMetrics {
 
     /// Starts timing a client request: the in-flight gauge goes up now and down when the timer finishes or drops.
     /// Takes the `Arc` so the timer can travel with the request (into a reply port or a spawned task).
-    pub fn start(self: &Arc<Self>) -> CallTimer {
+    pub(crate) fn start(self: &Arc<Self>) -> CallTimer {
         CallTimer {
             tool: self.clone(),
             started: Instant::now(),
@@ -319,7 +316,7 @@ impl ToolMetrics {
 
     /// Records one finished client request: `gateway_requests_total{outcome}` and the latency histogram.
     /// Call exactly once per request, whatever the outcome (or use [`ToolMetrics::start`]).
-    pub fn record_request(&self, outcome: Outcome, elapsed: Duration) {
+    pub(crate) fn record_request(&self, outcome: Outcome, elapsed: Duration) {
         self.requests[outcome.index()]
             .get_or_init(|| self.families.requests.get_or_create_owned(&self.with_outcome(outcome)))
             .inc();
@@ -330,14 +327,14 @@ impl ToolMetrics {
 
     /// Records one call that was written to the downstream, by how the downstream's part ended (`ok`,
     /// `tool_error`, `error`, `timeout`, `cancelled`). Retries count once each.
-    pub fn record_execution(&self, outcome: Outcome) {
+    pub(crate) fn record_execution(&self, outcome: Outcome) {
         self.executions[outcome.index()]
             .get_or_init(|| self.families.executions.get_or_create_owned(&self.with_outcome(outcome)))
             .inc();
     }
 
     /// Records a cache lookup of a cacheable call.
-    pub fn record_cache_lookup(&self, hit: bool) {
+    pub(crate) fn record_cache_lookup(&self, hit: bool) {
         let (slot, family) = if hit {
             (&self.cache_hits, &self.families.cache_hits)
         } else {
@@ -347,14 +344,14 @@ impl ToolMetrics {
     }
 
     /// Records a rejection by a rate limit (the request itself is recorded as [`Outcome::RateLimited`]).
-    pub fn record_rate_limited(&self) {
+    pub(crate) fn record_rate_limited(&self) {
         self.rate_limited.get_or_init(|| self.families.rate_limited.get_or_create_owned(&self.labels)).inc();
     }
 
     /// Records a policy denial by `rule` (the request itself is recorded as [`Outcome::Denied`]). Pass the rule
     /// name as an `Arc<str>` interned at policy load to avoid an allocation; this is a `Family` lookup, not a
     /// pre-resolved slot, because the rule is a label.
-    pub fn record_denied(&self, rule: impl Into<Arc<str>>) {
+    pub(crate) fn record_denied(&self, rule: impl Into<Arc<str>>) {
         let l = &self.labels;
         let labels = DenialLabels {
             namespace: l.namespace.clone(),
@@ -370,7 +367,7 @@ impl ToolMetrics {
 /// (the request was abandoned: the client went away or the task was dropped), so the in-flight gauge and the
 /// request count can never drift.
 #[derive(Debug)]
-pub struct CallTimer {
+pub(crate) struct CallTimer {
     /// Where the request is recorded.
     tool: Arc<ToolMetrics>,
     /// When the request was received.
@@ -384,16 +381,11 @@ pub struct CallTimer {
 impl CallTimer {
     /// Records the request with `outcome` and the time since [`ToolMetrics::start`]; returns that time (for the
     /// evidence record and logs).
-    pub fn finish(mut self, outcome: Outcome) -> Duration {
+    pub(crate) fn finish(mut self, outcome: Outcome) -> Duration {
         self.done = true;
         let elapsed = self.started.elapsed();
         self.tool.record_request(outcome, elapsed);
         elapsed
-    }
-
-    /// When the request was received.
-    pub fn started(&self) -> Instant {
-        self.started
     }
 }
 
@@ -407,7 +399,7 @@ impl Drop for CallTimer {
 
 /// Holds `gateway_inflight_requests` up by one while alive.
 #[derive(Debug)]
-pub struct InflightGuard {
+pub(crate) struct InflightGuard {
     /// The gauge to bring down on drop.
     gauge: Gauge,
 }
@@ -427,7 +419,7 @@ impl Drop for InflightGuard {
 
 /// Recording handle for one downstream server: lifecycle events, off the call path except for errors.
 #[derive(Debug)]
-pub struct ServerMetrics {
+pub(crate) struct ServerMetrics {
     /// The series' labels.
     labels: ServerLabels,
     /// Where error series are created.
@@ -445,13 +437,8 @@ impl ServerMetrics {
         ServerMetrics { labels, families, errors: Default::default() }
     }
 
-    /// The labels this handle records under.
-    pub fn labels(&self) -> &ServerLabels {
-        &self.labels
-    }
-
     /// Counts one error of `kind`.
-    pub fn record_error(&self, kind: ErrorKind) {
+    pub(crate) fn record_error(&self, kind: ErrorKind) {
         self.errors[kind.index()]
             .get_or_init(|| {
                 let labels =
@@ -463,17 +450,17 @@ impl ServerMetrics {
 
     /// Counts one restart (a new process after a crash or a failed start; not the first start, not a lazy
     /// start after an idle stop).
-    pub fn record_restart(&self) {
+    pub(crate) fn record_restart(&self) {
         self.families.restarts.get_or_create(&self.labels).inc();
     }
 
     /// Sets the circuit gauge.
-    pub fn set_circuit(&self, state: CircuitState) {
+    pub(crate) fn set_circuit(&self, state: CircuitState) {
         self.families.circuit.get_or_create(&self.labels).set(state.gauge_value());
     }
 
     /// Sets the up gauge: true while the process is ready for calls.
-    pub fn set_up(&self, up: bool) {
+    pub(crate) fn set_up(&self, up: bool) {
         self.families.up.get_or_create(&self.labels).set(i64::from(up));
     }
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::framing::{Frame, FrameReader};
 use super::pending::{Entry, Pending, Responder};
-use super::{ChildEvent, DownstreamError};
+use super::{Caller, ChildEvent, DownstreamError};
 use crate::config::{expand_env, ServerConfig};
 use crate::protocol::{self, Envelope, Kind};
 
@@ -33,21 +33,33 @@ const BASE_ENV: &[&str] =
 const STDERR_LINES: usize = 20;
 const STDERR_LINE_MAX: usize = 512;
 
-/// Receives what the child sends that is not a response.
-pub type EventSink = Arc<dyn Fn(ChildEvent) + Send + Sync>;
+/// Receives what the child sends that is not a response (a dynamic call, but never for an answer: answers are
+/// completed by the [`Caller`] in the reader task).
+pub(crate) type EventSink<C> = Arc<dyn Fn(ChildEvent<C>) + Send + Sync>;
 
 /// Sends requests and notifications to one child and registers who waits for the answers. Cheap to clone.
-#[derive(Clone)]
-pub struct Requester {
+pub(crate) struct Requester<C: Caller> {
     server: Arc<str>,
     /// The server's circuit breaker: every answer to a client call closes it.
     breaker: Option<Arc<crate::breaker::Breaker>>,
     tx: mpsc::UnboundedSender<Bytes>,
-    pending: Arc<Pending>,
+    pending: Arc<Pending<C>>,
     next_id: Arc<AtomicU64>,
 }
 
-impl Requester {
+impl<C: Caller> Clone for Requester<C> {
+    fn clone(&self) -> Self {
+        Requester {
+            server: self.server.clone(),
+            breaker: self.breaker.clone(),
+            tx: self.tx.clone(),
+            pending: self.pending.clone(),
+            next_id: self.next_id.clone(),
+        }
+    }
+}
+
+impl<C: Caller> Requester<C> {
     /// A requester whose frames go to `tx` (the transport's writer) and whose answers are matched in a new map.
     pub(super) fn new(
         server: Arc<str>,
@@ -58,11 +70,11 @@ impl Requester {
     }
 
     /// Sends a request whose answer goes to `responder`. `params` must be a JSON object or array.
-    pub fn send(
+    pub(crate) fn send(
         &self,
         method: &str,
         params: Option<&[u8]>,
-        responder: Responder,
+        responder: Responder<C>,
         timeout: Duration,
         cancel_on_timeout: bool,
     ) -> u64 {
@@ -81,7 +93,7 @@ impl Requester {
     }
 
     /// Sends a request of the gateway's own and waits for the whole response frame.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         params: Option<&[u8]>,
@@ -100,21 +112,21 @@ impl Requester {
     }
 
     /// Sends a notification.
-    pub fn notify(&self, method: &str, params: Option<&[u8]>) {
+    pub(crate) fn notify(&self, method: &str, params: Option<&[u8]>) {
         let _ = self.tx.send(protocol::notification_frame(method, params));
     }
 
     /// Sends a frame as it is (answers to the server's own requests).
-    pub fn send_raw(&self, frame: Bytes) {
+    pub(crate) fn send_raw(&self, frame: Bytes) {
         let _ = self.tx.send(frame);
     }
 
     /// `<namespace>.<server>`, for messages.
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         &self.server
     }
 
-    pub fn pending(&self) -> &Arc<Pending> {
+    pub(crate) fn pending(&self) -> &Arc<Pending<C>> {
         &self.pending
     }
 
@@ -125,7 +137,7 @@ impl Requester {
 
 /// The last lines a child wrote to stderr.
 #[derive(Debug, Default)]
-pub struct StderrRing {
+pub(crate) struct StderrRing {
     lines: Mutex<VecDeque<String>>,
 }
 
@@ -147,7 +159,7 @@ impl StderrRing {
     }
 
     /// The last `n` lines, newline-joined.
-    pub fn tail(&self, n: usize) -> String {
+    pub(crate) fn tail(&self, n: usize) -> String {
         let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         let skip = lines.len().saturating_sub(n);
         lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
@@ -155,10 +167,9 @@ impl StderrRing {
 }
 
 /// A running downstream process.
-pub struct ChildProcess {
-    pub pid: u32,
-    pub requester: Requester,
-    pub stderr: Arc<StderrRing>,
+pub(crate) struct ChildProcess<C: Caller> {
+    pub(crate) pid: u32,
+    pub(crate) requester: Requester<C>,
     /// Closes stdin (the MCP way to ask a stdio server to exit).
     close_stdin: CancellationToken,
     /// Becomes true once the process has exited and been reaped.
@@ -166,19 +177,19 @@ pub struct ChildProcess {
 }
 
 /// Everything needed to start one child.
-pub struct SpawnSpec<'a> {
-    pub config: &'a ServerConfig,
+pub(crate) struct SpawnSpec<'a, C: Caller> {
+    pub(crate) config: &'a ServerConfig,
     /// `app.optimize`, for messages.
-    pub label: Arc<str>,
-    pub max_frame_bytes: usize,
-    pub events: EventSink,
-    pub breaker: Option<Arc<crate::breaker::Breaker>>,
+    pub(crate) label: Arc<str>,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) events: EventSink<C>,
+    pub(crate) breaker: Option<Arc<crate::breaker::Breaker>>,
     /// Reads the gateway's environment (the process environment outside tests).
-    pub lookup_env: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) lookup_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
-impl ChildProcess {
-    pub fn spawn(spec: SpawnSpec<'_>) -> Result<ChildProcess, DownstreamError> {
+impl<C: Caller> ChildProcess<C> {
+    pub(crate) fn spawn(spec: SpawnSpec<'_, C>) -> Result<ChildProcess<C>, DownstreamError> {
         let cfg = spec.config;
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
         let mut cmd = Command::new(&cfg.command);
@@ -236,12 +247,12 @@ impl ChildProcess {
             events(ChildEvent::Exited { status, stderr_tail: ring.tail(5) });
         });
 
-        Ok(ChildProcess { pid, requester, stderr, close_stdin, exited })
+        Ok(ChildProcess { pid, requester, close_stdin, exited })
     }
 
     /// Asks the process to exit (stdin closed, then SIGTERM, then SIGKILL to the whole group) and waits until
     /// it has been reaped.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         self.close_stdin.cancel();
         let mut exited = self.exited.clone();
         let half = grace / 2;
@@ -257,7 +268,7 @@ impl ChildProcess {
     }
 
     /// Kills the whole group at once (used when the gateway itself is going away fast).
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         kill_group(self.pid, Signal::SIGKILL);
     }
 }
@@ -269,7 +280,7 @@ fn kill_group(pid: u32, signal: Signal) {
     }
 }
 
-async fn read_loop(stdout: ChildStdout, requester: Requester, max: usize, events: EventSink) {
+async fn read_loop<C: Caller>(stdout: ChildStdout, requester: Requester<C>, max: usize, events: EventSink<C>) {
     let mut reader = FrameReader::new(stdout, max).counting_activity();
     loop {
         let frame = match reader.next().await {
@@ -299,7 +310,7 @@ async fn read_loop(stdout: ChildStdout, requester: Requester, max: usize, events
 
 /// One message from the server (a stdout line, or an HTTP body or event): a response completes its pending
 /// entry, the rest becomes a [`ChildEvent`].
-pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
+pub(super) fn on_line<C: Caller>(line: Bytes, requester: &Requester<C>, events: &EventSink<C>) {
     let env = match Envelope::parse(&line) {
         Ok(env) => env,
         Err(_) => {
@@ -318,35 +329,13 @@ pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
                 return;
             };
             match entry.responder {
-                Responder::Client(c) => {
+                Responder::Call(c) => {
                     if let Some(b) = &requester.breaker {
                         b.success();
                     }
-                    if c.fallback.as_ref().is_some_and(|f| f.on_error)
-                        && env.result.is_some_and(|r| crate::calls::is_error_result(r.get().as_bytes()))
-                    {
+                    if let Some(diverted) = c.complete(&line, &env, &requester.server) {
                         drop(env);
-                        return events(ChildEvent::ToolError { reply: c });
-                    }
-                    if c.bridge_input && env.result.is_some_and(is_input_required) {
-                        drop(env);
-                        return events(ChildEvent::InputRequired { reply: c, frame: line });
-                    }
-                    if let (true, Some(result)) = (c.record_task, env.result) {
-                        if let Some(task_id) = task_id(result) {
-                            c.client.remember_task(task_id, &requester.server);
-                        }
-                    }
-                    match (env.result, env.error) {
-                        (Some(result), _) => {
-                            let frame = c.result_frame(result.get().as_bytes());
-                            c.deliver(frame, crate::calls::Answer::Result(result));
-                        }
-                        (None, Some(error)) => {
-                            let frame = protocol::raw_error_frame(&c.id, error);
-                            c.deliver(frame, crate::calls::Answer::Error(error));
-                        }
-                        (None, None) => unreachable!("kind() checked it"),
+                        events(ChildEvent::Diverted(diverted));
                     }
                 }
                 Responder::Internal(tx) => {
@@ -359,9 +348,7 @@ pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
             }
         }
         Kind::Notification if env.method.as_deref() == Some("notifications/progress") => {
-            if let Some((client, frame)) = progress_for_client(&env, &line, &requester.pending) {
-                client.send(frame);
-            }
+            forward_progress(&env, &line, &requester.pending);
         }
         Kind::Notification => {
             drop(env);
@@ -377,40 +364,17 @@ pub(super) fn on_line(line: Bytes, requester: &Requester, events: &EventSink) {
     }
 }
 
-/// A tool result with `isError: true`.
-/// `result.task.taskId` of a task-creating call.
-fn task_id(result: &serde_json::value::RawValue) -> Option<String> {
-    let task = protocol::RawObject::parse(result).ok()?.get("task")?;
-    protocol::RawObject::parse(task).ok()?.get_str("taskId").map(|t| t.into_owned())
-}
-
-/// A modern `input_required` result (checked cheaply first: legacy results never carry the member).
-fn is_input_required(result: &serde_json::value::RawValue) -> bool {
-    crate::find_bytes!(result.get().as_bytes(), b"input_required").is_some()
-        && protocol::RawObject::parse(result)
-            .is_ok_and(|o| o.get_str("resultType").as_deref() == Some("input_required"))
-}
-
-/// The client a progress notification is for, and the notification as it should see it: under its own token.
-fn progress_for_client(
-    env: &Envelope<'_>,
-    line: &[u8],
-    pending: &Pending,
-) -> Option<(Arc<crate::clients::ClientHandle>, Bytes)> {
-    let params = env.params?;
-    let obj = protocol::RawObject::parse(params).ok()?;
-    let token = obj.get("progressToken")?;
-    let (client, own) = pending.progress_target(protocol::raw_key(token))?;
-    if own.get() == token.get() {
-        return Some((client, with_newline(line)));
-    }
-    let mut rewritten = Vec::with_capacity(params.get().len() + own.get().len());
-    obj.write_with_raw("progressToken", own.get().as_bytes(), &mut rewritten);
-    Some((client, protocol::notification_frame("notifications/progress", Some(&rewritten))))
+/// Passes a progress notification to the caller whose request carries its token.
+fn forward_progress<C: Caller>(env: &Envelope<'_>, line: &[u8], pending: &Pending<C>) {
+    let Some(params) = env.params else { return };
+    let Ok(obj) = protocol::RawObject::parse(params) else { return };
+    let Some(token) = obj.get("progressToken") else { return };
+    let Some(to) = pending.progress_to(protocol::raw_key(token)) else { return };
+    C::forward_progress(to, line, &obj, token);
 }
 
 /// The frame with its line terminator back, for passing it on unchanged.
-pub fn with_newline(line: &[u8]) -> Bytes {
+pub(crate) fn with_newline(line: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(line.len() + 1);
     v.extend_from_slice(line);
     v.push(b'\n');

@@ -15,7 +15,7 @@ const PREFIX: usize = 512;
 
 /// One unit read from the stream.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A complete line without its line terminator (never empty).
     Line(Bytes),
     /// A line longer than the limit, skipped; `len` counts all its bytes.
@@ -23,7 +23,7 @@ pub enum Frame {
 }
 
 /// Reads frames from `inner`.
-pub struct FrameReader<R> {
+pub(crate) struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
     /// Bytes of `buf` already searched for a newline.
@@ -36,7 +36,7 @@ pub struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub fn new(inner: R, max_frame_bytes: usize) -> Self {
+    pub(crate) fn new(inner: R, max_frame_bytes: usize) -> Self {
         FrameReader {
             inner,
             buf: BytesMut::with_capacity(64 * 1024),
@@ -48,13 +48,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// Every read counts as traffic for [`crate::spin`]: for the streams that carry protocol messages.
-    pub fn counting_activity(mut self) -> Self {
+    pub(crate) fn counting_activity(mut self) -> Self {
         self.counts_activity = true;
         self
     }
 
     /// The next frame, or `None` at end of stream.
-    pub async fn next(&mut self) -> std::io::Result<Option<Frame>> {
+    pub(crate) async fn next(&mut self) -> std::io::Result<Option<Frame>> {
         loop {
             if let Some(frame) = self.take_frame() {
                 return Ok(Some(frame));
@@ -127,7 +127,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 /// Writes every frame from `rx` to `out` until the channel closes, `close` is cancelled or a write fails; frames
 /// already queued go out in the same write, and the buffer is flushed whenever the queue is empty. `out` is shut
 /// down at the end (for a child's stdin, that is the MCP way to ask it to exit).
-pub async fn write_frames<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
     out: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     close: CancellationToken,

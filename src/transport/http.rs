@@ -15,6 +15,8 @@
 //! crashed process); a 404 for the session is [`ChildEvent::SessionExpired`]; any other bad answer to a call is
 //! [`ChildEvent::Failed`]. Header values (tokens) are never logged.
 
+mod sse;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,9 +33,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::child::{on_line, EventSink, Requester};
-use super::{ChildEvent, DownstreamError};
+use super::{Caller, ChildEvent, DownstreamError};
 use crate::config::{expand_env, HttpServer};
 use crate::protocol::{self, Envelope, Kind};
+use sse::{SseEvent, SseParser};
 
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -53,25 +56,25 @@ const GET_RETRY_MAX: Duration = Duration::from_secs(30);
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Everything needed to open one connection.
-pub struct HttpSpec<'a> {
-    pub http: &'a HttpServer,
+pub(crate) struct HttpSpec<'a, C: Caller> {
+    pub(crate) http: &'a HttpServer,
     /// `app.optimize`, for messages.
-    pub label: Arc<str>,
-    pub max_frame_bytes: usize,
-    pub events: EventSink,
-    pub breaker: Option<Arc<crate::breaker::Breaker>>,
+    pub(crate) label: Arc<str>,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) events: EventSink<C>,
+    pub(crate) breaker: Option<Arc<crate::breaker::Breaker>>,
     /// Reads the gateway's environment (the process environment outside tests).
-    pub lookup_env: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) lookup_env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 /// One logical connection (one downstream session, in the legacy era) to an HTTP server.
-pub struct HttpConnection {
-    pub requester: Requester,
-    conn: Arc<Conn>,
+pub(crate) struct HttpConnection<C: Caller> {
+    pub(crate) requester: Requester<C>,
+    conn: Arc<Conn<C>>,
 }
 
 /// What the connection's tasks share.
-struct Conn {
+struct Conn<C: Caller> {
     label: Arc<str>,
     client: HttpClient,
     uri: Uri,
@@ -82,8 +85,8 @@ struct Conn {
     /// The legacy protocol version negotiated at `initialize`, sent on every later request.
     version: Mutex<Option<HeaderValue>>,
     max: usize,
-    events: EventSink,
-    requester: Requester,
+    events: EventSink<C>,
+    requester: Requester<C>,
     /// Ends every task of the connection (stop, or the actor dropped it).
     cancel: CancellationToken,
     /// The connection failure was reported (once per connection).
@@ -92,9 +95,9 @@ struct Conn {
     listening: AtomicBool,
 }
 
-impl HttpConnection {
+impl<C: Caller> HttpConnection<C> {
     /// Prepares the connection; nothing is sent until the first frame (the actor's handshake).
-    pub fn open(spec: HttpSpec<'_>) -> Result<HttpConnection, DownstreamError> {
+    pub(crate) fn open(spec: HttpSpec<'_, C>) -> Result<HttpConnection<C>, DownstreamError> {
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
         let uri: Uri = spec.http.url.parse().map_err(|e| unavailable(format!("bad url `{}`: {e}", spec.http.url)))?;
         let mut headers = HeaderMap::new();
@@ -148,7 +151,7 @@ impl HttpConnection {
     }
 
     /// Ends the session (DELETE, when there is one) and every task of the connection.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         let session = self.conn.session.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.conn.cancel.cancel();
         if let Some(session) = session {
@@ -163,18 +166,12 @@ impl HttpConnection {
     }
 
     /// Ends every task at once, without telling the server.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.conn.cancel.cancel();
-    }
-
-    /// The downstream session id, if there is one (for tests and status).
-    pub fn session_id(&self) -> Option<String> {
-        let s = self.conn.session.lock().unwrap_or_else(|p| p.into_inner());
-        s.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 }
 
-impl Drop for HttpConnection {
+impl<C: Caller> Drop for HttpConnection<C> {
     fn drop(&mut self) {
         self.conn.cancel.cancel();
     }
@@ -182,7 +179,7 @@ impl Drop for HttpConnection {
 
 /// Takes frames off the queue and POSTs each on its own task. `notifications/initialized` is the exception: it
 /// is sent in line, so that no request of the session can overtake it.
-async fn write_loop(conn: Arc<Conn>, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_loop<C: Caller>(conn: Arc<Conn<C>>, mut rx: mpsc::UnboundedReceiver<Bytes>) {
     loop {
         let frame = tokio::select! {
             biased;
@@ -233,7 +230,7 @@ impl Outgoing {
     }
 }
 
-impl Conn {
+impl<C: Caller> Conn<C> {
     fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
@@ -338,7 +335,7 @@ impl Conn {
 }
 
 /// Sends one frame and feeds whatever comes back into the shared handling.
-async fn post(conn: Arc<Conn>, frame: Bytes) {
+async fn post<C: Caller>(conn: Arc<Conn<C>>, frame: Bytes) {
     let out = Outgoing::of(&frame);
     let is_init = out.method.as_deref() == Some("initialize");
     let mut req = conn.request(Method::POST, frame);
@@ -444,7 +441,7 @@ async fn post(conn: Arc<Conn>, frame: Bytes) {
 }
 
 /// The whole body of a JSON (or error) answer, bounded by the frame limit; `None` after reporting a failure.
-async fn read_body(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>) -> Option<Bytes> {
+async fn read_body<C: Caller>(conn: &Conn<C>, mut body: hyper::body::Incoming, id: Option<u64>) -> Option<Bytes> {
     let mut buf = BytesMut::new();
     loop {
         let frame = tokio::select! {
@@ -476,7 +473,7 @@ async fn read_body(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>
 
 /// Feeds every event of an SSE body to the shared handling, until the stream ends, the call it answers is no
 /// longer waited for, or the connection ends.
-async fn read_sse(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>, init_id: Option<u64>) {
+async fn read_sse<C: Caller>(conn: &Conn<C>, mut body: hyper::body::Incoming, id: Option<u64>, init_id: Option<u64>) {
     let mut parser = SseParser::new(conn.max);
     let mut check = tokio::time::interval(WAIT_CHECK);
     check.tick().await;
@@ -522,7 +519,7 @@ async fn read_sse(conn: &Conn, mut body: hyper::body::Incoming, id: Option<u64>,
 
 /// Opens the GET stream for messages the server starts (legacy sessions), once per session, when the server
 /// offers one (405 means it does not).
-fn start_listening(conn: &Arc<Conn>) {
+fn start_listening<C: Caller>(conn: &Arc<Conn<C>>) {
     let Some(session) = conn.session() else { return };
     if conn.listening.swap(true, Ordering::AcqRel) {
         return;
@@ -574,7 +571,7 @@ fn start_listening(conn: &Arc<Conn>) {
 }
 
 /// Reads the GET stream until it ends; returns the last event id seen.
-async fn listen(conn: &Conn, mut body: hyper::body::Incoming) -> Option<HeaderValue> {
+async fn listen<C: Caller>(conn: &Conn<C>, mut body: hyper::body::Incoming) -> Option<HeaderValue> {
     let mut parser = SseParser::new(conn.max);
     loop {
         let frame = tokio::select! {
@@ -594,123 +591,6 @@ async fn listen(conn: &Conn, mut body: hyper::body::Incoming) -> Option<HeaderVa
     }
 }
 
-/// One event of an SSE stream.
-#[derive(Debug, PartialEq, Eq)]
-enum SseEvent {
-    /// The event's data (its `data:` lines joined by newlines).
-    Data(Bytes),
-    /// An event whose data went over the limit, skipped; its size so far.
-    Oversized(usize),
-}
-
-/// An incremental `text/event-stream` parser with a bound on buffered bytes.
-struct SseParser {
-    max: usize,
-    /// Bytes of an unfinished line.
-    line: BytesMut,
-    data: BytesMut,
-    /// The current event is over the limit: its data is dropped until it ends.
-    skipping: Option<usize>,
-    last_id: Option<String>,
-    /// A `\r` ended the last chunk: a `\n` starting the next belongs to it.
-    after_cr: bool,
-    /// The current line went over the limit and is being dropped: its end is not a blank line.
-    dropping_line: bool,
-}
-
-impl SseParser {
-    fn new(max: usize) -> Self {
-        SseParser {
-            max,
-            line: BytesMut::new(),
-            data: BytesMut::new(),
-            skipping: None,
-            last_id: None,
-            after_cr: false,
-            dropping_line: false,
-        }
-    }
-
-    fn last_id(&self) -> Option<HeaderValue> {
-        self.last_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok())
-    }
-
-    fn feed(&mut self, mut chunk: &[u8]) -> Vec<SseEvent> {
-        let mut events = Vec::new();
-        if self.after_cr && chunk.first() == Some(&b'\n') {
-            chunk = &chunk[1..];
-        }
-        self.after_cr = false;
-        while let Some(i) = memchr::memchr2(b'\n', b'\r', chunk) {
-            let mut line = std::mem::take(&mut self.line);
-            line.extend_from_slice(&chunk[..i]);
-            let crlf = chunk[i] == b'\r';
-            chunk = &chunk[i + 1..];
-            if crlf {
-                match chunk.first() {
-                    Some(b'\n') => chunk = &chunk[1..],
-                    None => self.after_cr = true,
-                    Some(_) => {}
-                }
-            }
-            if std::mem::take(&mut self.dropping_line) {
-                continue;
-            }
-            self.on_line(&line, &mut events);
-        }
-        if self.dropping_line {
-            *self.skipping.get_or_insert(0) += chunk.len();
-        } else if self.line.len() + chunk.len() > self.max {
-            // A line longer than any frame may be: keep counting, drop the bytes.
-            let len = self.line.len() + chunk.len() + self.data.len();
-            self.skipping = Some(self.skipping.unwrap_or(0).max(len));
-            self.line.clear();
-            self.data.clear();
-            self.dropping_line = true;
-        } else {
-            self.line.extend_from_slice(chunk);
-        }
-        events
-    }
-
-    fn on_line(&mut self, line: &[u8], events: &mut Vec<SseEvent>) {
-        if line.is_empty() {
-            if let Some(len) = self.skipping.take() {
-                events.push(SseEvent::Oversized(len));
-            } else if !self.data.is_empty() {
-                events.push(SseEvent::Data(std::mem::take(&mut self.data).freeze()));
-            }
-            self.data.clear();
-            return;
-        }
-        let (field, value) = match memchr::memchr(b':', line) {
-            Some(0) => return, // a comment (keep-alive)
-            Some(i) => {
-                let v = &line[i + 1..];
-                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
-            }
-            None => (line, &b""[..]),
-        };
-        match field {
-            b"data" => {
-                if let Some(len) = &mut self.skipping {
-                    *len += value.len();
-                } else if self.data.len() + value.len() + 1 > self.max {
-                    self.skipping = Some(self.data.len() + value.len());
-                    self.data.clear();
-                } else {
-                    if !self.data.is_empty() {
-                        self.data.extend_from_slice(b"\n");
-                    }
-                    self.data.extend_from_slice(value);
-                }
-            }
-            b"id" => self.last_id = std::str::from_utf8(value).ok().map(str::to_owned),
-            _ => {} // event:, retry: and unknown fields
-        }
-    }
-}
-
 /// A header value for `Mcp-Name`: as it is when it is visible ASCII, else `=?base64?…?=`.
 fn header_text(s: &str) -> Option<HeaderValue> {
     if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -719,20 +599,10 @@ fn header_text(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("=?base64?{}?=", base64(s.as_bytes()))).ok()
 }
 
+/// Standard base64 with padding (the `=?base64?…?=` header encoding).
 fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// An error and its causes on one line (hyper's own message alone is often just "client error (Connect)").
@@ -761,42 +631,6 @@ fn snippet(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(s: &str) -> SseEvent {
-        SseEvent::Data(Bytes::copy_from_slice(s.as_bytes()))
-    }
-
-    #[test]
-    fn sse_events_split_across_chunks_and_line_endings() {
-        let mut p = SseParser::new(1024);
-        let mut got = Vec::new();
-        for chunk in
-            ["id: 7\r", "\ndata: {\"a\"", ":1}\r\n\r\n: keep-alive\n\nevent: message\ndata: x\ndata: y\n", "\n"]
-        {
-            got.extend(p.feed(chunk.as_bytes()));
-        }
-        assert_eq!(got, vec![data("{\"a\":1}"), data("x\ny")]);
-        assert_eq!(p.last_id().unwrap(), "7");
-    }
-
-    #[test]
-    fn an_oversized_event_is_skipped_and_the_stream_goes_on() {
-        let mut p = SseParser::new(64);
-        let big = format!("data: {}\n\n", "x".repeat(500));
-        let mut got = p.feed(big.as_bytes());
-        got.extend(p.feed(b"data: ok\n\n"));
-        assert!(matches!(got[0], SseEvent::Oversized(n) if n >= 500), "{got:?}");
-        assert_eq!(got[1], data("ok"));
-        // A long line split over many chunks is bounded too.
-        let mut p = SseParser::new(64);
-        let mut got = Vec::new();
-        for _ in 0..100 {
-            got.extend(p.feed(b"xxxxxxxxxxxxxxxxxxxx"));
-        }
-        got.extend(p.feed(b"\n\ndata: ok\n\n"));
-        assert!(p.line.len() <= 64);
-        assert_eq!(got.last(), Some(&data("ok")));
-    }
 
     #[test]
     fn names_become_header_values() {

@@ -2,128 +2,21 @@
 //!
 //! Shared by the reader task (which completes entries as responses arrive) and the server actor (which adds
 //! entries, expires them, and fails them all when the process exits). One short critical section per call.
+//! The callers waiting here are opaque ([`Caller`]): the map knows only who asked and under which id.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::DownstreamError;
-use crate::clients::ClientHandle;
-
-/// Where a client's request came from, so the answer finds its way back with the client's own id.
-pub struct ClientReply {
-    pub client: Arc<ClientHandle>,
-    /// The id exactly as the client wrote it.
-    pub id: Box<RawValue>,
-    /// `_meta.progressToken` of the request, if any: progress with this token goes to this client.
-    pub progress_token: Option<Box<RawValue>>,
-    /// The token the server was given instead (raw JSON text): client tokens are unique per client only.
-    pub downstream_token: Option<Box<str>>,
-    /// `Some(cacheable)` when a modern client waits for a legacy server's result: the result then gets the
-    /// modern `resultType` (and cache hints when `cacheable`).
-    pub complete_for_modern: Option<bool>,
-    /// The request as this server first got it (before any era conversion), kept when the call may have to be
-    /// sent again: a retry, a fallback, or a modern server's round of input requests.
-    pub resend: Option<Resend>,
-    /// The call asked for a task (2025-11-25 `params.task`): the task id in the result is remembered, so that
-    /// `tasks/*` requests for it reach this server.
-    pub record_task: bool,
-    /// Times the call may still be repeated after a timeout or crash: non-zero only when repeating is safe (a
-    /// read-only or idempotent tool, by annotation or by policy).
-    pub retries_left: u32,
-    /// Where the call goes when it fails (a policy `fallback` rule).
-    pub fallback: Option<Fallback>,
-    /// On a fallback call: the tool that answered and the one first asked, for the result's `_meta`.
-    pub answered_by: Option<(Arc<str>, Arc<str>)>,
-    /// A modern server serves a legacy client: an `input_required` result must be bridged into requests.
-    pub bridge_input: bool,
-    /// The record of a tool call (metrics, evidence, cache): finished when the client is answered.
-    pub log: Option<Box<crate::calls::CallLog>>,
-}
-
-impl ClientReply {
-    /// A reply to `id` with nothing special about it.
-    pub fn new(client: Arc<ClientHandle>, id: Box<RawValue>) -> Self {
-        ClientReply {
-            client,
-            id,
-            progress_token: None,
-            downstream_token: None,
-            complete_for_modern: None,
-            resend: None,
-            record_task: false,
-            retries_left: 0,
-            fallback: None,
-            answered_by: None,
-            bridge_input: false,
-            log: None,
-        }
-    }
-
-    /// The response frame carrying a downstream's `result` (or a cached one) as this client gets it: the
-    /// fallback's `_meta` added when another tool answered, the modern members when the client is modern.
-    pub fn result_frame(&self, result: &[u8]) -> Bytes {
-        let with_meta;
-        let result = match &self.answered_by {
-            Some((by, from)) => {
-                let members = format!(r#""dfs-gateway/answeredBy":"{by}","dfs-gateway/fallbackFrom":"{from}""#);
-                with_meta = crate::protocol::merge_meta(Some(result), members.as_bytes(), None);
-                &with_meta[..]
-            }
-            None => result,
-        };
-        match self.complete_for_modern {
-            Some(cacheable) => {
-                crate::protocol::response_frame_bytes(&self.id, &crate::era::complete_result(result, cacheable))
-            }
-            None => crate::protocol::response_frame_bytes(&self.id, result),
-        }
-    }
-
-    /// Sends `frame` to the client and records the call (`answer` says how it ended).
-    pub fn deliver(mut self, frame: Bytes, answer: crate::calls::Answer<'_>) {
-        let log = self.log.take();
-        match log {
-            Some(log) => {
-                self.client.send(frame.clone());
-                log.finish(&self, &frame, answer);
-            }
-            None => self.client.send(frame),
-        }
-    }
-
-    /// Answers with a failure the gateway saw.
-    pub fn fail(self, err: &DownstreamError) {
-        let frame = err.to_frame(&self.id);
-        self.deliver(frame, crate::calls::Answer::Failure(err));
-    }
-}
-
-/// A policy fallback: the canonical tool to call instead.
-pub struct Fallback {
-    pub target: Arc<str>,
-    /// Also fall back when the tool answers `isError: true`.
-    pub on_error: bool,
-    /// The canonical tool first asked.
-    pub from: Arc<str>,
-}
-
-/// A request as it went to the server, kept when it may have to be sent again (retry, fallback, input rounds).
-#[derive(Clone)]
-pub struct Resend {
-    pub method: &'static str,
-    pub params: Bytes,
-    /// A policy timeout for the call, if any.
-    pub timeout: Option<Duration>,
-}
+use super::{Caller, DownstreamError};
 
 /// Who waits for an answer.
-pub enum Responder {
-    Client(ClientReply),
+pub(crate) enum Responder<C: Caller> {
+    /// A call of a client (the dispatch layer's reply path).
+    Call(C),
     /// The gateway's own request (initialize, tools/list): gets the whole response frame.
     Internal(oneshot::Sender<Result<Bytes, DownstreamError>>),
     /// A modern client's call whose server asked for input: the client was answered `input_required` and will
@@ -131,11 +24,11 @@ pub enum Responder {
     Parked,
 }
 
-impl Responder {
+impl<C: Caller> Responder<C> {
     /// Answers with a failure.
-    pub fn fail(self, err: &DownstreamError) {
+    pub(crate) fn fail(self, err: &DownstreamError) {
         match self {
-            Responder::Client(c) => c.fail(err),
+            Responder::Call(c) => c.fail(err),
             Responder::Internal(tx) => {
                 let _ = tx.send(Err(err.clone()));
             }
@@ -144,25 +37,23 @@ impl Responder {
     }
 }
 
-pub struct Entry {
-    pub responder: Responder,
-    pub deadline: Instant,
+pub(crate) struct Entry<C: Caller> {
+    pub(crate) responder: Responder<C>,
+    pub(crate) deadline: Instant,
     /// Whether to tell the downstream `notifications/cancelled` when this entry times out.
-    pub cancel_on_timeout: bool,
+    pub(crate) cancel_on_timeout: bool,
 }
 
 /// The progress token an entry is known by at the server.
-fn progress_key(entry: &Entry) -> Option<&str> {
+fn progress_key<C: Caller>(entry: &Entry<C>) -> Option<&str> {
     match &entry.responder {
-        Responder::Client(ClientReply { downstream_token: Some(t), .. }) => Some(t),
-        Responder::Client(ClientReply { progress_token: Some(t), .. }) => Some(crate::protocol::raw_key(t)),
+        Responder::Call(c) => c.progress_key(),
         _ => None,
     }
 }
 
-#[derive(Default)]
-pub struct Inner {
-    entries: HashMap<u64, Entry>,
+pub(crate) struct Inner<C: Caller> {
+    entries: HashMap<u64, Entry<C>>,
     /// progress token (raw JSON text) → downstream id of the request that carries it.
     progress: HashMap<Box<str>, u64>,
     /// Set by `drain`: the connection is gone.
@@ -170,28 +61,33 @@ pub struct Inner {
 }
 
 /// The pending map of one downstream process.
-#[derive(Default)]
-pub struct Pending {
-    inner: Mutex<Inner>,
+pub(crate) struct Pending<C: Caller> {
+    inner: Mutex<Inner<C>>,
 }
 
-impl Pending {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+impl<C: Caller> Default for Pending<C> {
+    fn default() -> Self {
+        Pending { inner: Mutex::new(Inner { entries: HashMap::new(), progress: HashMap::new(), closed: false }) }
+    }
+}
+
+impl<C: Caller> Pending<C> {
+    fn lock(&self) -> MutexGuard<'_, Inner<C>> {
         // A panic while holding this lock leaves plain data behind; keep serving.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Adds an entry (`None`); gives it back when the map was closed by [`Pending::drain`] (the process is gone,
     /// and nothing would ever answer or expire it).
-    pub fn insert(&self, id: u64, entry: Entry) -> Option<Entry> {
+    pub(crate) fn insert(&self, id: u64, entry: Entry<C>) -> Option<Entry<C>> {
         let mut inner = self.lock();
         if inner.closed {
             return Some(entry);
@@ -204,11 +100,11 @@ impl Pending {
         None
     }
 
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         self.lock().entries.contains_key(&id)
     }
 
-    pub fn remove(&self, id: u64) -> Option<Entry> {
+    pub(crate) fn remove(&self, id: u64) -> Option<Entry<C>> {
         let mut inner = self.lock();
         let entry = inner.entries.remove(&id)?;
         if let Some(token) = progress_key(&entry) {
@@ -217,85 +113,83 @@ impl Pending {
         Some(entry)
     }
 
-    /// The client that progress with `token` (as the server knows it) belongs to, and that client's own token.
-    pub fn progress_target(&self, token: &str) -> Option<(Arc<ClientHandle>, Box<RawValue>)> {
+    /// Where progress with `token` (as the server knows it) goes.
+    pub(crate) fn progress_to(&self, token: &str) -> Option<C::ProgressTo> {
         let inner = self.lock();
         let id = inner.progress.get(token)?;
         match &inner.entries.get(id)?.responder {
-            Responder::Client(c) => Some((c.client.clone(), c.progress_token.clone()?)),
+            Responder::Call(c) => c.progress_to(),
             Responder::Internal(_) | Responder::Parked => None,
         }
     }
 
-    /// The most recent call of `session` still waiting here (ids grow, so the largest is the latest).
-    pub fn latest_client_call(&self, session: u64) -> Option<u64> {
+    /// The most recent call from `origin` still waiting here (ids grow, so the largest is the latest).
+    pub(crate) fn latest_call_of(&self, origin: u64) -> Option<u64> {
         let inner = self.lock();
         inner
             .entries
             .iter()
-            .filter(|(_, e)| matches!(&e.responder, Responder::Client(c) if c.client.session == session))
+            .filter(|(_, e)| matches!(&e.responder, Responder::Call(c) if c.origin() == origin))
             .map(|(id, _)| *id)
             .max()
     }
 
-    /// Detaches the client of call `id` (answered elsewhere for now), keeping the call waiting `hold` longer.
-    pub fn park(&self, id: u64, hold: Duration) -> Option<ClientReply> {
+    /// Detaches the caller of call `id` (answered elsewhere for now), keeping the call waiting `hold` longer.
+    pub(crate) fn park(&self, id: u64, hold: Duration) -> Option<C> {
         let mut inner = self.lock();
         let entry = inner.entries.get_mut(&id)?;
-        if !matches!(entry.responder, Responder::Client(_)) {
+        if !matches!(entry.responder, Responder::Call(_)) {
             return None;
         }
         entry.deadline = Instant::now() + hold;
         match std::mem::replace(&mut entry.responder, Responder::Parked) {
-            Responder::Client(c) => Some(c),
+            Responder::Call(c) => Some(c),
             _ => unreachable!("checked above"),
         }
     }
 
-    /// Attaches a client again to parked call `id`; `false` when the call is gone.
-    pub fn rebind(&self, id: u64, reply: ClientReply, timeout: Duration) -> bool {
+    /// Attaches a caller again to parked call `id`; `false` when the call is gone.
+    pub(crate) fn rebind(&self, id: u64, caller: C, timeout: Duration) -> bool {
         let mut inner = self.lock();
         match inner.entries.get_mut(&id) {
             Some(entry) if matches!(entry.responder, Responder::Parked) => {
                 entry.deadline = Instant::now() + timeout;
-                entry.responder = Responder::Client(reply);
+                entry.responder = Responder::Call(caller);
                 true
             }
             _ => false,
         }
     }
 
-    /// The client whose calls are in flight here, when they all come from one session: a server's own request
-    /// arriving now was most likely caused by one of them.
-    pub fn sole_client(&self) -> Option<Arc<ClientHandle>> {
+    /// `f` of the calls in flight here when they all come from one origin: a server's own request arriving now
+    /// was most likely caused by one of them.
+    pub(crate) fn sole<T>(&self, f: impl FnOnce(&C) -> T) -> Option<T> {
         let inner = self.lock();
-        let mut found: Option<&Arc<ClientHandle>> = None;
+        let mut found: Option<&C> = None;
         for e in inner.entries.values() {
-            if let Responder::Client(c) = &e.responder {
+            if let Responder::Call(c) = &e.responder {
                 match found {
-                    Some(f) if f.session != c.client.session => return None,
-                    _ => found = Some(&c.client),
+                    Some(first) if first.origin() != c.origin() => return None,
+                    _ => found = Some(found.unwrap_or(c)),
                 }
             }
         }
-        found.cloned()
+        found.map(f)
     }
 
     /// Removes and returns the entries whose deadline has passed.
-    pub fn expire(&self, now: Instant) -> Vec<(u64, Entry)> {
+    pub(crate) fn expire(&self, now: Instant) -> Vec<(u64, Entry<C>)> {
         let inner = self.lock();
         let ids: Vec<u64> = inner.entries.iter().filter(|(_, e)| e.deadline <= now).map(|(id, _)| *id).collect();
         drop(inner);
         ids.into_iter().filter_map(|id| self.remove(id).map(|e| (id, e))).collect()
     }
 
-    /// Removes the entry of a client's request, found by session and the client's id.
-    pub fn remove_client_request(&self, session: u64, client_id: &str) -> Option<(u64, Entry)> {
+    /// Removes the entry of a caller's request, found by its origin and its own id.
+    pub(crate) fn remove_request(&self, origin: u64, key: &str) -> Option<(u64, Entry<C>)> {
         let inner = self.lock();
         let id = inner.entries.iter().find_map(|(id, e)| match &e.responder {
-            Responder::Client(c) if c.client.session == session && crate::protocol::raw_key(&c.id) == client_id => {
-                Some(*id)
-            }
+            Responder::Call(c) if c.origin() == origin && c.request_key() == key => Some(*id),
             _ => None,
         })?;
         drop(inner);
@@ -303,14 +197,14 @@ impl Pending {
     }
 
     /// [`Pending::drain`], answering every entry with `err`.
-    pub fn fail_all(&self, err: &DownstreamError) {
+    pub(crate) fn fail_all(&self, err: &DownstreamError) {
         for entry in self.drain() {
             entry.responder.fail(err);
         }
     }
 
     /// Removes every entry and closes the map (the process is gone): later inserts are refused.
-    pub fn drain(&self) -> Vec<Entry> {
+    pub(crate) fn drain(&self) -> Vec<Entry<C>> {
         let mut inner = self.lock();
         inner.closed = true;
         inner.progress.clear();

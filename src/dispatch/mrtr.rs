@@ -14,43 +14,43 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use super::Requester;
 use crate::protocol::write_json_str;
-use crate::transport::child::Requester;
 
 /// How long a parked call waits for the client to come back with answers.
-pub const HOLD: Duration = Duration::from_secs(600);
+pub(crate) const HOLD: Duration = Duration::from_secs(600);
 
 /// Prefix of the gateway's own `requestState` values (a server's own states pass through untouched).
-pub const STATE_PREFIX: &str = "dfs1.";
+pub(crate) const STATE_PREFIX: &str = "dfs1.";
 
 /// One request of a server, waiting for the client's answer.
-pub struct InputRequest {
+pub(crate) struct InputRequest {
     /// Key in `inputRequests` / `inputResponses`.
-    pub key: String,
-    pub method: String,
-    pub params: Option<Box<RawValue>>,
+    pub(crate) key: String,
+    pub(crate) method: String,
+    pub(crate) params: Option<Box<RawValue>>,
     /// The server's own id for its request.
-    pub downstream_id: Box<RawValue>,
+    pub(crate) downstream_id: Box<RawValue>,
 }
 
 /// A downstream call waiting for its client to answer input requests.
-pub struct ParkedCall {
-    pub requester: Requester,
+pub(crate) struct ParkedCall {
+    pub(crate) requester: Requester,
     /// The gateway's id of the call at the downstream.
-    pub call_id: u64,
+    pub(crate) call_id: u64,
     /// The session that was asked.
-    pub session: u64,
-    /// Only a client with this [`crate::clients::ClientHandle::owner`] may answer (its session, or the identity
+    pub(crate) session: u64,
+    /// Only a client with this [`super::ClientHandle::owner`] may answer (its session, or the identity
     /// stateless HTTP requests share).
-    pub owner: u64,
-    pub inputs: Vec<InputRequest>,
+    pub(crate) owner: u64,
+    pub(crate) inputs: Vec<InputRequest>,
     /// The call's timeout, restored when the client comes back.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Parked calls by `requestState`.
 #[derive(Default)]
-pub struct Parking {
+pub(crate) struct Parking {
     parked: Mutex<HashMap<String, ParkedCall>>,
     next: AtomicU64,
 }
@@ -61,7 +61,7 @@ impl Parking {
     }
 
     /// Parks a call and returns the `input_required` result that asks the client for its inputs.
-    pub fn park_with(&self, call: ParkedCall, result: impl FnOnce(&[InputRequest], &str) -> Vec<u8>) -> Vec<u8> {
+    pub(crate) fn park_with(&self, call: ParkedCall, result: impl FnOnce(&[InputRequest], &str) -> Vec<u8>) -> Vec<u8> {
         // Unguessable: over stateless HTTP the state is all that ties a retry to the call.
         let mut secret = [0u8; 8];
         let _ = getrandom::getrandom(&mut secret);
@@ -78,7 +78,7 @@ impl Parking {
 
     /// Adds a request to a call of `session` at `server` that is parked already (the server asked again before the
     /// client came back); `false` when no such call is parked.
-    pub fn add_input(&self, session: u64, server: &str, input: InputRequest) -> Result<(), InputRequest> {
+    pub(crate) fn add_input(&self, session: u64, server: &str, input: InputRequest) -> Result<(), InputRequest> {
         let mut parked = self.lock();
         match parked.values_mut().find(|p| p.session == session && p.requester.server() == server) {
             Some(p) => {
@@ -89,19 +89,19 @@ impl Parking {
         }
     }
 
-    pub fn take(&self, token: &str) -> Option<ParkedCall> {
+    pub(crate) fn take(&self, token: &str) -> Option<ParkedCall> {
         self.lock().remove(token)
     }
 
     /// A unique key for a new input request.
-    pub fn next_key(&self, method: &str) -> String {
+    pub(crate) fn next_key(&self, method: &str) -> String {
         let kind = method.rsplit('/').next().unwrap_or("input");
         format!("{kind}-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1)
     }
 }
 
 /// The `input_required` result asking for `inputs`.
-pub fn input_required(inputs: &[InputRequest], state: &str) -> Vec<u8> {
+pub(crate) fn input_required(inputs: &[InputRequest], state: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(br#"{"resultType":"input_required","inputRequests":{"#);
     for (i, input) in inputs.iter().enumerate() {

@@ -1,5 +1,5 @@
 //! The fast lane: while a server is ready on its own connection and its circuit is closed, a session hands a
-//! call straight to the connection's writer queue and pending map, without a message to the `ServerActor`.
+//! call straight to the connection's writer queue and pending map, without a message to the server's actor.
 //! Everything else (starting, restarting, backing off, an open or probing circuit, per-client sessions, a retired
 //! server) still goes through the actor, which opens and closes the lane as its phase changes.
 //!
@@ -13,25 +13,24 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::Call;
+use super::call::{Call, Resend};
+use super::{Requester, Responder};
 use crate::breaker::{Breaker, CircuitState};
 use crate::era;
-use crate::transport::child::Requester;
-use crate::transport::pending::{Resend, Responder};
 use crate::transport::DownstreamError;
 
 /// What the lane needs to send a call like the actor does.
-pub struct Target {
-    pub requester: Requester,
+pub(crate) struct Target {
+    pub(crate) requester: Requester,
     /// The modern envelope this server's requests carry (`None`: a legacy server).
-    pub envelope: Option<Arc<[u8]>>,
-    pub timeout: Duration,
-    pub max_pending: usize,
-    pub label: Arc<str>,
+    pub(crate) envelope: Option<Arc<[u8]>>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_pending: usize,
+    pub(crate) label: Arc<str>,
 }
 
 /// Shared by a server's actor (which opens and closes it) and its route (which sessions call through).
-pub struct Lane {
+pub(crate) struct Lane {
     open: ArcSwapOption<Target>,
     breaker: Arc<Breaker>,
     /// When the lane last carried a call, in ms since `epoch`: activity the actor does not see otherwise.
@@ -53,31 +52,31 @@ impl Default for Lane {
 }
 
 impl Lane {
-    pub fn new(breaker: Arc<Breaker>) -> Lane {
+    pub(crate) fn new(breaker: Arc<Breaker>) -> Lane {
         Lane { open: ArcSwapOption::empty(), breaker, last_used_ms: AtomicU64::new(0), epoch: Instant::now() }
     }
 
     /// The server's circuit breaker (the actor's, shared).
-    pub fn breaker(&self) -> &Arc<Breaker> {
+    pub(crate) fn breaker(&self) -> &Arc<Breaker> {
         &self.breaker
     }
 
-    pub(super) fn open(&self, target: Target) {
+    pub(crate) fn open(&self, target: Target) {
         self.open.store(Some(Arc::new(target)));
     }
 
-    pub(super) fn close(&self) {
+    pub(crate) fn close(&self) {
         self.open.store(None);
     }
 
     /// When the lane last carried a call.
-    pub(super) fn last_used(&self) -> Instant {
+    pub(crate) fn last_used(&self) -> Instant {
         self.epoch + Duration::from_millis(self.last_used_ms.load(Ordering::Relaxed))
     }
 
     /// Sends `call` now if the lane is open and the circuit closed (`None`); otherwise gives it back for the
     /// actor.
-    pub fn try_send(&self, call: Call) -> Option<Call> {
+    pub(crate) fn try_send(&self, call: Call) -> Option<Call> {
         let guard = self.open.load();
         let Some(target) = guard.as_ref() else { return Some(call) };
         if self.breaker.state() != CircuitState::Closed {
@@ -96,21 +95,21 @@ impl Lane {
 }
 
 /// How a server takes calls (borrowed from the actor's state or the lane's target).
-pub struct Spec<'a> {
-    pub envelope: Option<&'a [u8]>,
-    pub timeout: Duration,
-    pub max_pending: usize,
-    pub label: &'a str,
+pub(crate) struct Spec<'a> {
+    pub(crate) envelope: Option<&'a [u8]>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_pending: usize,
+    pub(crate) label: &'a str,
 }
 
 impl Lane {
     /// Cancels a client's request sent on the open lane: removed from the pending map and the server told
     /// `notifications/cancelled` with its own id, on the same queue as the calls that may follow, so it arrives
     /// before them. `false` when the lane is closed or the request is not there (the actor then looks).
-    pub fn try_cancel(&self, session: u64, client_id: &str) -> bool {
+    pub(crate) fn try_cancel(&self, session: u64, client_id: &str) -> bool {
         let guard = self.open.load();
         let Some(target) = guard.as_ref() else { return false };
-        let Some((id, _entry)) = target.requester.pending().remove_client_request(session, client_id) else {
+        let Some((id, _entry)) = target.requester.pending().remove_request(session, client_id) else {
             return false;
         };
         let params = format!(r#"{{"requestId":{id},"reason":"cancelled by the client"}}"#);
@@ -121,10 +120,10 @@ impl Lane {
 
 /// Sends a call on a connection: the era conversion each side needs, what a retry or fallback needs kept, the
 /// pending entry. Used by the lane and by the actor alike.
-pub fn send_call(requester: &Requester, target: &Spec<'_>, call: Call) {
+pub(crate) fn send_call(requester: &Requester, target: &Spec<'_>, call: Call) {
     if requester.pending().len() >= target.max_pending {
         let err = DownstreamError::Overloaded { server: target.label.to_owned(), limit: target.max_pending };
-        return Responder::Client(call.reply).fail(&err);
+        return Responder::Call(call.reply).fail(&err);
     }
     // Each side in its own era: a legacy server must not see the modern envelope, a modern one needs it.
     let client_modern = call.reply.complete_for_modern.is_some();
@@ -143,5 +142,5 @@ pub fn send_call(requester: &Requester, target: &Spec<'_>, call: Call) {
     }
     let params = converted.as_deref().unwrap_or(&call.params);
     let timeout = call.timeout.unwrap_or(target.timeout);
-    requester.send(call.method, Some(params), Responder::Client(reply), timeout, true);
+    requester.send(call.method, Some(params), Responder::Call(reply), timeout, true);
 }

@@ -1,5 +1,6 @@
-//! The connected client sessions, shared by everything that must reach a client on its own initiative: servers
-//! forwarding notifications or their own requests, the router announcing `list_changed`.
+//! The connected client sessions: the end of every reply path, and what everything that must reach a client on
+//! its own initiative shares (servers forwarding notifications or their own requests, the router announcing
+//! `list_changed`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,19 +9,23 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::transport::child::Requester;
-use crate::transport::ClientTx;
+use super::server::ServerHandle;
+use super::Requester;
+
+/// Frames toward one client (its stdout writer, or an HTTP response stream). Unbounded because what flows
+/// here is bounded elsewhere: responses by the pending caps, notifications by the servers' own rate.
+pub(crate) type ClientTx = tokio::sync::mpsc::UnboundedSender<Bytes>;
 
 /// What servers are told the client side can do when many clients share them (the HTTP front): everything the
 /// gateway can forward. A request a given client did not declare is refused for that client (see
 /// [`ClientCaps::allows`]).
-pub const FORWARDED_CAPS: &str = r#"{"sampling":{},"elicitation":{},"roots":{"listChanged":true}}"#;
+pub(crate) const FORWARDED_CAPS: &str = r#"{"sampling":{},"elicitation":{},"roots":{"listChanged":true}}"#;
 
 /// Server→client requests a client may have outstanding before new ones are refused.
 const MAX_SERVER_REQUESTS: usize = 1024;
 
 /// Where a client's answer to a request the gateway sent it goes back to.
-pub enum ReturnPath {
+pub(crate) enum ReturnPath {
     /// A legacy server's own request: the answer goes to it under its own id.
     Server {
         requester: Requester,
@@ -29,36 +34,36 @@ pub enum ReturnPath {
     },
     /// One of the input requests of a modern server's `input_required` result: the answer is gathered by the
     /// server's actor, which retries the call once every answer is in.
-    Gather { actor: ractor::ActorRef<crate::actors::server::ServerMsg>, round: u64, key: String },
+    Gather { server: ServerHandle, round: u64, key: String },
 }
 
 /// A modern client's `subscriptions/listen` stream: what it asked to hear, tagged with the listen request's id.
-pub struct Listen {
-    pub id: Box<RawValue>,
-    pub tools: bool,
-    pub prompts: bool,
-    pub resources: bool,
+pub(crate) struct Listen {
+    pub(crate) id: Box<RawValue>,
+    pub(crate) tools: bool,
+    pub(crate) prompts: bool,
+    pub(crate) resources: bool,
 }
 
 /// Where a client's frames go: a channel (stdout's writer, one stateless HTTP request), or a function that routes
 /// each frame itself (an HTTP session sorts them onto its requests' response streams without a task hop).
 #[derive(Clone)]
-pub enum Outbound {
+pub(crate) enum Outbound {
     Channel(ClientTx),
     Sink(Arc<dyn Fn(Bytes) + Send + Sync>),
 }
 
 /// The server→client requests a client said it can answer (from its declared capabilities).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientCaps {
-    pub sampling: bool,
-    pub elicitation: bool,
-    pub roots: bool,
+pub(crate) struct ClientCaps {
+    pub(crate) sampling: bool,
+    pub(crate) elicitation: bool,
+    pub(crate) roots: bool,
 }
 
 impl ClientCaps {
     /// From a capabilities object as the client sent it.
-    pub fn parse(caps: &str) -> ClientCaps {
+    pub(crate) fn parse(caps: &str) -> ClientCaps {
         #[derive(serde::Deserialize, Default)]
         struct C<'a> {
             #[serde(borrow, default)]
@@ -75,7 +80,7 @@ impl ClientCaps {
 
     /// Whether a server's request `method` is one this client declared it can answer (methods outside the three
     /// capabilities are let through).
-    pub fn allows(&self, method: &str) -> bool {
+    pub(crate) fn allows(&self, method: &str) -> bool {
         match method {
             "sampling/createMessage" => self.sampling,
             "elicitation/create" => self.elicitation,
@@ -86,21 +91,21 @@ impl ClientCaps {
 }
 
 /// One client session as the rest of the gateway sees it.
-pub struct ClientHandle {
-    pub session: u64,
+pub(crate) struct ClientHandle {
+    pub(crate) session: u64,
     out: Outbound,
     /// Who may resume this client's parked calls (a modern `requestState`): its own session, or for stateless
     /// HTTP requests the authenticated identity they share, since each retry arrives as a new request.
-    pub owner: u64,
+    pub(crate) owner: u64,
     /// What the client declared it can answer, set at its first `initialize` or modern request.
-    pub caps: std::sync::OnceLock<ClientCaps>,
+    pub(crate) caps: std::sync::OnceLock<ClientCaps>,
     /// Set once the client has listed tools: a client that never listed needs no `list_changed`.
-    pub listed: AtomicBool,
+    pub(crate) listed: AtomicBool,
     /// Set at `notifications/initialized`: before it, a legacy client gets no notifications.
-    pub initialized: AtomicBool,
+    pub(crate) initialized: AtomicBool,
     /// Set once the client sent a 2026-07-28 request: it then gets notifications only through its listen stream,
     /// and its servers' questions as `input_required` results.
-    pub modern: AtomicBool,
+    pub(crate) modern: AtomicBool,
     listen: Mutex<Option<Listen>>,
     /// Requests forwarded from servers to this client, by the gateway's id toward the client.
     server_requests: Mutex<HashMap<u64, ReturnPath>>,
@@ -108,17 +113,13 @@ pub struct ClientHandle {
     subscriptions: Mutex<HashSet<(String, String)>>,
     /// `clientInfo.name`, the client's identity for policy `when.clients` rules (set once, at its first
     /// `initialize` or modern request).
-    pub identity: std::sync::OnceLock<Arc<str>>,
+    pub(crate) identity: std::sync::OnceLock<Arc<str>>,
     /// Tasks this client created (2025-11-25 experimental tasks): task id → server label, for routing `tasks/*`.
     tasks: Mutex<HashMap<String, String>>,
 }
 
 impl ClientHandle {
-    pub fn new(session: u64, tx: ClientTx) -> Self {
-        Self::with_outbound(session, Outbound::Channel(tx), session)
-    }
-
-    pub fn with_outbound(session: u64, out: Outbound, owner: u64) -> Self {
+    pub(crate) fn with_outbound(session: u64, out: Outbound, owner: u64) -> Self {
         ClientHandle {
             session,
             out,
@@ -135,7 +136,7 @@ impl ClientHandle {
         }
     }
 
-    pub fn send(&self, frame: Bytes) {
+    pub(crate) fn send(&self, frame: Bytes) {
         match &self.out {
             Outbound::Channel(tx) => {
                 let _ = tx.send(frame);
@@ -145,7 +146,7 @@ impl ClientHandle {
     }
 
     /// Remembers a forwarded server request; `false` when too many are outstanding.
-    pub fn park_server_request(&self, gateway_id: u64, path: ReturnPath) -> bool {
+    pub(crate) fn park_server_request(&self, gateway_id: u64, path: ReturnPath) -> bool {
         let mut map = self.server_requests.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_SERVER_REQUESTS {
             return false;
@@ -154,12 +155,12 @@ impl ClientHandle {
         true
     }
 
-    pub fn take_server_request(&self, gateway_id: u64) -> Option<ReturnPath> {
+    pub(crate) fn take_server_request(&self, gateway_id: u64) -> Option<ReturnPath> {
         self.server_requests.lock().unwrap_or_else(|p| p.into_inner()).remove(&gateway_id)
     }
 
     /// The gateway id of a forwarded request, found by the server's own id (for the server's cancellation).
-    pub fn find_server_request(&self, server: &str, id: &str) -> Option<u64> {
+    pub(crate) fn find_server_request(&self, server: &str, id: &str) -> Option<u64> {
         let map = self.server_requests.lock().unwrap_or_else(|p| p.into_inner());
         map.iter()
             .find(|(_, p)| match p {
@@ -171,7 +172,7 @@ impl ClientHandle {
             .map(|(gid, _)| *gid)
     }
 
-    pub fn subscribe(&self, server: &str, uri: &str, on: bool) {
+    pub(crate) fn subscribe(&self, server: &str, uri: &str, on: bool) {
         let mut subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
         if on {
             subs.insert((server.to_owned(), uri.to_owned()));
@@ -180,12 +181,12 @@ impl ClientHandle {
         }
     }
 
-    pub fn is_subscribed(&self, server: &str, uri: &str) -> bool {
+    pub(crate) fn is_subscribed(&self, server: &str, uri: &str) -> bool {
         self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).contains(&(server.to_owned(), uri.to_owned()))
     }
 
     /// Bounded: a client that creates tasks forever forgets the oldest routes first (by arbitrary eviction).
-    pub fn remember_task(&self, task_id: String, server: &str) {
+    pub(crate) fn remember_task(&self, task_id: String, server: &str) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.len() >= 4096 {
             if let Some(k) = tasks.keys().next().cloned() {
@@ -196,25 +197,25 @@ impl ClientHandle {
     }
 
     /// The server label of a task this client created.
-    pub fn task_server(&self, task_id: &str) -> Option<String> {
+    pub(crate) fn task_server(&self, task_id: &str) -> Option<String> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).get(task_id).cloned()
     }
 
     /// The servers holding this client's tasks.
-    pub fn task_servers(&self) -> HashSet<String> {
+    pub(crate) fn task_servers(&self) -> HashSet<String> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    pub fn is_modern(&self) -> bool {
+    pub(crate) fn is_modern(&self) -> bool {
         self.modern.load(Ordering::Acquire)
     }
 
-    pub fn set_listen(&self, listen: Option<Listen>) {
+    pub(crate) fn set_listen(&self, listen: Option<Listen>) {
         *self.listen.lock().unwrap_or_else(|p| p.into_inner()) = listen;
     }
 
     /// Ends the listen stream if `id` is its request id.
-    pub fn cancel_listen(&self, id: &str) -> bool {
+    pub(crate) fn cancel_listen(&self, id: &str) -> bool {
         let mut listen = self.listen.lock().unwrap_or_else(|p| p.into_inner());
         if listen.as_ref().is_some_and(|l| crate::protocol::raw_key(&l.id) == id) {
             *listen = None;
@@ -225,7 +226,7 @@ impl ClientHandle {
 
     /// `notifications/<kind>/list_changed` (`kind`: tools, prompts, resources), the way this client hears it: a
     /// legacy client once initialized (tools: once per listing), a modern one on its listen stream if it asked.
-    pub fn notify_list_changed(&self, kind: &str) {
+    pub(crate) fn notify_list_changed(&self, kind: &str) {
         let method = format!("notifications/{kind}/list_changed");
         if self.is_modern() {
             let listen = self.listen.lock().unwrap_or_else(|p| p.into_inner());
@@ -247,7 +248,7 @@ impl ClientHandle {
     }
 
     /// `notifications/resources/updated` for a resource this client subscribed to.
-    pub fn notify_resource_updated(&self, server: &str, original_uri: &str, wire_uri: &str) {
+    pub(crate) fn notify_resource_updated(&self, server: &str, original_uri: &str, wire_uri: &str) {
         if !self.is_subscribed(server, original_uri) {
             return;
         }
@@ -270,7 +271,7 @@ impl ClientHandle {
 }
 
 /// A notification on a modern listen stream: `_meta.subscriptionId` names the stream, then `members`.
-pub fn stream_notification(method: &str, listen_id: &RawValue, members: Option<&[u8]>) -> Bytes {
+pub(crate) fn stream_notification(method: &str, listen_id: &RawValue, members: Option<&[u8]>) -> Bytes {
     let mut params = Vec::with_capacity(96);
     params.extend_from_slice(b"{\"_meta\":{");
     crate::protocol::write_json_str(&mut params, crate::protocol::meta::SUBSCRIPTION_ID);
@@ -287,55 +288,55 @@ pub fn stream_notification(method: &str, listen_id: &RawValue, members: Option<&
 
 /// Every live session.
 #[derive(Default)]
-pub struct Clients {
+pub(crate) struct Clients {
     sessions: RwLock<HashMap<u64, Arc<ClientHandle>>>,
     next_session: AtomicU64,
     /// Ids of requests the gateway sends to clients (forwarded server requests); unique across sessions.
     next_request: AtomicU64,
     /// Calls of modern clients waiting for their answers to a server's questions.
-    pub parking: crate::mrtr::Parking,
+    pub(crate) parking: super::mrtr::Parking,
 }
 
 impl Clients {
     /// A new session, registered.
-    pub fn open(&self, tx: ClientTx) -> Arc<ClientHandle> {
+    pub(crate) fn open(&self, tx: ClientTx) -> Arc<ClientHandle> {
         self.open_with(Outbound::Channel(tx), None)
     }
 
     /// A new session whose frames go to `out`; `owner` as in [`ClientHandle::owner`] (default: the session).
-    pub fn open_with(&self, out: Outbound, owner: Option<u64>) -> Arc<ClientHandle> {
+    pub(crate) fn open_with(&self, out: Outbound, owner: Option<u64>) -> Arc<ClientHandle> {
         let session = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
         let handle = Arc::new(ClientHandle::with_outbound(session, out, owner.unwrap_or(session)));
         self.sessions.write().unwrap_or_else(|p| p.into_inner()).insert(session, handle.clone());
         handle
     }
 
-    pub fn close(&self, session: u64) {
+    pub(crate) fn close(&self, session: u64) {
         self.sessions.write().unwrap_or_else(|p| p.into_inner()).remove(&session);
     }
 
-    pub fn next_request_id(&self) -> u64 {
+    pub(crate) fn next_request_id(&self) -> u64 {
         self.next_request.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The session numbered `session`, while it is open.
-    pub fn get(&self, session: u64) -> Option<Arc<ClientHandle>> {
+    pub(crate) fn get(&self, session: u64) -> Option<Arc<ClientHandle>> {
         self.sessions.read().unwrap_or_else(|p| p.into_inner()).get(&session).cloned()
     }
 
     /// Every session.
-    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+    pub(crate) fn all(&self) -> Vec<Arc<ClientHandle>> {
         self.sessions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// Every initialized session.
-    pub fn initialized(&self) -> Vec<Arc<ClientHandle>> {
+    pub(crate) fn initialized(&self) -> Vec<Arc<ClientHandle>> {
         let map = self.sessions.read().unwrap_or_else(|p| p.into_inner());
         map.values().filter(|c| c.initialized.load(Ordering::Acquire)).cloned().collect()
     }
 
     /// The one session, when there is exactly one (the stdio front).
-    pub fn only(&self) -> Option<Arc<ClientHandle>> {
+    pub(crate) fn only(&self) -> Option<Arc<ClientHandle>> {
         let all = self.all();
         (all.len() == 1).then(|| all.into_iter().next().expect("one"))
     }

@@ -1,5 +1,5 @@
 //! Admission of a tool call that policy allowed: its rate limit, its cache lookup, and coalescing with an
-//! identical call in flight; then the hand-over to the server's actor. Also the other end of the cache: storing
+//! identical call in flight; then the hand-over to the server (its lane, or its actor). Also the other end of the cache: storing
 //! a result and answering the followers of a leader.
 
 use std::sync::Arc;
@@ -7,51 +7,52 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Answer, Correlation, Services, Store};
-use crate::actors::server::Call;
+use super::call::{Call, ClientReply};
+use super::record::{Answer, Correlation, Store};
+use super::server::ServerHandle;
+use super::Services;
 use crate::cache::{Cache, CacheBackend, CacheKey};
 use crate::protocol::{self, code};
 use crate::ratelimit::{Decision, Limiter, RateLimiter};
-use crate::routing::ServerRoute;
-use crate::transport::pending::ClientReply;
 use crate::transport::DownstreamError;
 
 /// A policy rate limit to check before the call goes anywhere.
-pub struct LimitPlan {
+pub(crate) struct LimitPlan {
     /// The budget's key (see [`crate::ratelimit::limit_key`]).
-    pub key: String,
-    pub limit: u32,
-    pub window: Duration,
+    pub(crate) key: String,
+    pub(crate) limit: u32,
+    pub(crate) window: Duration,
     /// What the client is told was limited (`app.optimize.lineup`, `namespace ext`).
-    pub what: String,
+    pub(crate) what: String,
 }
 
 /// A cacheable call: where its result is looked up and stored.
-pub struct CachePlan {
-    pub key: CacheKey,
-    pub ttl: Duration,
-    pub tags: Arc<[String]>,
+pub(crate) struct CachePlan {
+    pub(crate) key: CacheKey,
+    pub(crate) ttl: Duration,
+    pub(crate) tags: Arc<[String]>,
     /// Shared by all clients (a rule's `scope = "public"`); a result the server marks private is then not stored.
-    pub public: bool,
+    pub(crate) public: bool,
 }
 
 /// What admission does besides handing the call over.
 #[derive(Default)]
-pub struct Plan {
-    pub limit: Option<LimitPlan>,
-    pub cache: Option<CachePlan>,
+pub(crate) struct Plan {
+    pub(crate) limit: Option<LimitPlan>,
+    pub(crate) cache: Option<CachePlan>,
 }
 
 impl Services {
-    /// Checks the call's limit and cache, then hands it to `actor` (or answers it here). Never waits: with a
+    /// Checks the call's limit and cache, then hands it to `server` (or answers it here). Never waits: with a
     /// Redis backend in the plan, the rest runs on a task.
-    pub fn admit(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Plan) {
+    pub(crate) fn admit(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Plan) {
         let remote_limit = plan.limit.is_some() && matches!(self.limiter, Limiter::Redis(_));
         let remote_cache = plan.cache.is_some() && matches!(self.cache, Some(Cache::Redis(_)));
         if !remote_limit && !remote_cache {
-            return self.admit_now(call, actor, plan);
+            return self.admit_now(call, server, plan);
         }
-        let me = self.clone();
+        // Only the Redis path pays for owning copies: the embedded one hands the call over on this task.
+        let (me, server) = (self.clone(), server.clone());
         tokio::spawn(async move {
             let Plan { limit, cache } = plan;
             let call = match limit {
@@ -62,11 +63,11 @@ impl Services {
                 }
                 None => call,
             };
-            me.after_limit_checked(call, actor, cache).await
+            me.after_limit_checked(call, &server, cache).await
         });
     }
 
-    fn admit_now(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Plan) {
+    fn admit_now(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Plan) {
         let mut call = call;
         if let Some(limit) = &plan.limit {
             let decision = match &self.limiter {
@@ -91,10 +92,10 @@ impl Services {
                 },
             }
         }
-        dispatch(call, &actor);
+        server.call(call);
     }
 
-    async fn after_limit_checked(self: &Arc<Self>, call: Call, actor: Arc<ServerRoute>, plan: Option<CachePlan>) {
+    async fn after_limit_checked(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Option<CachePlan>) {
         let mut call = call;
         if let Some(plan) = plan {
             let cache = self.cache.as_ref().expect("a cache plan is made only with a cache");
@@ -114,7 +115,7 @@ impl Services {
                 }
             }
         }
-        dispatch(call, &actor);
+        server.call(call);
     }
 
     /// The call when its limit allows it; otherwise it is answered with the refusal here.
@@ -228,10 +229,6 @@ fn server_ttl(result: &[u8], ttl: Duration, public: bool) -> Option<Duration> {
 fn serve_hit(reply: ClientReply, hit: &Bytes) {
     let frame = reply.result_frame(hit);
     reply.deliver(frame, Answer::CacheHit(hit));
-}
-
-fn dispatch(call: Call, route: &ServerRoute) {
-    route.call(call);
 }
 
 /// Answers the calls coalesced with a leader, each under its own id, with the leader's answer.
