@@ -43,7 +43,7 @@ fn names(items: &[Value], field: &str) -> Vec<String> {
 async fn prompt_and_resource_rules_hide_and_refuse_by_every_spelling_and_method_over_stdio() {
     let Some(everything) = npm_server("server-everything") else { return };
     let ws = Workspace::new();
-    let rules = format!(
+    let rules = String::from(
         "[[rule]]\nname = \"no-args-prompt\"\nprompt = \"everything.args-prompt\"\naction = \"deny\"\n\n\
          [[rule]]\nname = \"no-completable\"\nprompt = \"everything.completable-prompt\"\naction = \"deny\"\n\n\
          [[rule]]\nname = \"no-static-docs\"\nresource = \"everything.demo://resource/static/*\"\naction = \"deny\"\n\n\

@@ -59,11 +59,11 @@ impl Session {
                         crate::routing::page_of("prompts", &items, cursor, size, extra)
                     }
                     "resources/list" if hides => {
-                        let items = table.resources.items_where(&uri_visible);
+                        let items = table.resources.items_where(uri_visible);
                         crate::routing::page_of("resources", &items, cursor, size, extra)
                     }
                     "resources/templates/list" if hides => {
-                        let items = table.templates.items_where(&uri_visible);
+                        let items = table.templates.items_where(uri_visible);
                         crate::routing::page_of("resourceTemplates", &items, cursor, size, extra)
                     }
                     "prompts/list" => table.prompts.page(cursor, size, extra),
