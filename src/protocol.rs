@@ -81,7 +81,8 @@ pub(crate) struct Envelope<'a> {
     pub(crate) jsonrpc: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "present")]
     pub(crate) id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    /// A string when present (`null` is not a method: refused, not read as absent).
+    #[serde(borrow, default, deserialize_with = "method")]
     pub(crate) method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) params: Option<&'a RawValue>,
@@ -95,6 +96,11 @@ pub(crate) struct Envelope<'a> {
 /// turning a request with `"id": null` into a notification).
 fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
     <&'a RawValue>::deserialize(d).map(Some)
+}
+
+/// `method`, borrowed when it holds no escapes; present means a string.
+fn method<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Text::deserialize(d).map(|t| Some(t.0))
 }
 
 /// What kind of message an envelope is.
@@ -112,7 +118,10 @@ impl<'a> Envelope<'a> {
     pub(crate) fn parse(frame: &'a [u8]) -> Result<Self, serde_json::Error> {
         match first_byte(frame) {
             Some(b'{') => serde_json::from_slice(frame),
-            Some(b'[') => Err(serde::de::Error::custom("a JSON array is not a JSON-RPC message")),
+            Some(b'[') => {
+                serde_json::from_slice::<&RawValue>(frame)?; // not JSON at all is a parse error
+                Err(serde::de::Error::custom("a JSON array is not a JSON-RPC message"))
+            }
             _ => {
                 // Anything else: let serde say what is wrong (not JSON, a string, a number...), or that it is not
                 // an object.
@@ -470,6 +479,8 @@ pub(crate) fn null_id() -> Box<RawValue> {
     RawValue::from_string("null".to_owned()).expect("null is JSON")
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests {
     use super::*;
