@@ -15,6 +15,10 @@
 //! when = { clients = ["claude-*"], days = ["mon", "fri"], from = "09:00", to = "17:30", tz = "America/New_York" }
 //! ```
 //!
+//! Instead of `tool`, a rule may name `prompt = "<server>.<prompt>"`, `resource = "<server>.<uri>"` (resources and
+//! URIs under templates, matched on the URI as the server lists it) or `server = "<server>"` (everything the server
+//! offers: tools, prompts, resources, templates and the completion refs naming them); exactly one of the four.
+//!
 //! and, on allow and fallback rules, `fallback = "<ns>.<server>.<tool>"` (required with, and only with,
 //! `action = "fallback"`), `fallback_on_error`, `rate_limit = { count, per, scope }`, `cache = { ttl, tags, scope }`,
 //! `retry`, `timeout` and `invalidates`. `policies/default.toml` documents every key.
@@ -30,7 +34,10 @@
 //! reason; to give a set of tools a rate limit *and* a cache, write both on one rule.
 //!
 //! `fallback` means: run the call as allowed, and if it fails (crash, timeout, open circuit; an `isError` result
-//! too with `fallback_on_error`) send it to the fallback tool instead.
+//! too with `fallback_on_error`) send it to the fallback tool instead. The target is decided by the same policy
+//! for the same client, as if the client had called it, so a fallback is no way around a deny rule: a denied
+//! target does not run and the call's own failure is answered. A target denied to every caller is a load error
+//! ([`PolicySet::denied_fallbacks`]).
 //!
 //! # Names
 //!

@@ -161,6 +161,9 @@ async fn a_server_rule_denies_everything_a_server_offers_over_stdio() {
             }
         }
         assert_eq!(gw.call_text("ext__fx__echo", json!({"message": "still here"})).await, "still here");
+        // One gateway per state directory: this one ends before the next client's starts.
+        gw.close_stdin();
+        gw.wait_exit(DEADLINE).await;
     }
 }
 
