@@ -77,7 +77,8 @@ pub(crate) struct ConnState {
     /// Milliseconds since `epoch` of the last request start or response end (or the accept).
     last_done: AtomicU64,
     /// Milliseconds since `epoch` (plus one, 0 = none) of the first byte read while nothing was in flight: a
-    /// request head is arriving.
+    /// request head is arriving. Later bytes do not move it (a head dribbled a byte at a time is still cut at
+    /// `header_read_timeout`); only a complete head ([`ConnState::begin`]) clears it.
     head_since: AtomicU64,
 }
 
@@ -134,14 +135,6 @@ impl ConnState {
                 >= limits.keep_alive_timeout.as_millis() as u64
         {
             return Verdict::Idle;
-        }
-        // A head that started to arrive is also bounded by the idle timeout counted from the last response, so
-        // a byte now and then cannot keep a connection forever when header_read_timeout is the longer one.
-        if head != 0
-            && now.saturating_sub(self.last_done.load(Ordering::Acquire))
-                >= limits.header_read_timeout.max(limits.keep_alive_timeout).as_millis() as u64
-        {
-            return Verdict::SlowHead;
         }
         Verdict::Keep
     }
