@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::tasks::{Owned, TaskEnd};
 use crate::config::HttpFrontConfig;
 use crate::http::auth::Auth;
+use crate::http::conn::{self, ConnLimits};
 use crate::http::handler::Front;
 use crate::http::headers::Origins;
 use crate::http::listener;
@@ -98,8 +99,13 @@ impl Actor for HttpFront {
         let front = Arc::new(Front {
             auth: Auth::new(&cfg, &args.shared.name),
             origins: Origins::new(cfg.allowed_origins.as_deref()),
-            sessions: Sessions::new(cfg.session_idle_timeout, cfg.max_sessions),
+            sessions: Sessions::new(cfg.session_idle_timeout, cfg.max_sessions, cfg.max_sessions_per_client),
             max_body: cfg.max_body_bytes,
+            limits: ConnLimits {
+                max_connections: conn::fit_to_fd_limit(cfg.max_connections),
+                header_read_timeout: cfg.header_read_timeout,
+                keep_alive_timeout: cfg.keep_alive_timeout,
+            },
             closing: CancellationToken::new(),
             shared: args.shared,
         });

@@ -117,6 +117,10 @@ pub fn main() -> ExitCode {
     };
     match &command {
         Command::Check => {
+            // Fallbacks denied to every caller were refused with the policy; those denied to some are worth a look.
+            for d in policy.denied_fallbacks() {
+                eprintln!("{}: warning: {}", d.rule.origin, d.message());
+            }
             println!("{}: ok ({} servers, {} policy rules)", config.source, config.servers.len(), policy.rules().len());
             return ExitCode::SUCCESS;
         }

@@ -20,10 +20,12 @@
 //! - [`sessions`]: the table of legacy sessions, with idle expiry.
 //! - [`handler`]: the `/mcp` and metadata endpoints.
 //! - [`body`]: what they answer with (one JSON buffer, or an SSE stream).
+//! - [`conn`]: bounds on connections (count, header read and idle timeouts, a descriptor reserve).
 //! - [`listener`]: the accept loop (hyper, `TCP_NODELAY`, graceful shutdown).
 
 pub(crate) mod auth;
 pub(crate) mod body;
+pub(crate) mod conn;
 pub(crate) mod exchange;
 pub(crate) mod handler;
 pub(crate) mod headers;

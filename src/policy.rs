@@ -15,6 +15,10 @@
 //! when = { clients = ["claude-*"], days = ["mon", "fri"], from = "09:00", to = "17:30", tz = "America/New_York" }
 //! ```
 //!
+//! Instead of `tool`, a rule may name `prompt = "<server>.<prompt>"`, `resource = "<server>.<uri>"` (resources and
+//! URIs under templates, matched on the URI as the server lists it) or `server = "<server>"` (everything the server
+//! offers: tools, prompts, resources, templates and the completion refs naming them); exactly one of the four.
+//!
 //! and, on allow and fallback rules, `fallback = "<ns>.<server>.<tool>"` (required with, and only with,
 //! `action = "fallback"`), `fallback_on_error`, `rate_limit = { count, per, scope }`, `cache = { ttl, tags, scope }`,
 //! `retry`, `timeout` and `invalidates`. `policies/default.toml` documents every key.
@@ -30,7 +34,10 @@
 //! reason; to give a set of tools a rate limit *and* a cache, write both on one rule.
 //!
 //! `fallback` means: run the call as allowed, and if it fails (crash, timeout, open circuit; an `isError` result
-//! too with `fallback_on_error`) send it to the fallback tool instead.
+//! too with `fallback_on_error`) send it to the fallback tool instead. The target is decided by the same policy
+//! for the same client, as if the client had called it, so a fallback is no way around a deny rule: a denied
+//! target does not run and the call's own failure is answered. A target denied to every caller is a load error
+//! ([`PolicySet::denied_fallbacks`]).
 //!
 //! # Names
 //!
@@ -98,6 +105,44 @@ impl std::str::FromStr for Action {
     }
 }
 
+/// What kind of thing a decision is about: a server offers tools, prompts and resources (concrete ones and
+/// templates); `completion/complete` is decided as the prompt or resource its `ref` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Tool,
+    Prompt,
+    /// A resource, or a resource template: named by its URI (template).
+    Resource,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Prompt => "prompt",
+            Kind::Resource => "resource",
+        }
+    }
+}
+
+/// What a rule's pattern is over: one kind of item (`tool`, `prompt`, `resource` keys, pattern over
+/// `<server>.<name or URI>`), or everything a server offers (`server` key, pattern over the server name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Only(Kind),
+    Server,
+}
+
+impl Target {
+    /// The key of the rule file that sets this target.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Target::Only(kind) => kind.as_str(),
+            Target::Server => "server",
+        }
+    }
+}
+
 /// `rate_limit = { count, per, scope }`: at most `count` calls per `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RateLimit {
@@ -138,9 +183,11 @@ pub(crate) struct Rule {
     pub(crate) origin: String,
     /// `None` = any namespace (`"*"`).
     pub(crate) namespace: Option<Namespace>,
-    /// The `tool` pattern as written, for messages.
+    /// The pattern as written (`tool`, `prompt`, `resource` or `server` key), for messages.
     pub(crate) tool: String,
-    /// `tool` compiled once, so matching on the request path does not parse.
+    /// Which names the pattern is matched against.
+    pub(crate) target: Target,
+    /// The pattern compiled once, so matching on the request path does not parse.
     matcher: WildMatch,
     /// What the rule does with a matching call.
     pub(crate) action: Action,
@@ -175,39 +222,51 @@ pub(crate) struct Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Miss<'s> {
     Namespace(&'s str),
+    /// The rule is about another kind of item (its target, the subject's kind).
+    Kind(Target, Kind),
     Tool(&'s str),
     When(when::WhenMiss<'s>),
 }
 
 impl Rule {
-    /// Whether the rule's namespace and tool pattern cover `canonical`, ignoring `when`. A name that is not
+    /// Whether the rule's namespace and pattern cover the tool `canonical`, ignoring `when`. A name that is not
     /// `<ns>.<rest>` has no namespace: only `"*"` rules see it, with the whole name as `<server>.<tool>`.
     pub(crate) fn covers(&self, canonical: &str) -> bool {
-        self.miss_name(canonical).is_none()
+        self.miss_name(Kind::Tool, canonical).is_none()
     }
 
-    fn miss_name<'s>(&self, canonical: &'s str) -> Option<Miss<'s>> {
+    fn miss_name<'s>(&self, kind: Kind, canonical: &'s str) -> Option<Miss<'s>> {
         let (ns, rest) = canonical.split_once('.').unwrap_or(("", canonical));
         if let Some(want) = self.namespace {
             if want.as_str() != ns {
                 return Some(Miss::Namespace(ns));
             }
         }
-        if !self.matcher.matches(rest) {
-            return Some(Miss::Tool(rest));
+        let subject = match self.target {
+            Target::Only(k) if k == kind => rest,
+            Target::Only(_) => return Some(Miss::Kind(self.target, kind)),
+            // Server names have no dots (config validation), so the first dot ends the server name.
+            Target::Server => rest.split_once('.').map_or(rest, |(server, _)| server),
+        };
+        if !self.matcher.matches(subject) {
+            return Some(Miss::Tool(subject));
         }
         None
     }
 
     fn miss<'s>(&self, subject: &Subject<'s>) -> Option<Miss<'s>> {
-        self.miss_name(subject.canonical).or_else(|| self.when.miss(subject.client, subject.now).map(Miss::When))
+        self.miss_name(subject.kind, subject.canonical)
+            .or_else(|| self.when.miss(subject.client, subject.now).map(Miss::When))
     }
 }
 
 /// The call a decision is about.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Subject<'a> {
-    /// `<namespace>.<server>.<tool>`, after the gateway resolved the wire name.
+    /// What `canonical` names.
+    pub(crate) kind: Kind,
+    /// `<namespace>.<server>.<tool>` (or `.<prompt>`, or `.<uri>` for a resource or template), after the gateway
+    /// resolved the wire name or URI.
     pub(crate) canonical: &'a str,
     /// The client identity, when known: `clientInfo.name` on stdio, the token's identity on HTTP.
     pub(crate) client: Option<&'a str>,
@@ -216,8 +275,14 @@ pub(crate) struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
+    /// A tool call.
     pub(crate) fn new(canonical: &'a str, client: Option<&'a str>, now: DateTime<Utc>) -> Self {
-        Subject { canonical, client, now }
+        Subject { kind: Kind::Tool, canonical, client, now }
+    }
+
+    /// Any kind of item.
+    pub(crate) fn of(kind: Kind, canonical: &'a str, client: Option<&'a str>, now: DateTime<Utc>) -> Self {
+        Subject { kind, canonical, client, now }
     }
 }
 
@@ -271,6 +336,33 @@ impl fmt::Display for Decision<'_> {
             Some(r) => write!(f, "{} by policy rule `{}` ({})", self.action, r.name, r.origin),
             None => write!(f, "{} by default_action (no policy rule matched)", self.action),
         }
+    }
+}
+
+/// A fallback rule whose target the policy denies (see [`PolicySet::denied_fallbacks`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeniedFallback<'a> {
+    /// The fallback rule.
+    pub(crate) rule: &'a Rule,
+    pub(crate) target: &'a str,
+    /// The deny rule; `None`: `default_action = "deny"`.
+    pub(crate) by: Option<&'a Rule>,
+    /// Denied to every client at every time, so the fallback can never run.
+    pub(crate) always: bool,
+}
+
+impl DeniedFallback<'_> {
+    pub(crate) fn message(&self) -> String {
+        let by = match self.by {
+            Some(r) if r.when.is_empty() => format!("the deny rule `{}` ({})", r.name, r.origin),
+            Some(r) => format!("the deny rule `{}` ({}) when {}", r.name, r.origin, r.when.describe()),
+            None => "default_action = \"deny\" (no rule allows it)".to_owned(),
+        };
+        let reach = if self.always { "to every client, so the fallback never runs" } else { "to some calls" };
+        format!(
+            "fallback `{}` of rule `{}` is denied by {by}, {reach}: a fallback is decided as if the client had called the target itself",
+            self.target, self.rule.name
+        )
     }
 }
 
@@ -353,7 +445,52 @@ impl PolicySet {
         }
         // Stable: equal priorities keep file order, which is the tie-break.
         rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
-        Ok(PolicySet { rules, default_action })
+        let set = PolicySet { rules, default_action };
+        // A fallback into a tool the policy denies to everyone never runs (the gateway decides the target as if
+        // the client had called it): the rule is a mistake, refused like any other.
+        let errors: Vec<ConfigError> = set
+            .denied_fallbacks()
+            .into_iter()
+            .filter(|d| d.always)
+            .map(|d| ConfigError { origin: d.rule.place.0.clone(), line: Some(d.rule.place.1), message: d.message() })
+            .collect();
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(set)
+    }
+
+    /// Fallback rules whose target this policy denies, to every caller (`always`) or to some clients or times.
+    /// The first kind makes the set invalid; `dfs-gateway check` reports the second.
+    pub(crate) fn denied_fallbacks(&self) -> Vec<DeniedFallback<'_>> {
+        let mut found = Vec::new();
+        for rule in &self.rules {
+            let Some(target) = rule.fallback.as_deref() else { continue };
+            // Walk the rules that can decide the target, in decision order, until one decides it for everyone.
+            let mut conditional_allow = false;
+            let mut decided = false;
+            for r in self.rules.iter().filter(|r| r.covers(target)) {
+                let unconditional = r.when.is_empty();
+                if r.action == Action::Deny {
+                    found.push(DeniedFallback {
+                        rule,
+                        target,
+                        by: Some(r),
+                        always: unconditional && !conditional_allow,
+                    });
+                } else {
+                    conditional_allow |= !unconditional;
+                }
+                if unconditional {
+                    decided = true;
+                    break;
+                }
+            }
+            if !decided && self.default_action == Action::Deny {
+                found.push(DeniedFallback { rule, target, by: None, always: !conditional_allow });
+            }
+        }
+        found
     }
 
     /// An empty set: every call gets `default_action` (for a gateway without policy files, and tests).
@@ -389,7 +526,13 @@ impl PolicySet {
         use std::fmt::Write as _;
         let mut out = String::new();
         let client = subject.client.map_or_else(|| "no client identity".to_owned(), |c| format!("client `{c}`"));
-        let _ = writeln!(out, "{} for {client} at {}", subject.canonical, subject.now.format("%Y-%m-%d %H:%M:%S UTC"));
+        let what = if subject.kind == Kind::Tool { String::new() } else { format!("{} ", subject.kind.as_str()) };
+        let _ = writeln!(
+            out,
+            "{what}{} for {client} at {}",
+            subject.canonical,
+            subject.now.format("%Y-%m-%d %H:%M:%S UTC")
+        );
         if self.rules.is_empty() {
             let _ = writeln!(out, "no policy rules are loaded");
         } else {
@@ -400,9 +543,13 @@ impl PolicySet {
         for (i, r) in self.rules.iter().enumerate() {
             let ns = r.namespace.map_or("*", Namespace::as_str);
             let when = if r.when.is_empty() { String::new() } else { format!(" when {}", r.when.describe()) };
+            let target = match r.target {
+                Target::Only(Kind::Tool) => String::new(),
+                t => format!("{} ", t.key()),
+            };
             let _ = write!(
                 out,
-                "  {}. `{}` ({}): {} {ns}.{}{when}, priority {}: ",
+                "  {}. `{}` ({}): {} {target}{ns}.{}{when}, priority {}: ",
                 i + 1,
                 r.name,
                 r.origin,
@@ -414,6 +561,9 @@ impl PolicySet {
                 Some(Miss::Namespace(ns)) => {
                     let got = if ns.is_empty() { "no namespace".to_owned() } else { format!("namespace `{ns}`") };
                     writeln!(out, "no match: {got}, the rule is for `{}`", r.namespace.map_or("*", Namespace::as_str))
+                }
+                Some(Miss::Kind(target, kind)) => {
+                    writeln!(out, "no match: the rule is about {}s, this is a {}", target.key(), kind.as_str())
                 }
                 Some(Miss::Tool(rest)) => {
                     let case = if WildMatch::new_case_insensitive(&r.tool).matches(rest) {

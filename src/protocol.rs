@@ -76,9 +76,13 @@ pub(crate) mod code {
 /// notification; `"id": null` is kept as `Some("null")` and treated as a request with a null id.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Envelope<'a> {
+    /// Must be `"2.0"` in what clients send ([`Envelope::parse_client`]); downstream frames are not held to it.
+    #[serde(borrow, default)]
+    pub(crate) jsonrpc: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "present")]
     pub(crate) id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    /// A string when present (`null` is not a method: refused, not read as absent).
+    #[serde(borrow, default, deserialize_with = "method")]
     pub(crate) method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) params: Option<&'a RawValue>,
@@ -94,6 +98,11 @@ fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValu
     <&'a RawValue>::deserialize(d).map(Some)
 }
 
+/// `method`, borrowed when it holds no escapes; present means a string.
+fn method<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Text::deserialize(d).map(|t| Some(t.0))
+}
+
 /// What kind of message an envelope is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -104,9 +113,57 @@ pub(crate) enum Kind {
 }
 
 impl<'a> Envelope<'a> {
-    /// Parses the envelope of one frame. Fails on anything that is not a JSON object.
+    /// Parses the envelope of one frame. Fails on anything that is not a JSON object: serde would read a JSON
+    /// array as the struct's members by position, so `[1,"tools/list"]` would pass for a request.
     pub(crate) fn parse(frame: &'a [u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(frame)
+        match first_byte(frame) {
+            Some(b'{') => serde_json::from_slice(frame),
+            Some(b'[') => {
+                serde_json::from_slice::<&RawValue>(frame)?; // not JSON at all is a parse error
+                Err(serde::de::Error::custom("a JSON array is not a JSON-RPC message"))
+            }
+            _ => {
+                // Anything else: let serde say what is wrong (not JSON, a string, a number...), or that it is not
+                // an object.
+                serde_json::from_slice::<&RawValue>(frame)?;
+                Err(serde::de::Error::custom("a JSON-RPC message must be a JSON object"))
+            }
+        }
+    }
+
+    /// Parses a frame a client sent and holds it to JSON-RPC 2.0 as MCP uses it: one object per frame (batches
+    /// are not part of MCP since 2025-06-18, and neither era the gateway speaks has them), `"jsonrpc": "2.0"`,
+    /// an id that is a string or an integer.
+    pub(crate) fn parse_client(frame: &'a [u8]) -> Result<Self, Refused> {
+        if first_byte(frame) == Some(b'[') && serde_json::from_slice::<&RawValue>(frame).is_ok() {
+            return Err(Refused::new(
+                code::INVALID_REQUEST,
+                None,
+                "Invalid Request: JSON-RPC batches are not supported (MCP removed them in 2025-06-18; \
+                 2025-11-25 and 2026-07-28 take one message per frame); send the messages one by one",
+            ));
+        }
+        let env = Envelope::parse(frame).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                Refused::new(code::INVALID_REQUEST, None, format!("Invalid Request: {e}"))
+            }
+            _ => Refused::new(code::PARSE_ERROR, None, format!("Parse error: {e}")),
+        })?;
+        let id = match env.id {
+            Some(id) if !is_string_or_integer(id) => {
+                let msg = format!("Invalid Request: the id must be a string or an integer, not {}", clip(id.get()));
+                return Err(Refused::new(code::INVALID_REQUEST, None, msg));
+            }
+            id => id,
+        };
+        if env.jsonrpc.as_deref() != Some("2.0") {
+            let msg = match env.jsonrpc.as_deref() {
+                None => "Invalid Request: \"jsonrpc\": \"2.0\" is missing".to_owned(),
+                Some(v) => format!("Invalid Request: \"jsonrpc\" must be \"2.0\", not {:?}", clip(v)),
+            };
+            return Err(Refused::new(code::INVALID_REQUEST, id, msg));
+        }
+        Ok(env)
     }
 
     pub(crate) fn kind(&self) -> Kind {
@@ -116,6 +173,52 @@ impl<'a> Envelope<'a> {
             (None, Some(_)) if self.result.is_some() || self.error.is_some() => Kind::Response,
             _ => Kind::Invalid,
         }
+    }
+}
+
+/// A client frame the gateway does not take, and the error response it gets.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} ({code})")]
+pub(crate) struct Refused {
+    /// -32700 (not JSON) or -32600 (JSON, but not a JSON-RPC 2.0 message MCP allows).
+    pub(crate) code: i64,
+    /// The request's id when it could be read and is valid; the answer carries `null` otherwise.
+    pub(crate) id: Option<Box<RawValue>>,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    fn new(code: i64, id: Option<&RawValue>, message: impl Into<String>) -> Self {
+        Refused { code, id: id.map(ToOwned::to_owned), message: message.into() }
+    }
+
+    /// The error response to send back.
+    pub(crate) fn to_frame(&self) -> Bytes {
+        let id = self.id.clone().unwrap_or_else(null_id);
+        error_frame(&id, self.code, &self.message, None)
+    }
+}
+
+/// The first byte that is not JSON whitespace.
+fn first_byte(frame: &[u8]) -> Option<u8> {
+    frame.iter().copied().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// A JSON string, or a number written without fraction or exponent.
+fn is_string_or_integer(id: &RawValue) -> bool {
+    let s = id.get().trim();
+    if s.starts_with('"') {
+        return true; // RawValue holds valid JSON: a leading quote is a whole string
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// At most 40 characters of `s`, for messages that quote what a client sent.
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((at, _)) => format!("{}...", &s[..at]),
+        None => s.to_owned(),
     }
 }
 
@@ -377,6 +480,8 @@ pub(crate) fn null_id() -> Box<RawValue> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -423,6 +528,56 @@ mod tests {
         assert_eq!(Envelope::parse(null_id).unwrap().id.unwrap().get(), "null");
         assert!(Envelope::parse(b"not json").is_err());
         assert!(Envelope::parse(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn a_json_array_is_not_a_positional_request() {
+        // serde reads a sequence into a struct by position: without the object check this was a `ping` with id 1.
+        let positional = br#"[null, 1, "ping"]"#;
+        assert!(Envelope::parse(positional).is_err());
+        assert!(Envelope::parse(br#" [1, "ping"]"#).is_err());
+        let refused = Envelope::parse_client(positional).unwrap_err();
+        assert_eq!(refused.code, code::INVALID_REQUEST, "{refused}");
+        assert!(refused.message.contains("batches"), "{refused}");
+    }
+
+    #[test]
+    fn clients_are_held_to_json_rpc_2() {
+        let ok = |f: &str| Envelope::parse_client(f.as_bytes()).map(|e| e.kind()).map_err(|e| e.message);
+        assert_eq!(ok(r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#), Ok(Kind::Request));
+        assert_eq!(ok(r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#), Ok(Kind::Request));
+        assert_eq!(ok(r#"{"jsonrpc":"2.0","id":-3,"result":{}}"#), Ok(Kind::Response));
+        assert_eq!(ok(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), Ok(Kind::Notification));
+        let refused = |f: &str| Envelope::parse_client(f.as_bytes()).unwrap_err();
+        for (frame, code, id) in [
+            (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, code::INVALID_REQUEST, None),
+            (r#"{"id":1,"method":"ping"}"#, code::INVALID_REQUEST, Some("1")),
+            (r#"{"jsonrpc":"1.0","id":"x","method":"ping"}"#, code::INVALID_REQUEST, Some(r#""x""#)),
+            (r#"{"jsonrpc":2.0,"id":1,"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":1e3,"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":true,"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":[1],"method":"ping"}"#, code::INVALID_REQUEST, None),
+            (r#""just a string""#, code::INVALID_REQUEST, None),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping""#, code::PARSE_ERROR, None),
+            ("not json", code::PARSE_ERROR, None),
+        ] {
+            let r = refused(frame);
+            assert_eq!((r.code, r.id.as_deref().map(RawValue::get)), (code, id), "{frame}: {r}");
+            let answer: serde_json::Value = serde_json::from_slice(&r.to_frame()).unwrap();
+            assert_eq!(answer["error"]["code"], code);
+            assert_eq!(
+                answer["id"]
+                    .as_str()
+                    .map(|s| format!("{s:?}"))
+                    .or_else(|| answer["id"].as_i64().map(|i| i.to_string()))
+                    .as_deref(),
+                id,
+                "{frame}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub(crate) use named::{NamedEntry, NamedList};
 pub(crate) use pages::{page_of, Page};
-pub(crate) use uris::UriList;
+pub(crate) use uris::{UriEntry, UriList};
 
 pub(crate) use crate::catalog::ServerLists;
 use crate::dispatch::{Call, ServerHandle};
@@ -38,6 +38,16 @@ pub(crate) struct ServerRoute {
 }
 
 impl ServerRoute {
+    /// `<namespace>.<server>.<name>`: the name policy decides a prompt, resource or template of this server by
+    /// (`name` is the prompt's name or the URI as the server knows it).
+    pub(crate) fn canonical_of(&self, name: &str) -> String {
+        let mut s = String::with_capacity(self.label.len() + 1 + name.len());
+        s.push_str(&self.label);
+        s.push('.');
+        s.push_str(name);
+        s
+    }
+
     /// Hands a call to the server (see [`ServerHandle::call`]).
     pub(crate) fn call(&self, call: Call) -> bool {
         self.handle.call(call)

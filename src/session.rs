@@ -61,7 +61,8 @@ pub struct Shared {
 
 /// A policy set and what it implies for lists.
 pub(crate) struct ActivePolicy {
-    pub(crate) set: PolicySet,
+    /// Shared with calls that may fall back: their target is decided by the policy the call was decided by.
+    pub(crate) set: Arc<PolicySet>,
     /// Whether any rule can deny (and so hide) a tool: without one, lists need no per-client filtering.
     pub(crate) hides: bool,
 }
@@ -69,7 +70,7 @@ pub(crate) struct ActivePolicy {
 impl ActivePolicy {
     pub(crate) fn new(set: PolicySet) -> Self {
         let hides = set.default_action() == Action::Deny || set.rules().iter().any(|r| r.action == Action::Deny);
-        ActivePolicy { set, hides }
+        ActivePolicy { set: Arc::new(set), hides }
     }
 }
 
@@ -122,13 +123,12 @@ impl Session {
         }
     }
 
+    /// Handles one line from the client; what is not a JSON-RPC 2.0 message MCP allows is answered with the
+    /// reason (-32700 or -32600) and nothing else happens.
     pub fn handle_line(&self, line: &[u8]) {
-        match Envelope::parse(line) {
+        match Envelope::parse_client(line) {
             Ok(env) => self.handle_envelope(&env),
-            Err(e) => {
-                let msg = format!("parse error: {e}");
-                self.send(protocol::error_frame(&protocol::null_id(), code::PARSE_ERROR, &msg, None))
-            }
+            Err(refused) => self.send(refused.to_frame()),
         }
     }
 
@@ -315,7 +315,10 @@ impl Session {
         let table = self.shared.table.load();
         let mut honoured = Vec::new();
         for uri in &f.uris {
-            if let Some((server, original)) = table.resolve_uri(uri) {
+            if let Some((server, original)) = table
+                .resolve_uri(uri)
+                .filter(|(server, original)| route::resource_allowed(&self.shared, &self.client, server, original))
+            {
                 self.client.subscribe(&server.name, &original, true);
                 server.handle.post(ToServer::SubscribeResource(original));
                 honoured.push(uri.clone());

@@ -190,3 +190,57 @@ async fn breaker_transitions_are_visible_in_the_tools_state_of_a_running_gateway
     let row = live_row(&url, "app.alpha");
     assert!(row.contains("ready") && row.contains("closed"), "{row}");
 }
+
+/// A fallback is decided by policy for the same client, as if it had called the target: a target denied to
+/// this client never runs (the call's own failure is answered and the audit trail says why), and `check`
+/// reports such rules.
+#[tokio::test]
+async fn a_fallback_into_a_tool_denied_to_the_client_does_not_run_it() {
+    let ws = Workspace::new();
+    let rules = "[[rule]]\nname = \"crash-to-counter\"\ntool = \"alpha.crash\"\nnamespace = \"app\"\naction = \"fallback\"\nfallback = \"ext.beta.counter\"\n\n\
+                 [[rule]]\nname = \"no-counter-for-interns\"\ntool = \"beta.counter\"\naction = \"deny\"\nwhen = { clients = [\"intern-*\"] }\n";
+    let cfg = config_with_rules(&ws, rules, "restart_backoff = \"50ms\"");
+    let mut gw = Gateway::start(&cfg).await;
+    let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "intern-1", "version": "1"}});
+    gw.request("initialize", init).await;
+    gw.notify("notifications/initialized", json!({})).await;
+    let direct = gw.call("ext__beta__counter", json!({})).await;
+    assert_eq!(direct["error"]["code"], -32004, "called directly it is denied: {direct}");
+
+    let resp = gw.call("app__alpha__crash", json!({"message": "boom"})).await;
+    assert!(resp.get("result").is_none(), "the denied fallback must not answer: {resp}");
+    let message = resp["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("app.alpha"), "the call's own failure (alpha crashed) is answered: {resp}");
+    // The counter never ran: the first increment (the same process-wide counter) is 1.
+    assert_eq!(gw.call_text("ext__beta__slow_counter", json!({"ms": 0})).await, "1");
+
+    let denial = eventually(DEADLINE, || {
+        let dir = ws.path().join("state/evidence");
+        std::fs::read_dir(&dir).into_iter().flatten().flatten().any(|f| {
+            std::fs::read_to_string(f.path()).unwrap_or_default().lines().any(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                r["decision"] == "deny"
+                    && r["tool"] == "ext.beta.counter"
+                    && r["rule"] == "no-counter-for-interns"
+                    && r["error"].as_str().is_some_and(|e| e.contains("fallback from app.alpha.crash refused"))
+            })
+        })
+    })
+    .await;
+    assert!(denial, "the audit trail records the refused fallback and the rule that denied it");
+
+    // `check` warns about a fallback whose target is denied to some clients, and refuses one denied to all.
+    let out = cli(&["check", "--config", cfg.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("ext.beta.counter") && err.contains("no-counter-for-interns"),
+        "{err}"
+    );
+    let always = rules.replace("when = { clients = [\"intern-*\"] }\n", "");
+    std::fs::write(ws.file("rules.toml"), always).unwrap();
+    let out = cli(&["check", "--config", cfg.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("rules.toml:1") && err.contains("never runs"), "{err}");
+}

@@ -34,10 +34,11 @@ async fn lifecycle_ping_unknown_method_and_malformed_frames() {
     assert_eq!(err["error"]["code"], -32700);
     assert_eq!(gw.call_text("app__alpha__echo", json!({"message": "still here"})).await, "still here");
 
-    // A request with "id": null is a request, not a notification: it gets an answer.
+    // A request with "id": null is not a notification, and not a request MCP allows (ids are strings or
+    // integers): it is answered -32600, with a null id.
     gw.send_raw(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).await;
-    let pong = gw.recv_matching(DEADLINE, |m| m["id"].is_null() && m.get("result").is_some()).await;
-    assert_eq!(pong.expect("ping with null id answered")["result"], json!({}));
+    let refused = gw.recv_matching(DEADLINE, |m| m["id"].is_null() && m.get("error").is_some()).await;
+    assert_eq!(refused.expect("ping with null id answered")["error"]["code"], -32600);
 }
 
 #[tokio::test]

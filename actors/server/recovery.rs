@@ -163,8 +163,21 @@ impl ServerState {
         }
     }
 
-    /// Sends a failed call to its fallback tool; the answer's `_meta` says which tool answered.
+    /// Sends a failed call to its fallback tool; the answer's `_meta` says which tool answered. The target is
+    /// decided by policy for the same client, as if it had called the target: a denied target does not run, the
+    /// call is answered with its own failure, and the audit trail says why.
     pub(super) fn fall_back(&self, mut reply: ClientReply, fb: Fallback, err: DownstreamError) {
+        let client = reply.client.identity.get().map(|s| &**s);
+        let subject = crate::policy::Subject::new(&fb.target, client, chrono::Utc::now());
+        let decision = fb.policy.decide(&subject);
+        if !decision.is_allowed() {
+            let correlation = reply.log.as_ref().map(|l| l.correlation.to_string());
+            tracing::warn!(correlation, from = %fb.from, to = %fb.target, %decision, "fallback target is denied to this client; answering the call's own failure");
+            if let Some(log) = reply.log.as_ref() {
+                log.fallback_denied(&fb.target, decision.rule_name(), &decision.to_string(), &err);
+            }
+            return Responder::Call(reply).fail(&err);
+        }
         let table = self.ctx.table.load();
         let target = table.tools.lookup(&fb.target);
         let params = reply.resend.take().and_then(|resend| {

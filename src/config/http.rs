@@ -31,6 +31,19 @@ pub(crate) struct HttpFrontConfig {
     pub(crate) session_idle_timeout: Duration,
     /// Legacy sessions at most; an `initialize` beyond gets 503.
     pub(crate) max_sessions: usize,
+    /// Legacy sessions one token identity may hold at once (an `initialize` beyond gets 503), so one client
+    /// cannot take all of `max_sessions`. Sessions without an identity (no tokens configured) are bounded by
+    /// `max_sessions` only: nothing tells their clients apart.
+    pub(crate) max_sessions_per_client: usize,
+    /// Open connections at most; more wait in the listen queue until one closes. Lowered at start when the
+    /// file descriptor limit would not leave a reserve for the gateway's own needs (downstream processes,
+    /// files), so a flood of connections cannot stop a crashed server from being restarted.
+    pub(crate) max_connections: usize,
+    /// A connection that has begun a request must have sent its whole head within this time, and a new
+    /// connection its first request head (slow or silent clients are dropped).
+    pub(crate) header_read_timeout: Duration,
+    /// A connection with nothing in flight and nothing arriving for this long is closed.
+    pub(crate) keep_alive_timeout: Duration,
     /// Bearer tokens and the client identity each stands for. Empty: no authentication.
     pub(crate) tokens: Vec<TokenEntry>,
     /// This resource's URL in the protected resource metadata (RFC 9728); default: built from the request's
@@ -49,6 +62,10 @@ impl Default for HttpFrontConfig {
             max_body_bytes: 4 * 1024 * 1024,
             session_idle_timeout: Duration::from_secs(30 * 60),
             max_sessions: 1024,
+            max_sessions_per_client: 64,
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
             tokens: Vec::new(),
             resource: None,
             authorization_servers: Vec::new(),
@@ -93,6 +110,14 @@ pub(super) struct RawHttp {
     session_idle_timeout: Option<Spanned<String>>,
     /// Default 1024.
     max_sessions: Option<Spanned<usize>>,
+    /// Default 64.
+    max_sessions_per_client: Option<Spanned<usize>>,
+    /// Default 1024.
+    max_connections: Option<Spanned<usize>>,
+    /// Default "10s".
+    header_read_timeout: Option<Spanned<String>>,
+    /// Default "60s".
+    keep_alive_timeout: Option<Spanned<String>>,
     /// Default: none (no authentication).
     #[serde(default)]
     tokens: Vec<Spanned<RawToken>>,
@@ -182,11 +207,29 @@ pub(super) fn compile(
             Err(e) => at(t.span(), format!("session_idle_timeout: {e}")),
         }
     }
-    if let Some(max) = &raw.max_sessions {
-        if *max.get_ref() == 0 {
-            at(max.span(), "max_sessions must be at least 1".into());
-        } else {
-            cfg.max_sessions = *max.get_ref();
+    for (key, value, field) in [
+        ("max_sessions", &raw.max_sessions, &mut cfg.max_sessions),
+        ("max_sessions_per_client", &raw.max_sessions_per_client, &mut cfg.max_sessions_per_client),
+        ("max_connections", &raw.max_connections, &mut cfg.max_connections),
+    ] {
+        if let Some(max) = value {
+            if *max.get_ref() == 0 {
+                at(max.span(), format!("{key} must be at least 1"));
+            } else {
+                *field = *max.get_ref();
+            }
+        }
+    }
+    for (key, value, field) in [
+        ("header_read_timeout", &raw.header_read_timeout, &mut cfg.header_read_timeout),
+        ("keep_alive_timeout", &raw.keep_alive_timeout, &mut cfg.keep_alive_timeout),
+    ] {
+        if let Some(t) = value {
+            match parse_duration(t.get_ref()) {
+                Ok(d) if !d.is_zero() => *field = d,
+                Ok(_) => at(t.span(), format!("{key} must be longer than zero")),
+                Err(e) => at(t.span(), format!("{key}: {e}")),
+            }
         }
     }
     for token in &raw.tokens {

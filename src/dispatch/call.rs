@@ -135,6 +135,9 @@ pub(crate) struct Fallback {
     pub(crate) on_error: bool,
     /// The canonical tool first asked.
     pub(crate) from: Arc<str>,
+    /// The policy the call was decided by: the target is decided by it too, for the same client, as if the
+    /// client had called the target (so a fallback is no way around a deny rule).
+    pub(crate) policy: Arc<crate::policy::PolicySet>,
 }
 
 /// A request as it went to the server, kept when it may have to be sent again (retry, fallback, input rounds).

@@ -164,6 +164,23 @@ impl CallLog {
         }
     }
 
+    /// The call failed and its policy fallback is denied to this client: noted as a decision record (the deny
+    /// of the target, under this call's correlation id); the call is answered with its own failure.
+    pub(crate) fn fallback_denied(&self, target: &str, rule: Option<&str>, why: &str, err: &DownstreamError) {
+        if self.services.evidence.is_enabled() {
+            let error =
+                format!("fallback from {} refused: {why}; the call's own failure is answered: {err}", self.tool);
+            self.services.evidence.record(Record {
+                correlation_id: Some(self.correlation.to_string().into()),
+                client: self.client.clone().map(Into::into),
+                rule: rule.map(|r| r.to_owned().into()),
+                outcome: Some("denied".into()),
+                error: Some(error.into()),
+                ..Record::decision(target.to_owned(), "deny")
+            });
+        }
+    }
+
     /// Records the finished call. `frame` is what the client got; `reply` carries where it came from.
     pub(crate) fn finish(mut self, reply: &ClientReply, frame: &Bytes, answer: Answer<'_>) {
         let outcome = answer.outcome();

@@ -48,6 +48,8 @@ pub(crate) struct Front {
     pub(crate) auth: Auth,
     pub(crate) origins: Origins,
     pub(crate) max_body: usize,
+    /// Bounds on connections (count, timeouts), applied by the accept loop.
+    pub(crate) limits: super::conn::ConnLimits,
     /// Cancelled when the front stops: open streams end, and the listener stops accepting.
     pub(crate) closing: CancellationToken,
 }
@@ -147,11 +149,11 @@ impl Front {
                 ))
             }
         };
-        let env = match Envelope::parse(&body) {
+        let env = match Envelope::parse_client(&body) {
             Ok(env) => env,
-            Err(e) => {
-                let msg = format!("Parse error: the body must be one JSON-RPC message ({e})");
-                return Step::Done(rpc_error(StatusCode::BAD_REQUEST, None, code::PARSE_ERROR, &msg));
+            Err(refused) => {
+                let msg = format!("{} (the body must be one JSON-RPC 2.0 message)", refused.message);
+                return Step::Done(rpc_error(StatusCode::BAD_REQUEST, refused.id.as_deref(), refused.code, &msg));
             }
         };
         let accepts = Accepts::parse(header(headers, ACCEPT));

@@ -236,6 +236,8 @@ pub(crate) fn check_params<'h>(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests {
     use super::*;
 

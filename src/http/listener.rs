@@ -16,14 +16,34 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use super::conn::{ConnState, Tracked, Verdict, Watched};
 use super::handler::Front;
 
 /// Serves `listener` until `front.closing` is cancelled; then stops accepting and waits for the connections
-/// to finish what they are writing (open streams end with the token too).
+/// to finish what they are writing (open streams end with the token too). At most `front.limits.max_connections`
+/// are served at once (see [`super::conn`]).
 pub(crate) async fn serve(listener: TcpListener, front: Arc<Front>) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
+    let limits = front.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut full_logged = false;
     loop {
+        // A slot first: at the cap, new connections wait in the listen queue until a connection ends (an idle
+        // or slow one within its timeout).
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !full_logged {
+                    full_logged = true;
+                    tracing::warn!(max_connections = limits.max_connections, "the MCP HTTP front has as many connections open as it serves ([front.http] max_connections); new ones wait until one closes");
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    _ = front.closing.cancelled() => break,
+                }
+            }
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = front.closing.cancelled() => break,
@@ -45,15 +65,41 @@ pub(crate) async fn serve(listener: TcpListener, front: Arc<Front>) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
         }
+        if slots.available_permits() > 0 {
+            full_logged = false;
+        }
         let serving = front.clone();
+        let state = ConnState::new();
+        let watched = state.clone();
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let front = serving.clone();
-            async move { Ok::<_, Infallible>(front.handle(req).await) }
+            let active = watched.begin();
+            async move { Ok::<_, Infallible>(front.handle(req).await.map(|body| Tracked { body, _active: active })) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+        let io = TokioIo::new(Watched { stream, state: state.clone() });
+        let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "an MCP HTTP connection ended with an error");
+            let _slot = slot;
+            let mut conn = std::pin::pin!(conn);
+            let mut check = tokio::time::interval(limits.check_every());
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    ended = &mut conn => {
+                        if let Err(e) = ended {
+                            tracing::debug!(error = %e, "an MCP HTTP connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = check.tick() => match state.verdict(&limits) {
+                        Verdict::Keep => {}
+                        // Nothing is in flight: dropping the connection closes the socket and frees the slot.
+                        verdict => {
+                            tracing::debug!(?verdict, "closing an MCP HTTP connection");
+                            break;
+                        }
+                    },
+                }
             }
         });
     }

@@ -23,10 +23,12 @@ pub(crate) struct HttpSession {
 }
 
 /// Why a session could not be opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SessionsError {
     #[error("the gateway has {0} HTTP sessions open, its limit ([front.http] max_sessions); retry later")]
     Full(usize),
+    #[error("client `{0}` has {1} HTTP sessions open, the most one client may hold ([front.http] max_sessions_per_client); end one (DELETE) or retry later")]
+    ClientFull(Arc<str>, usize),
 }
 
 pub(crate) struct Sessions {
@@ -34,11 +36,13 @@ pub(crate) struct Sessions {
     epoch: Instant,
     idle: Duration,
     max: usize,
+    /// Sessions one token identity may hold (sessions without an identity are bounded by `max` only).
+    max_per_client: usize,
 }
 
 impl Sessions {
-    pub(crate) fn new(idle: Duration, max: usize) -> Self {
-        Sessions { map: RwLock::new(HashMap::new()), epoch: Instant::now(), idle, max }
+    pub(crate) fn new(idle: Duration, max: usize, max_per_client: usize) -> Self {
+        Sessions { map: RwLock::new(HashMap::new()), epoch: Instant::now(), idle, max, max_per_client }
     }
 
     fn now_ms(&self) -> u64 {
@@ -67,10 +71,18 @@ impl Sessions {
             last_seen: AtomicU64::new(self.now_ms()),
         });
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= self.max {
+        let refused = if map.len() >= self.max {
+            Some(SessionsError::Full(self.max))
+        } else {
+            http.identity.as_ref().and_then(|who| {
+                let held = map.values().filter(|s| s.identity.as_ref() == Some(who)).count();
+                (held >= self.max_per_client).then(|| SessionsError::ClientFull(who.clone(), self.max_per_client))
+            })
+        };
+        if let Some(refused) = refused {
             drop(map);
             http.exchange.close();
-            return Err(SessionsError::Full(self.max));
+            return Err(refused);
         }
         map.insert(http.id.clone(), http.clone());
         Ok(http)

@@ -12,7 +12,7 @@ use toml::Spanned;
 use wildmatch::WildMatch;
 
 use super::when::{parse_day, parse_hhmm, parse_tz, When};
-use super::{Action, CachePolicy, CacheScope, RateLimit, RateScope, Rule};
+use super::{Action, CachePolicy, CacheScope, Kind, RateLimit, RateScope, Rule, Target};
 use crate::diagnostics::{line_col, parse_duration, ConfigError};
 use crate::naming::Namespace;
 
@@ -32,8 +32,14 @@ struct RawRule {
     name: Option<Spanned<String>>,
     /// "app" | "ext" | "*"; default "*".
     namespace: Option<Spanned<String>>,
-    /// Default "*".
+    /// Default "*" (when none of `prompt`, `resource`, `server` is set).
     tool: Option<Spanned<String>>,
+    /// Instead of `tool`: a pattern over `<server>.<prompt>`.
+    prompt: Option<Spanned<String>>,
+    /// Instead of `tool`: a pattern over `<server>.<uri>` (resources and resource templates).
+    resource: Option<Spanned<String>>,
+    /// Instead of `tool`: a pattern over the server name; the rule covers everything the server offers.
+    server: Option<Spanned<String>>,
     /// Required.
     action: Option<Spanned<String>>,
     fallback: Option<Spanned<String>>,
@@ -147,11 +153,27 @@ fn compile_rule(raw: &RawRule, span: Range<usize>, default_name: String, errs: &
             }
         },
     };
-    let tool = match &raw.tool {
-        None => "*".to_owned(),
-        Some(t) => {
-            check_pattern(t, errs);
-            t.get_ref().clone()
+    let targets = [
+        (Target::Only(Kind::Tool), &raw.tool),
+        (Target::Only(Kind::Prompt), &raw.prompt),
+        (Target::Only(Kind::Resource), &raw.resource),
+        (Target::Server, &raw.server),
+    ];
+    let mut set = targets.iter().filter_map(|(t, p)| p.as_ref().map(|p| (*t, p)));
+    let (target, tool) = match (set.next(), set.next()) {
+        (None, _) => (Target::Only(Kind::Tool), "*".to_owned()),
+        (Some((target, p)), None) => {
+            check_pattern(target, p, errs);
+            (target, p.get_ref().clone())
+        }
+        (Some((first, _)), Some((second, p))) => {
+            let m = format!(
+                "a rule has one of `tool`, `prompt`, `resource` or `server`, not both `{}` and `{}`",
+                first.key(),
+                second.key()
+            );
+            errs.at(p.span(), m);
+            (first, String::new())
         }
     };
     let action = match &raw.action {
@@ -190,6 +212,24 @@ fn compile_rule(raw: &RawRule, span: Range<usize>, default_name: String, errs: &
         errs.at(f.span(), format!("`fallback_on_error` is only read with action = \"fallback\" (not \"{action}\")"));
     }
 
+    if let (Target::Only(kind @ (Kind::Prompt | Kind::Resource)), Some(a)) = (target, &raw.action) {
+        // Only tool calls fall back or carry call attributes; saying so beats ignoring them.
+        if action == Action::Fallback {
+            errs.at(a.span(), format!("a {} rule cannot fall back: fallbacks are for tools", kind.as_str()));
+        }
+        let attrs: [(&str, Option<Range<usize>>); 5] = [
+            ("rate_limit", raw.rate_limit.as_ref().map(Spanned::span)),
+            ("cache", raw.cache.as_ref().map(Spanned::span)),
+            ("retry", raw.retry.as_ref().map(Spanned::span)),
+            ("timeout", raw.timeout.as_ref().map(Spanned::span)),
+            ("invalidates", raw.invalidates.as_ref().map(Spanned::span)),
+        ];
+        for (key, at) in attrs.into_iter().filter(|_| action != Action::Deny) {
+            if let Some(at) = at {
+                errs.at(at, format!("`{key}` is only read for tool calls, not on a {} rule", kind.as_str()));
+            }
+        }
+    }
     let when = raw.when.as_ref().map(|w| compile_when(w, errs)).unwrap_or_default();
     let rate_limit = raw.rate_limit.as_ref().map(|rl| compile_rate_limit(rl, errs));
     let cache = raw.cache.as_ref().map(|c| compile_cache(c, errs));
@@ -223,6 +263,7 @@ fn compile_rule(raw: &RawRule, span: Range<usize>, default_name: String, errs: &
         namespace,
         matcher: WildMatch::new(&tool),
         tool,
+        target,
         action,
         priority: raw.priority.unwrap_or(if namespace == Some(Namespace::App) { 100 } else { 0 }),
         fallback,
@@ -246,12 +287,37 @@ fn compile_rule(raw: &RawRule, span: Range<usize>, default_name: String, errs: &
     rule
 }
 
-/// A tool pattern: non-empty, over `<server>.<tool>` (not the canonical name, which is the usual slip).
-fn check_pattern(p: &Spanned<String>, errs: &mut Errors<'_>) {
+/// A pattern: non-empty, over `<server>.<name>` (not the canonical name, which is the usual slip), or over the
+/// server name alone for `server`.
+fn check_pattern(target: Target, p: &Spanned<String>, errs: &mut Errors<'_>) {
     let s = p.get_ref().as_str();
+    let key = target.key();
     if s.trim().is_empty() {
-        errs.at(p.span(), "tool pattern must not be empty (use \"*\" for every tool)");
-    } else if s.starts_with("app.") || s.starts_with("ext.") {
+        errs.at(p.span(), format!("{key} pattern must not be empty (use \"*\" for every {key})"));
+        return;
+    }
+    if target == Target::Server {
+        if s.contains('.') {
+            let m = format!(
+                "server `{s}` holds a `.`: the pattern is over the server name alone (set `namespace` for app/ext)"
+            );
+            errs.at(p.span(), m);
+        }
+        return;
+    }
+    if target != Target::Only(Kind::Tool) {
+        if s.starts_with("app.") || s.starts_with("ext.") {
+            let m = format!(
+                "{key} `{s}` starts with a namespace: patterns are over `<server>.<{key}>`; set `namespace` instead"
+            );
+            errs.at(p.span(), m);
+        } else if !s.contains(['.', '*', '?']) {
+            let m = format!("{key} `{s}` can never match: patterns are over `<server>.<{key}>`, e.g. \"myserver.{s}\"");
+            errs.at(p.span(), m);
+        }
+        return;
+    }
+    if s.starts_with("app.") || s.starts_with("ext.") {
         errs.at(
             p.span(),
             format!("tool `{s}` starts with a namespace: patterns are over `<server>.<tool>`; set `namespace` instead"),

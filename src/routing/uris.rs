@@ -89,6 +89,11 @@ impl UriList {
         self.index.get(uri).map(|&i| &self.entries[i])
     }
 
+    /// The items (as clients see them) whose entries `keep` accepts; for lists filtered per client.
+    pub(crate) fn items_where(&self, keep: impl Fn(&UriEntry) -> bool) -> Vec<Bytes> {
+        self.entries.iter().zip(&self.items).filter(|(e, _)| keep(e)).map(|(_, i)| i.clone()).collect()
+    }
+
     pub(crate) fn entries(&self) -> &[UriEntry] {
         &self.entries
     }

@@ -1,6 +1,6 @@
 //! The merged lists (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`) and
-//! `server/discover`, answered from the current routing table; denied tools are hidden from the client they are
-//! denied to.
+//! `server/discover`, answered from the current routing table; denied tools, prompts, resources and templates
+//! are hidden from the client they are denied to.
 
 use std::sync::atomic::Ordering;
 
@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::Session;
 use crate::dispatch::ToServer;
-use crate::policy::Subject;
+use crate::policy::{Kind, Subject};
 use crate::protocol::{self, code};
 use crate::routing::Page;
 
@@ -35,20 +35,36 @@ impl Session {
                 let table = shared.table.load();
                 let extra = if modern { shared.modern_list_members.as_str() } else { "" };
                 let (cursor, size) = (cursor.as_deref(), shared.page_size);
+                let policy = shared.policy.load();
+                // Denied items are not shown to this client (identity and time may matter); without a deny rule
+                // nothing is hidden and the pre-built pages serve.
+                let hides = policy.hides;
+                let (who, now) = (client.identity.get().map(|s| &**s), Utc::now());
+                let visible =
+                    |kind: Kind, canonical: &str| policy.set.is_visible(&Subject::of(kind, canonical, who, now));
+                let uri_visible =
+                    |e: &crate::routing::UriEntry| visible(Kind::Resource, &e.server.canonical_of(&e.original));
                 let page = match method.as_str() {
                     "tools/list" => {
                         client.listed.store(true, Ordering::Release);
-                        let policy = shared.policy.load();
-                        if policy.hides {
-                            // Denied tools are not shown to this client (identity and time may matter).
-                            let (who, now) = (client.identity.get().map(|s| &**s), Utc::now());
-                            let visible = table
-                                .tools
-                                .items_where(|e| policy.set.is_visible(&Subject::new(&e.canonical, who, now)));
-                            crate::routing::page_of("tools", &visible, cursor, size, extra)
+                        if hides {
+                            let items = table.tools.items_where(|e| visible(Kind::Tool, &e.canonical));
+                            crate::routing::page_of("tools", &items, cursor, size, extra)
                         } else {
                             table.tools.page(cursor, size, extra)
                         }
+                    }
+                    "prompts/list" if hides => {
+                        let items = table.prompts.items_where(|e| visible(Kind::Prompt, &e.canonical));
+                        crate::routing::page_of("prompts", &items, cursor, size, extra)
+                    }
+                    "resources/list" if hides => {
+                        let items = table.resources.items_where(uri_visible);
+                        crate::routing::page_of("resources", &items, cursor, size, extra)
+                    }
+                    "resources/templates/list" if hides => {
+                        let items = table.templates.items_where(uri_visible);
+                        crate::routing::page_of("resourceTemplates", &items, cursor, size, extra)
                     }
                     "prompts/list" => table.prompts.page(cursor, size, extra),
                     "resources/list" => table.resources.page(cursor, size, extra),

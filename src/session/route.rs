@@ -14,7 +14,7 @@ use crate::dispatch::record::CallLog;
 use crate::dispatch::{mrtr, CachePlan, LimitPlan, Plan};
 use crate::dispatch::{Call, ClientHandle, ClientReply, Fallback};
 use crate::era;
-use crate::policy::{Action, Subject};
+use crate::policy::{Action, Kind, Subject};
 use crate::protocol::{self, code, RawObject};
 use crate::routing::{NamedEntry, ServerRoute};
 use crate::transport::DownstreamError;
@@ -54,8 +54,8 @@ enum Unrouted {
     Unavailable(DownstreamError),
     /// A `requestState` the gateway did not issue to this session, or that was used already.
     InvalidState,
-    /// (canonical tool, the decision explained).
-    Denied(String, String),
+    /// (what kind, canonical name, the decision explained).
+    Denied(Kind, String, String),
 }
 
 impl Unrouted {
@@ -80,12 +80,21 @@ impl Unrouted {
                 protocol::error_frame(id, code::INVALID_PARAMS, &format!("Unknown {what}: {name}"), None)
             }
             Unrouted::Unavailable(e) => e.to_frame(id),
-            Unrouted::Denied(tool, why) => protocol::error_frame(
-                id,
-                code::DENIED,
-                &format!("Tool {tool} is denied: {why}. Ask the gateway's operator if you need it."),
-                Some(serde_json::json!({ "gateway": true, "tool": tool })),
-            ),
+            Unrouted::Denied(kind, name, why) => {
+                let what = match kind {
+                    Kind::Tool => "Tool",
+                    Kind::Prompt => "Prompt",
+                    Kind::Resource => "Resource",
+                };
+                let mut data = serde_json::json!({ "gateway": true });
+                data[kind.as_str()] = name.as_str().into();
+                protocol::error_frame(
+                    id,
+                    code::DENIED,
+                    &format!("{what} {name} is denied: {why}. Ask the gateway's operator if you need it."),
+                    Some(data),
+                )
+            }
             Unrouted::InvalidState => protocol::error_frame(
                 id,
                 code::INVALID_PARAMS,
@@ -137,8 +146,8 @@ fn route(
                 let subject = Subject::new(&entry.canonical, client.identity.get().map(|s| &**s), Utc::now());
                 let decision = policy.set.decide(&subject);
                 if decision.action == Action::Deny {
-                    record_denial(shared, client, &entry.canonical, &decision);
-                    return Err(Unrouted::Denied(entry.canonical.to_string(), decision.to_string()));
+                    record_denial(shared, client, Kind::Tool, &entry.canonical, &decision);
+                    return Err(Unrouted::Denied(Kind::Tool, entry.canonical.to_string(), decision.to_string()));
                 }
                 admission = Some(admit_plan(shared, client, entry, &obj, &decision));
                 timeout = decision.timeout();
@@ -150,7 +159,11 @@ fn route(
                     target: target.into(),
                     on_error: decision.fallback_on_error(),
                     from: entry.canonical.clone(),
+                    // The target is decided when the call falls back, by the policy this call was decided by.
+                    policy: shared.policy.load().set.clone(),
                 });
+            } else {
+                check_item(shared, client, Kind::Prompt, &entry.canonical)?;
             }
             obj.write_with_str("name", &entry.name, &mut rewritten);
             (&entry.server, method)
@@ -192,6 +205,7 @@ fn route(
             let uri = obj.get_str("uri").ok_or_else(|| invalid("params.uri must be a string"))?;
             let (server, original) =
                 table.resolve_uri(&uri).ok_or_else(|| Unrouted::Unknown("resource", uri.clone().into_owned()))?;
+            check_resource(shared, client, server, &original)?;
             obj.write_with_str("uri", &original, &mut rewritten);
             let method = match method {
                 "resources/read" => "resources/read",
@@ -218,6 +232,7 @@ fn route(
                         .prompts
                         .lookup(&name)
                         .ok_or_else(|| Unrouted::Unknown("prompt", name.clone().into_owned()))?;
+                    check_item(shared, client, Kind::Prompt, &e.canonical)?;
                     r.write_with_str("name", &e.name, &mut new_ref);
                     &e.server
                 }
@@ -229,6 +244,7 @@ fn route(
                             .resolve_uri(&uri)
                             .ok_or_else(|| Unrouted::Unknown("resource", uri.clone().into_owned()))?,
                     };
+                    check_resource(shared, client, server, &original)?;
                     r.write_with_str("uri", &original, &mut new_ref);
                     server
                 }
@@ -325,20 +341,66 @@ fn admit_plan(
     (log, plan)
 }
 
-/// A denied tool call: counted, and written to the audit trail as a decision.
-fn record_denial(shared: &Shared, client: &ClientHandle, canonical: &Arc<str>, decision: &crate::policy::Decision<'_>) {
+/// Policy for a prompt, resource or template `canonical` (`<namespace>.<server>.<name or URI>`) and this client:
+/// a denial is recorded and refused like a denied tool call.
+fn check_item(shared: &Shared, client: &ClientHandle, kind: Kind, canonical: &str) -> Result<(), Unrouted> {
+    let policy = shared.policy.load();
+    if !policy.hides {
+        return Ok(()); // no rule can deny anything
+    }
+    let subject = Subject::of(kind, canonical, client.identity.get().map(|s| &**s), Utc::now());
+    let decision = policy.set.decide(&subject);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    record_denial(shared, client, kind, canonical, &decision);
+    Err(Unrouted::Denied(kind, canonical.to_owned(), decision.to_string()))
+}
+
+/// [`check_item`] for the resource (or URI under a template) `original` of `server`.
+fn check_resource(
+    shared: &Shared,
+    client: &ClientHandle,
+    server: &ServerRoute,
+    original: &str,
+) -> Result<(), Unrouted> {
+    if !shared.policy.load().hides {
+        return Ok(());
+    }
+    check_item(shared, client, Kind::Resource, &server.canonical_of(original))
+}
+
+/// Whether `client` may see the resource `original` of `server` now (subscriptions of `subscriptions/listen`).
+pub(super) fn resource_allowed(shared: &Shared, client: &ClientHandle, server: &ServerRoute, original: &str) -> bool {
+    check_resource(shared, client, server, original).is_ok()
+}
+
+/// A denied call: counted (tools), and written to the audit trail as a decision.
+fn record_denial(
+    shared: &Shared,
+    client: &ClientHandle,
+    kind: Kind,
+    canonical: &str,
+    decision: &crate::policy::Decision<'_>,
+) {
     let services = &shared.services;
-    let metrics = services.tool_metrics(Some(canonical));
-    metrics.record_denied(decision.rule_name().unwrap_or("default_action"));
-    metrics.record_request(crate::telemetry::Outcome::Denied, Duration::ZERO);
+    if kind == Kind::Tool {
+        // Prompts and resources have no per-item series: their names (URIs) are not bounded.
+        let metrics = services.tool_metrics(Some(&Arc::from(canonical)));
+        metrics.record_denied(decision.rule_name().unwrap_or("default_action"));
+        metrics.record_request(crate::telemetry::Outcome::Denied, Duration::ZERO);
+    }
     if services.evidence.is_enabled() {
         services.evidence.record(crate::evidence::Record {
             correlation_id: Some(services.correlation().to_string().into()),
             client: client.identity.get().map(Into::into),
             rule: decision.rule_name().map(|r| r.to_owned().into()),
             outcome: Some("denied".into()),
-            error: Some(decision.to_string().into()),
-            ..crate::evidence::Record::decision(canonical, "deny")
+            error: Some(match kind {
+                Kind::Tool => decision.to_string().into(),
+                _ => format!("{}: {decision}", kind.as_str()).into(),
+            }),
+            ..crate::evidence::Record::decision(canonical.to_owned(), "deny")
         });
     }
 }
