@@ -103,7 +103,9 @@ pub struct EvidenceConfig {
     /// path; past this budget a result is digested by the caller instead (and arguments are omitted), so memory
     /// stays bounded however large the payloads. Default 32 MiB.
     pub max_queued_bytes: usize,
-    /// Case-insensitive substrings of argument keys whose values are replaced by `[REDACTED]` at any depth.
+    /// Patterns of argument keys whose values are replaced by `[REDACTED]` at any depth. Matched on the
+    /// spelling-insensitive form (lower case, letters and digits only: `X-Api-Key` and `apiKey` both read
+    /// `apikey`) as substrings.
     /// Default [`redact::DEFAULT_KEYS`].
     pub redact_keys: Vec<String>,
     /// Names of environment variables whose values are secrets; read once by [`EvidenceConfig::read_secrets`].

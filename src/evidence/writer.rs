@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::chain::{self, check_line, list_files, FileName, TornRef, GENESIS_PREV};
 use super::encode;
@@ -481,20 +480,21 @@ impl Writer {
             encode::member_str(out, "error", &self.redactor.scrub(error));
         }
         // Raw arguments are written as they are when nothing in them can need redacting and they hold no line
-        // break (a record must stay one line); otherwise they are parsed, redacted and written compactly.
+        // break (a record must stay one line); otherwise they are redacted and written compactly, every value
+        // not redacted kept byte for byte (never through a JSON tree or an f64: `1e400` and any depth survive).
         if let Some(raw) = rec.arguments.as_deref() {
             let text = raw.get();
             if !text.contains(['\n', '\r']) && !self.redactor.might_touch(text) {
                 encode::member_raw(out, "arguments", text);
             } else {
-                let value = match serde_json::from_str::<Value>(text) {
-                    Ok(mut v) => {
-                        self.redactor.redact(&mut v);
-                        v
-                    }
-                    Err(_) => Value::String(format!("[unparseable arguments: {} bytes]", text.len())),
-                };
-                encode::member_raw(out, "arguments", &value.to_string());
+                let mark = out.len();
+                out.extend_from_slice(b",\"arguments\":");
+                if self.redactor.redact_json(text, out).is_err() {
+                    // Not reachable through a `RawValue`, which is valid JSON by construction.
+                    out.truncate(mark);
+                    let note = format!("[unparseable arguments: {} bytes]", text.len());
+                    encode::member_str(out, "arguments", &note);
+                }
             }
         }
         if let Some(n) = rec.arguments_omitted_bytes {
@@ -709,7 +709,7 @@ mod tests {
             .unwrap();
         w.close().unwrap();
         let lines = lines(&files(dir.path())[0]);
-        let v: Value = serde_json::from_str(&lines[1]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
         let expected = serde_json::json!({
             "seq": 2, "time": "2026-11-25T10:00:01.000000Z", "kind": "call", "correlation_id": "c-1",
             "client": "Claude \"Desktop\"", "tool": "ext.brave.search", "rule": "policies/a.toml:3",
@@ -719,7 +719,7 @@ mod tests {
             "prev": v["prev"], "hash": v["hash"],
         });
         assert_eq!(v, expected);
-        let v: Value = serde_json::from_str(&lines[2]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
         assert_eq!((v["kind"].as_str(), v["decision"].as_str()), (Some("decision"), Some("deny")));
         assert_eq!(v["arguments_omitted_bytes"], 70_000);
         assert!(verify(dir.path()).unwrap().is_ok());
@@ -739,7 +739,7 @@ mod tests {
         let all: Vec<String> = files.iter().flat_map(|f| lines(f)).collect();
         assert_eq!(all.len() as u64, 100 + files.len() as u64);
         assert!(!all.iter().any(|l| l.contains("\"k7\"")), "api_key values are redacted");
-        assert!(all.iter().any(|l| l.contains(r#""arguments":{"api_key":"[REDACTED]","q":"query 7"}"#)));
+        assert!(all.iter().any(|l| l.contains(r#""arguments":{"q":"query 7","api_key":"[REDACTED]"}"#)));
 
         let report = verify(dir.path()).unwrap();
         assert!(report.is_ok(), "{report}");
@@ -925,5 +925,171 @@ mod tests {
         assert!(!text.contains("ghp_abcdefghijkl"), "{text}");
         assert!(text.contains(r#""error":"401 with [REDACTED]""#), "{text}");
         assert_eq!(text.lines().count(), 2, "multi-line raw arguments still make one line");
+    }
+}
+
+/// The writer and `verify` agree on every record the writer can produce, whatever JSON a client sends as
+/// arguments, and a restart never takes a complete record for a torn one.
+#[cfg(test)]
+mod hostile_arguments {
+    use proptest::prelude::*;
+    use serde_json::value::RawValue;
+
+    use super::test_support::*;
+    use super::*;
+    use crate::evidence::verify;
+
+    /// A value nobody may find in the trail: it only ever sits under secret keys.
+    const MARKER: &str = "s3cr3t-under-a-secret-key";
+
+    /// Valid JSON whitespace, line breaks included (the writer must still make one line of it).
+    fn ws() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(vec![' ', '\t', '\n', '\r']), 0..3)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    /// Numbers in every spelling JSON allows, far beyond an f64 (`1e400`, 40 digits) as well.
+    fn number() -> impl Strategy<Value = String> {
+        "-?(0|[1-9][0-9]{0,40})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?"
+    }
+
+    /// One string token: any text, with any character escaped in any way JSON allows (lone surrogates too).
+    fn string() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            any::<char>().prop_map(|c| {
+                let quoted = serde_json::to_string(&c.to_string()).unwrap();
+                quoted[1..quoted.len() - 1].to_owned()
+            }),
+            any::<char>().prop_map(|c| {
+                let mut units = [0u16; 2];
+                c.encode_utf16(&mut units).iter().map(|u| format!("\\u{u:04x}")).collect()
+            }),
+            prop::sample::select(vec!["\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\ud800", "\\uDFFF"])
+                .prop_map(str::to_owned),
+            "[a-z ]{0,12}",
+        ];
+        prop::collection::vec(piece, 0..6).prop_map(|p| format!("\"{}\"", p.concat()))
+    }
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![number(), string(), Just("true".into()), Just("false".into()), Just("null".into())]
+    }
+
+    /// A key: often an ordinary one, sometimes a secret one in some spelling (whose value is then [`MARKER`]).
+    fn key() -> impl Strategy<Value = (String, bool)> {
+        prop_oneof![
+            4 => string().prop_map(|k| (k, false)),
+            1 => prop::sample::select(vec!["apiKey", "x-api-key", "PASSWORD", "client_secret", "session-id"])
+                .prop_map(|k| (format!("\"{k}\""), true)),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec((ws(), inner.clone(), ws()), 0..6).prop_map(|items| format!(
+                    "[{}]",
+                    items.iter().map(|(a, v, b)| format!("{a}{v}{b}")).collect::<Vec<_>>().join(",")
+                )),
+                prop::collection::vec((key(), ws(), inner), 0..6).prop_map(|members| {
+                    let members: Vec<String> = members
+                        .iter()
+                        .map(|((k, secret), w, v)| {
+                            let v = if *secret { format!("\"{MARKER}\"") } else { v.clone() };
+                            format!("{w}{k}{w}:{w}{v}{w}")
+                        })
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// A value, then wrapped in arrays or objects far deeper than any JSON library's recursion limit.
+    fn arguments() -> impl Strategy<Value = String> {
+        (value(), prop::collection::vec(any::<bool>(), 0..400)).prop_map(|(mut v, wraps)| {
+            for object in wraps {
+                v = if object { format!("{{\"k\":{v}}}") } else { format!("[{v}]") };
+            }
+            v
+        })
+    }
+
+    /// `text` without the whitespace between tokens.
+    fn squeeze(text: &str) -> String {
+        let (mut out, mut in_string, mut escaped) = (String::new(), false, false);
+        for c in text.chars() {
+            if in_string {
+                in_string = escaped || c != '"';
+                escaped = !escaped && c == '\\';
+            } else if c == '"' {
+                in_string = true;
+            } else if c.is_ascii_whitespace() {
+                continue;
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// Records `args` as the last record of a trail, checks it verifies, restarts the writer, and returns the
+    /// line's `arguments` member.
+    fn record_verify_restart(args: &str) -> Result<String, TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = RawValue::from_string(args.to_owned()).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        let cfg = EvidenceConfig { max_file_bytes: 64 * 1024 * 1024, ..config(dir.path()) };
+        let mut w = Writer::open(&cfg, at(0)).unwrap();
+        w.append(&Record { arguments: Some(raw), ..Record::call("app.x.y") }, at(1)).unwrap();
+        w.close().unwrap();
+        let report = verify(dir.path()).unwrap();
+        prop_assert!(report.is_ok() && report.torn_tail.is_none() && report.records == 2, "{report}");
+        let text = std::fs::read_to_string(&files(dir.path())[0]).unwrap();
+        prop_assert_eq!(text.lines().count(), 2);
+        prop_assert!(!text.contains(MARKER));
+        drop(w);
+
+        // The complete last record with odd JSON survives a restart: no repair, the chain goes on from it.
+        let mut w = Writer::open(&cfg, at(2)).unwrap();
+        prop_assert_eq!((w.stats().repairs, w.stats().seq), (0, 2));
+        w.append(&record(1), at(2)).unwrap();
+        w.close().unwrap();
+        let after = std::fs::read_to_string(&files(dir.path())[0]).unwrap();
+        prop_assert!(after.starts_with(&text), "the record must be kept byte for byte");
+        let report = verify(dir.path()).unwrap();
+        prop_assert!(report.is_ok() && report.records == 3, "{report}");
+
+        let line = text.lines().nth(1).unwrap();
+        let start = line.find(",\"arguments\":").unwrap() + ",\"arguments\":".len();
+        let end = line.rfind(",\"prev\":").unwrap();
+        Ok(line[start..end].to_owned())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_arguments_are_recorded_verifiably_and_as_sent(args in arguments()) {
+            let written = record_verify_restart(&args)?;
+            if args.contains(MARKER) {
+                prop_assert_eq!(squeeze(&written), squeeze(&args).replace(&format!("\"{MARKER}\""), "\"[REDACTED]\""));
+            } else {
+                prop_assert_eq!(squeeze(&written), squeeze(&args));
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_f64_and_nesting_beyond_serde_limits_verify_and_survive_restart() {
+        let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
+        for args in [
+            r#"{"n":1e400}"#.to_owned(),
+            r#"{"n":-1E+400,"password":"p"}"#.to_owned(),
+            "{\"n\":\n123456789012345678901234567890.5e-999}".to_owned(),
+            format!("{{\"d\":{deep}}}"),
+            format!("{{\"d\":{deep},\"apiKey\":\"{MARKER}\"}}"),
+        ] {
+            let written = record_verify_restart(&args).unwrap();
+            assert!(squeeze(&written).starts_with(&squeeze(&args)[..5]), "{written:.80}");
+        }
     }
 }
