@@ -128,6 +128,8 @@ pub fn main() -> ExitCode {
         }
         _ => {}
     }
+    // Before the first log line: every line, error and record is scrubbed of these values from now on.
+    crate::scrub::install(crate::scrub::Scrubber::new(&secret_values(&config)));
     let level = match command {
         Command::Serve => config.gateway.log_level.clone(),
         _ => std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
@@ -211,6 +213,18 @@ async fn start(
     gateway::start(args).await.context("starting the gateway")
 }
 
+/// The secret values of `config` read from the process environment: what the one scrubber blanks out of the
+/// trail, client errors and logs (see [`crate::scrub`]).
+pub(crate) fn secret_values(config: &Config) -> Vec<String> {
+    let secret_env = config
+        .services
+        .evidence
+        .as_ref()
+        .map_or_else(|| crate::evidence::EvidenceConfig::default().secret_env, |e| e.secret_env.clone());
+    let server_env = config.servers.iter().flat_map(|s| s.env.values().cloned());
+    crate::scrub::secret_values(&secret_env, server_env, |k| std::env::var(k).ok())
+}
+
 /// Whether a command needs the audit trail.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -234,7 +248,7 @@ async fn build_services(
     let (queue, handle) = match &svc.evidence {
         None => (None, crate::evidence::EvidenceHandle::disabled()),
         Some(cfg) => {
-            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok());
+            let cfg = crate::evidence::EvidenceConfig { secret_values: secret_values(config), ..cfg.clone() };
             let (queue, handle) = crate::evidence::queue::Queue::new(cfg).context("the evidence trail")?;
             (Some(queue), handle)
         }

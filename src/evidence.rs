@@ -108,11 +108,12 @@ pub struct EvidenceConfig {
     /// `apikey`) as substrings.
     /// Default [`redact::DEFAULT_KEYS`].
     pub redact_keys: Vec<String>,
-    /// Names of environment variables whose values are secrets; read once by [`EvidenceConfig::read_secrets`].
+    /// Names of environment variables whose values are secrets; read once at start-up (see [`crate::scrub`]).
     /// Default: the API keys of the bundled shims plus the database and Redis URLs (which may hold passwords).
     pub secret_env: Vec<String>,
-    /// Secret values blanked out of every string in a record (arguments, error texts). Filled from
-    /// `secret_env` by [`EvidenceConfig::read_secrets`]; tests may set them directly. Never printed.
+    /// Secret values blanked out of every string in a record (arguments, error texts): the values of
+    /// `secret_env` and of the servers' `env` entries, the same set client errors and logs are scrubbed of
+    /// (filled by the gateway at start-up; tests may set them directly). Never printed.
     pub secret_values: Vec<String>,
 }
 
@@ -177,18 +178,6 @@ impl EvidenceConfig {
             return Err(EvidenceError::Config("dir must not be empty".into()));
         }
         Ok(self)
-    }
-
-    /// Reads the values of the `secret_env` variables through `lookup` (the process environment in the gateway)
-    /// and adds them to `secret_values`. Called once at start-up, so a later change of the environment is not
-    /// seen, and the values never leave the redactor.
-    pub(crate) fn read_secrets(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        for name in &self.secret_env {
-            if let Some(v) = lookup(name).filter(|v| !v.is_empty()) {
-                self.secret_values.push(v);
-            }
-        }
-        self
     }
 
     pub(crate) fn redactor(&self) -> Redactor {
@@ -383,10 +372,8 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_read_once_and_never_printed() {
-        let cfg = EvidenceConfig::default()
-            .read_secrets(|k| (k == "BRAVE_API_KEY").then(|| "BSA-very-secret-value".to_owned()));
-        assert_eq!(cfg.secret_values, ["BSA-very-secret-value"]);
+    fn secrets_are_never_printed() {
+        let cfg = EvidenceConfig { secret_values: vec!["BSA-very-secret-value".into()], ..EvidenceConfig::default() };
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("BSA-very"), "{debug}");
         assert!(debug.contains("[1 hidden]"));

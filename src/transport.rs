@@ -161,7 +161,20 @@ impl DownstreamError {
 
     /// The JSON-RPC error response for a client's request `id`.
     pub(crate) fn to_frame(&self, id: &RawValue) -> Bytes {
+        self.to_frame_for(id, true)
+    }
+
+    /// The error frame for a client that may (`stderr`) or may not see a crashed server's stderr lines.
+    pub(crate) fn to_frame_for(&self, id: &RawValue, stderr: bool) -> Bytes {
         let data = serde_json::json!({ "gateway": true, "server": self.server() });
-        error_frame(id, self.code(), &self.to_string(), Some(data))
+        let text = match self {
+            DownstreamError::Exited { server, status, stderr_tail } if !stderr && !stderr_tail.is_empty() => format!(
+                "server `{server}` exited ({status}) while the call was in flight; its stderr is in the gateway's log"
+            ),
+            _ => self.to_string(),
+        };
+        // Every message a client gets goes through the one scrubber (a crashed server's stderr may print its
+        // own environment).
+        error_frame(id, self.code(), &crate::scrub::scrub(&text), Some(data))
     }
 }

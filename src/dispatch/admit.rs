@@ -249,7 +249,7 @@ pub(super) fn answer_followers(
             Answer::Result(r) => f.result_frame(r.get().as_bytes()),
             Answer::CacheHit(r) => f.result_frame(r),
             Answer::Error(e) => protocol::raw_error_frame(&f.id, e),
-            Answer::Failure(e) => e.to_frame(&f.id),
+            Answer::Failure(e) => e.to_frame_for(&f.id, f.client.sees_stderr),
             Answer::RateLimited(m) => protocol::error_frame(&f.id, code::RATE_LIMITED, m, None),
         };
         f.deliver(frame, answer);

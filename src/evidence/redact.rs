@@ -6,12 +6,8 @@
 
 use std::borrow::Cow;
 
-/// What replaces a redacted value (or the secret inside a string).
-pub(crate) const REDACTED: &str = "[REDACTED]";
-
-/// Secret values shorter than this are not searched for: a variable set to `1` or `yes` would otherwise turn
-/// every such character sequence in every record into `[REDACTED]`, hiding evidence without protecting anything.
-pub(crate) const MIN_SECRET_LEN: usize = 6;
+use crate::scrub::Scrubber;
+pub(crate) use crate::scrub::REDACTED;
 
 /// The default key patterns. A key is secret when its [`normalize`]d spelling contains one of them, so each
 /// covers every spelling of the words: `apikey` covers `api_key`, `x-api-key`, `apiKey` and `X_API_KEY`;
@@ -46,25 +42,20 @@ pub(crate) struct Redactor {
     /// [`normalize`]d key patterns; a key whose normalized form contains any of them has its whole value
     /// replaced.
     keys: Vec<String>,
-    /// Secret values to blank out of every string, longest first so that a secret containing another is
-    /// replaced whole.
-    secrets: Vec<String>,
+    /// Blanks secret values out of every string: the same scrubber as errors and logs use.
+    secrets: Scrubber,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor").field("keys", &self.keys).field("secrets", &self.secrets.len()).finish()
+        f.debug_struct("Redactor").field("keys", &self.keys).field("secrets", &self.secrets).finish()
     }
 }
 
 impl Redactor {
     pub(crate) fn new<K: AsRef<str>, S: AsRef<str>>(keys: &[K], secrets: &[S]) -> Redactor {
         let keys: Vec<String> = keys.iter().map(|k| normalize(k.as_ref())).filter(|k| !k.is_empty()).collect();
-        let mut secrets: Vec<String> =
-            secrets.iter().map(|s| s.as_ref().to_owned()).filter(|s| s.chars().count() >= MIN_SECRET_LEN).collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Redactor { keys, secrets }
+        Redactor { keys, secrets: Scrubber::new(secrets) }
     }
 
     /// True when `key`, in any spelling, looks like it holds a secret.
@@ -83,7 +74,7 @@ impl Redactor {
     /// The normalized text holds the normalized form of every key in it (normalizing drops characters, it never
     /// joins across a kept one), so a pattern a key would match is always found here.
     pub(crate) fn might_touch(&self, text: &str) -> bool {
-        if text.contains('\\') || self.secrets.iter().any(|s| text.contains(s.as_str())) {
+        if text.contains('\\') || self.secrets.finds(text) {
             return true;
         }
         if self.keys.is_empty() {
@@ -99,13 +90,7 @@ impl Redactor {
 
     /// Replaces every occurrence of a secret value in `s`.
     pub(crate) fn scrub<'a>(&self, s: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(s);
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
-            }
-        }
-        out
+        self.secrets.scrub(s)
     }
 
     /// Writes the JSON value `text` into `out` without insignificant whitespace (so it fits on one line), with
