@@ -94,6 +94,15 @@ pub(crate) enum CacheAction {
 }
 
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::transport::reaper::EXEC_CHILD) {
+        // Not the gateway: the launcher of one of its children (see `transport::reaper`).
+        return ExitCode::from(crate::transport::reaper::exec_child(&args[2..]) as u8);
+    }
+    // This binary launches the children (so they die with it); library users start them directly.
+    if let Ok(exe) = std::env::current_exe() {
+        crate::transport::reaper::set_launcher(exe);
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Evidence(sub) = &command {
@@ -203,6 +212,13 @@ async fn start(
     shutdown: CancellationToken,
     evidence: Need,
 ) -> anyhow::Result<GatewayHandle> {
+    // Before any child starts: what a crashed instance left running on this state directory is stopped, and
+    // this instance's children are recorded (and launched to die with it).
+    let killed = crate::transport::reaper::start(&config.gateway.state_dir)
+        .with_context(|| format!("the child process record in {}", config.gateway.state_dir.display()))?;
+    if killed > 0 {
+        tracing::warn!(killed, "stopped downstream processes left running by a gateway that died");
+    }
     let (services, queue) = build_services(&config).await?;
     let mut args = GatewayArgs::new(config, policy, services);
     args.stdio = fronts.stdio.then(crate::actors::stdio_front::StdioStreams::process);

@@ -15,6 +15,7 @@ pub(crate) mod child;
 pub(crate) mod framing;
 pub(crate) mod http;
 pub(crate) mod pending;
+pub(crate) mod reaper;
 
 use std::time::Duration;
 
