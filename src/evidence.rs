@@ -26,8 +26,9 @@
 //! tail consistently. The writer logs the chain head (`seq`, `hash`) at rotation and shutdown so an operator can
 //! anchor it elsewhere.
 //!
-//! Pruning old files is allowed: the oldest remaining file's genesis then links to a hash that is not present,
-//! which [`verify()`] reports as a note, not as breakage.
+//! Retention prunes the oldest files by age and by total size (`max_age`, `max_total_bytes`): the oldest
+//! remaining file's genesis then links to a hash that is not present, which [`verify()`] reports as a note, not
+//! as breakage, and the chain is proved from that file on (its genesis anchors it to the hash it continues from).
 
 pub(crate) mod chain;
 mod encode;
@@ -111,6 +112,16 @@ pub struct EvidenceConfig {
     /// Names of environment variables whose values are secrets; read once at start-up (see [`crate::scrub`]).
     /// Default: the API keys of the bundled shims plus the database and Redis URLs (which may hold passwords).
     pub secret_env: Vec<String>,
+    /// Files whose day (UTC, from the name) ended longer ago than this are deleted at start-up and at each
+    /// rotation; `None` keeps them forever. The newest file is never deleted. Default 30 days.
+    pub max_age: Option<std::time::Duration>,
+    /// The oldest files are deleted (at start-up and at each rotation) while all the evidence files together
+    /// hold more than this; `None`: no size bound. The newest file is never deleted. Default 1 GiB.
+    pub max_total_bytes: Option<u64>,
+    /// When records cannot be written (a full or failing disk, the writer stopped, the queue full), calls are
+    /// refused with a clear error until writing recovers, instead of going on unrecorded (counted as dropped).
+    /// Default false.
+    pub fail_closed: bool,
     /// Secret values blanked out of every string in a record (arguments, error texts): the values of
     /// `secret_env` and of the servers' `env` entries, the same set client errors and logs are scrubbed of
     /// (filled by the gateway at start-up; tests may set them directly). Never printed.
@@ -132,6 +143,9 @@ impl Default for EvidenceConfig {
                 .map(|k| (*k).to_owned())
                 .collect(),
             secret_values: Vec::new(),
+            max_age: Some(std::time::Duration::from_secs(30 * 86_400)),
+            max_total_bytes: Some(1024 * 1024 * 1024),
+            fail_closed: false,
         }
     }
 }
@@ -147,6 +161,9 @@ impl std::fmt::Debug for EvidenceConfig {
             .field("max_queued_bytes", &self.max_queued_bytes)
             .field("redact_keys", &self.redact_keys)
             .field("secret_env", &self.secret_env)
+            .field("max_age", &self.max_age)
+            .field("max_total_bytes", &self.max_total_bytes)
+            .field("fail_closed", &self.fail_closed)
             .field("secret_values", &format_args!("[{} hidden]", self.secret_values.len()))
             .finish()
     }
@@ -173,6 +190,13 @@ impl EvidenceConfig {
         }
         if self.queue_capacity == 0 {
             return Err(EvidenceError::Config("queue_capacity must be at least 1".into()));
+        }
+        if self.max_total_bytes.is_some_and(|m| m < 2 * self.max_file_bytes) {
+            return Err(EvidenceError::Config(format!(
+                "max_total_bytes = {} must be at least twice max_file_bytes = {} (the newest file is always kept)",
+                self.max_total_bytes.unwrap_or_default(),
+                self.max_file_bytes
+            )));
         }
         if self.dir.as_os_str().is_empty() {
             return Err(EvidenceError::Config("dir must not be empty".into()));

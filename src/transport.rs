@@ -127,6 +127,11 @@ pub(crate) enum DownstreamError {
     BadResponse { server: String, detail: String },
     #[error("server `{server}` failed repeatedly; its circuit is open and calls fail fast for another {}", humantime::format_duration(*.retry_in))]
     CircuitOpen { server: String, retry_in: Duration },
+    #[error(
+        "the call to server `{server}` was refused: the audit trail cannot be written and evidence.fail_closed is \
+         on; calls are refused until writing recovers (check the evidence directory: disk full?)"
+    )]
+    Unrecordable { server: String },
 }
 
 fn tail(stderr: &str) -> String {
@@ -143,7 +148,9 @@ impl DownstreamError {
             DownstreamError::Timeout { .. } => code::TIMEOUT,
             DownstreamError::Overloaded { .. } => code::OVERLOADED,
             DownstreamError::FrameTooLarge { .. } | DownstreamError::BadResponse { .. } => code::INTERNAL_ERROR,
-            DownstreamError::Exited { .. } | DownstreamError::Unavailable { .. } => code::SERVER_UNAVAILABLE,
+            DownstreamError::Exited { .. }
+            | DownstreamError::Unavailable { .. }
+            | DownstreamError::Unrecordable { .. } => code::SERVER_UNAVAILABLE,
             DownstreamError::CircuitOpen { .. } => code::CIRCUIT_OPEN,
         }
     }
@@ -156,7 +163,8 @@ impl DownstreamError {
             | DownstreamError::Overloaded { server, .. }
             | DownstreamError::FrameTooLarge { server, .. }
             | DownstreamError::BadResponse { server, .. }
-            | DownstreamError::CircuitOpen { server, .. } => server,
+            | DownstreamError::CircuitOpen { server, .. }
+            | DownstreamError::Unrecordable { server } => server,
         }
     }
 

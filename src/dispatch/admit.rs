@@ -46,6 +46,11 @@ impl Services {
     /// Checks the call's limit and cache, then hands it to `server` (or answers it here). Never waits: with a
     /// Redis backend in the plan, the rest runs on a task.
     pub(crate) fn admit(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Plan) {
+        // `fail_closed`: a call whose record cannot be written is not made (its refusal is still recorded, and
+        // that record is what finds out that writing works again).
+        if self.evidence.refuses() {
+            return call.reply_fail(&DownstreamError::Unrecordable { server: server.label().to_string() });
+        }
         let remote_limit = plan.limit.is_some() && matches!(self.limiter, Limiter::Redis(_));
         let remote_cache = plan.cache.is_some() && matches!(self.cache, Some(Cache::Redis(_)));
         if !remote_limit && !remote_cache {

@@ -51,6 +51,8 @@ pub struct WriterStats {
     pub(crate) write_errors: u64,
     /// Repair records written (torn lines found at start-up or after a failed write).
     pub(crate) repairs: u64,
+    /// Files deleted by retention.
+    pub(crate) pruned: u64,
     /// `seq` of the chain head.
     pub(crate) seq: u64,
     /// `hash` of the chain head.
@@ -85,6 +87,10 @@ pub struct Writer {
     max_file_bytes: u64,
     /// Applied to arguments and error texts before they are written.
     redactor: Redactor,
+    /// Retention: files older than this (by their day) are deleted at start-up and rotation.
+    max_age: Option<std::time::Duration>,
+    /// Retention: the oldest files are deleted while all of them hold more than this.
+    max_total_bytes: Option<u64>,
     /// The file being appended to; `None` until the first write, after a failed write, or after `close`.
     current: Option<Current>,
     /// The last record written or found: what the next record links to.
@@ -127,6 +133,8 @@ impl Writer {
             dir: config.dir.clone(),
             max_file_bytes: config.max_file_bytes,
             redactor: config.redactor(),
+            max_age: config.max_age,
+            max_total_bytes: config.max_total_bytes,
             current: None,
             head: Head::genesis(),
             newest: None,
@@ -141,7 +149,40 @@ impl Writer {
             _lock: lock,
         };
         writer.resume(now)?;
+        writer.prune(now);
         Ok(writer)
+    }
+
+    /// Retention: deletes the oldest files while they are older than `max_age` (their whole day) or all files
+    /// together exceed `max_total_bytes`. Never the newest file (the chain goes on there), never out of order
+    /// (the oldest first), so what remains is one unbroken chain that `verify` proves from its first genesis.
+    /// Failures are logged: a file that cannot be deleted is retried at the next rotation.
+    pub(crate) fn prune(&mut self, now: SystemTime) {
+        if self.max_age.is_none() && self.max_total_bytes.is_none() {
+            return;
+        }
+        let Ok(files) = list_files(&self.dir) else { return };
+        let sizes: Vec<u64> = files.iter().map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len())).collect();
+        let mut total: u64 = sizes.iter().sum();
+        let cutoff = self.max_age.map(|age| day_of(now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH)));
+        for ((name, path), size) in files.iter().zip(&sizes).take(files.len().saturating_sub(1)) {
+            let too_old = cutoff.as_ref().is_some_and(|c| name.day.as_str() < c.as_str());
+            let too_big = self.max_total_bytes.is_some_and(|max| total > max);
+            if !too_old && !too_big {
+                break;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    total -= size;
+                    self.stats.pruned += 1;
+                    tracing::info!(file = %path.display(), bytes = size, too_old, too_big, "evidence file pruned (retention)");
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "evidence file could not be pruned");
+                    break;
+                }
+            }
+        }
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
@@ -388,6 +429,7 @@ impl Writer {
         };
         if !keep {
             self.rotate(day.to_owned())?;
+            self.prune(now);
         }
         if self.current.as_ref().is_some_and(|c| c.needs_genesis) {
             self.write_genesis(now)?;
@@ -679,6 +721,8 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::test_support::*;
     use super::*;
     use crate::evidence::verify;
@@ -779,6 +823,50 @@ mod tests {
         let report = verify(dir.path()).unwrap();
         assert!(report.is_ok(), "{report}");
         assert_eq!(report.records, 5);
+    }
+
+    #[test]
+    fn retention_prunes_the_oldest_files_by_size_and_age_and_the_rest_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = EvidenceConfig { max_total_bytes: Some(3 * 4096), max_age: None, ..config(dir.path()) };
+        let mut w = Writer::open(&cfg, at(0)).unwrap();
+        for i in 0..200 {
+            w.append(&record(i), at(i)).unwrap();
+            let total: u64 = files(dir.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+            // Checked at each rotation: at most the bound plus the file being filled.
+            assert!(total <= 4 * 4096, "{total} bytes after record {i}");
+        }
+        w.close().unwrap();
+        assert!(w.stats().pruned > 10, "{:?}", w.stats());
+        let names: Vec<String> =
+            files(dir.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert!(!names.contains(&"evidence-2026-11-25.jsonl".to_owned()), "the oldest go first: {names:?}");
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert!(report.first_seq.unwrap() > 1 && report.notes[0].contains("pruned"), "{report}");
+        assert_eq!(report.head.map(|h| h.seq), Some(w.stats().seq));
+        drop(w);
+
+        // By age: a file whose day ended more than `max_age` ago goes at the next rotation or start; the newest
+        // never does.
+        let dir = tempfile::tempdir().unwrap();
+        let day = 86_400;
+        let cfg = EvidenceConfig { max_age: Some(Duration::from_secs(2 * day)), ..config(dir.path()) };
+        let mut w = Writer::open(&cfg, at(0)).unwrap();
+        for d in 0..4 {
+            w.append(&record(d), at(d * day)).unwrap();
+        }
+        w.close().unwrap();
+        drop(w);
+        // The rotation into the fourth day pruned the first.
+        let names: Vec<String> =
+            files(dir.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["evidence-2026-11-26.jsonl", "evidence-2026-11-27.jsonl", "evidence-2026-11-28.jsonl"]);
+        assert!(verify(dir.path()).unwrap().is_ok());
+        let w = Writer::open(&cfg, at(300 * day)).unwrap();
+        assert_eq!(files(dir.path()).len(), 1, "the newest file is kept whatever its age");
+        drop(w);
+        assert!(verify(dir.path()).unwrap().is_ok());
     }
 
     #[test]
