@@ -26,6 +26,10 @@
 //! tail consistently. The writer logs the chain head (`seq`, `hash`) at rotation and shutdown so an operator can
 //! anchor it elsewhere.
 //!
+//! Several gateway processes may share one directory (each desktop client launching its own gateway on one
+//! configuration): the first holds the main chain, each further one takes a lane (`lane-N/`, a chain of its own,
+//! continued by whichever instance takes it next), and [`verify()`] checks every chain.
+//!
 //! Retention prunes the oldest files by age and by total size (`max_age`, `max_total_bytes`): the oldest
 //! remaining file's genesis then links to a hash that is not present, which [`verify()`] reports as a note, not
 //! as breakage, and the chain is proved from that file on (its genesis anchors it to the hash it continues from).
@@ -65,7 +69,7 @@ pub enum EvidenceError {
     #[error("evidence configuration: {0}")]
     Config(String),
     #[error(
-        "evidence: {dir} is in use by another dfs-gateway process (pid {holder}); give each instance its own state_dir"
+        "evidence: {dir} and all its lanes are in use by other dfs-gateway processes (pid {holder} holds the main chain); give some instances their own state_dir"
     )]
     Locked { dir: PathBuf, holder: String },
     #[error("the evidence writer has stopped; records can no longer be written")]

@@ -128,9 +128,9 @@ impl Writer {
     /// Opens the directory (creating it), finds the chain head in the newest file and repairs a torn end.
     pub fn open(config: &EvidenceConfig, now: SystemTime) -> Result<Writer, EvidenceError> {
         std::fs::create_dir_all(&config.dir).map_err(EvidenceError::io(&config.dir))?;
-        let lock = lock_dir(&config.dir)?;
+        let (dir, lock) = take_lane(&config.dir)?;
         let mut writer = Writer {
-            dir: config.dir.clone(),
+            dir,
             max_file_bytes: config.max_file_bytes,
             redactor: config.redactor(),
             max_age: config.max_age,
@@ -549,6 +549,38 @@ impl Writer {
         }
         out.push(b'}');
     }
+}
+
+/// Lanes beside the main chain at most: more gateways than this on one state directory are refused.
+pub(crate) const MAX_LANES: u32 = 64;
+
+/// The name of lane `n`'s subdirectory (`lane-1`, `lane-2`, ...).
+pub(crate) fn lane_name(n: u32) -> String {
+    format!("lane-{n}")
+}
+
+/// The directory this writer owns: `dir` itself, or, while other gateway processes hold it (several clients
+/// each launching the gateway on one configuration), the first free `dir/lane-N`. Each lane is a chain of its
+/// own with its own files, continued by whichever instance takes the lane next; `verify` checks them all.
+fn take_lane(dir: &Path) -> Result<(PathBuf, File), EvidenceError> {
+    let first = match lock_dir(dir) {
+        Ok(lock) => return Ok((dir.to_path_buf(), lock)),
+        Err(e @ EvidenceError::Locked { .. }) => e,
+        Err(e) => return Err(e),
+    };
+    for n in 1..=MAX_LANES {
+        let lane = dir.join(lane_name(n));
+        std::fs::create_dir_all(&lane).map_err(EvidenceError::io(&lane))?;
+        match lock_dir(&lane) {
+            Ok(lock) => {
+                tracing::info!(lane = %lane.display(), "evidence: the main chain is in use by another gateway; this one writes its own lane");
+                return Ok((lane, lock));
+            }
+            Err(EvidenceError::Locked { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(first)
 }
 
 /// Takes the directory's writer lock and notes our pid in it (for the message another process gets).
@@ -985,14 +1017,34 @@ mod tests {
     }
 
     #[test]
-    fn one_writer_per_directory() {
+    fn concurrent_writers_each_get_a_lane_of_their_own_and_every_chain_verifies() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Writer::open(&config(dir.path()), at(0)).unwrap();
-        let Err(err) = Writer::open(&config(dir.path()), at(0)) else { panic!("a second writer must be refused") };
-        assert!(matches!(err, EvidenceError::Locked { .. }), "{err}");
-        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
-        drop(first);
-        assert!(Writer::open(&config(dir.path()), at(0)).is_ok(), "the lock goes with its writer");
+        let mut writers: Vec<Writer> = (0..3).map(|_| Writer::open(&config(dir.path()), at(0)).unwrap()).collect();
+        let dirs: Vec<PathBuf> = writers.iter().map(|w| w.dir.clone()).collect();
+        assert_eq!(dirs, [dir.path().to_path_buf(), dir.path().join("lane-1"), dir.path().join("lane-2")]);
+        for i in 0..30 {
+            writers[(i % 3) as usize].append(&record(i), at(i)).unwrap();
+        }
+        for w in &mut writers {
+            w.close().unwrap();
+        }
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert_eq!(report.lanes.len(), 2, "{report}");
+        // The lane is continued by whichever writer takes it next; a lane freed is taken before a new one.
+        let lane_1 = writers.remove(1).stats();
+        let again = Writer::open(&config(dir.path()), at(40)).unwrap();
+        assert_eq!(again.dir, dir.path().join("lane-1"));
+        assert_eq!((again.stats().seq, again.stats().head), (lane_1.seq, lane_1.head));
+
+        // Damage in a lane is reported like damage in the main chain.
+        drop(again);
+        drop(writers);
+        let lane = files(&dir.path().join("lane-2"))[0].clone();
+        let text = std::fs::read_to_string(&lane).unwrap().replace("query 5", "query 6");
+        std::fs::write(&lane, text).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(!report.is_ok() && report.to_string().contains("BROKEN"), "{report}");
     }
 
     #[test]
