@@ -307,7 +307,7 @@ mod contract {
             });
             let expected: Vec<_> = lines.iter().filter(|l| !l.1.is_empty()).collect();
             prop_assert_eq!(got.len(), expected.len(), "{:?}", got);
-            for (frame, (before, line, after, _)) in got.iter().zip(expected) {
+            for (frame, (before, line, after, crlf)) in got.iter().zip(expected) {
                 match frame {
                     Frame::Line(bytes) => {
                         prop_assert!(line.len() <= MAX);
@@ -315,8 +315,15 @@ mod contract {
                     }
                     Frame::Oversized { prefix, len } => {
                         prop_assert!(line.len() > MAX, "a line within the limit was reported oversized");
-                        let raw: Vec<u8> = [&before[..], &line[..], &after[..]].concat();
-                        prop_assert!(raw.starts_with(prefix) || line.starts_with(prefix));
+                        // As read up to the newline: the `\r` of a CRLF included.
+                        let ending: &[u8] = if *crlf { b"\r" } else { b"" };
+                        let raw: Vec<u8> = [&before[..], &line[..], &after[..], ending].concat();
+                        prop_assert!(
+                            raw.starts_with(prefix) || line.starts_with(prefix),
+                            "prefix {:?} of raw {:?}",
+                            String::from_utf8_lossy(prefix),
+                            String::from_utf8_lossy(&raw)
+                        );
                         prop_assert!(prefix.len() == PREFIX.min(prefix.len()) && !prefix.is_empty());
                         prop_assert!(*len >= line.len() && *len <= raw.len() + 1, "len {} for {} bytes", len, line.len());
                     }
