@@ -214,10 +214,15 @@ async fn start(
 ) -> anyhow::Result<GatewayHandle> {
     // Before any child starts: what a crashed instance left running on this state directory is stopped, and
     // this instance's children are recorded (and launched to die with it).
-    let killed = crate::transport::reaper::start(&config.gateway.state_dir)
-        .with_context(|| format!("the child process record in {}", config.gateway.state_dir.display()))?;
-    if killed > 0 {
-        tracing::warn!(killed, "stopped downstream processes left running by a gateway that died");
+    // A state directory that cannot hold the record does not stop the gateway (it serves without the safety net).
+    match crate::transport::reaper::start(&config.gateway.state_dir) {
+        Ok(0) => {}
+        Ok(killed) => tracing::warn!(killed, "stopped downstream processes left running by a gateway that died"),
+        Err(e) => tracing::error!(
+            dir = %config.gateway.state_dir.display(),
+            error = %e,
+            "cannot keep the child process record; children a crash leaves behind will not be stopped at the next start"
+        ),
     }
     let (services, queue) = build_services(&config).await?;
     let mut args = GatewayArgs::new(config, policy, services);
@@ -238,7 +243,30 @@ pub(crate) fn secret_values(config: &Config) -> Vec<String> {
         .as_ref()
         .map_or_else(|| crate::evidence::EvidenceConfig::default().secret_env, |e| e.secret_env.clone());
     let server_env = config.servers.iter().flat_map(|s| s.env.values().cloned());
-    crate::scrub::secret_values(&secret_env, server_env, |k| std::env::var(k).ok())
+    collect_secret_values(&secret_env, server_env, |k| std::env::var(k).ok())
+}
+
+/// The secret values of a configuration: the `secret_env` variables' values and every server `env` entry's
+/// value (after `${VAR}` expansion), read through `lookup`.
+fn collect_secret_values(
+    secret_env: &[String],
+    server_env: impl Iterator<Item = String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut values: Vec<String> = secret_env.iter().filter_map(|name| lookup(name)).collect();
+    for raw in server_env {
+        // The whole value, and each variable it pulls in on its own (a password inside a URL).
+        let pulled = std::cell::RefCell::new(Vec::new());
+        let expanded = crate::config::expand_env(&raw, |name| {
+            let v = lookup(name);
+            pulled.borrow_mut().extend(v.clone());
+            v
+        });
+        values.push(expanded.map_or(raw, |(value, _)| value));
+        values.extend(pulled.into_inner());
+    }
+    values.retain(|v| !v.is_empty());
+    values
 }
 
 /// Whether a command needs the audit trail.
@@ -510,4 +538,24 @@ async fn call(
     let result = &msg["result"];
     println!("{}", serde_json::to_string_pretty(result)?);
     Ok(if result["isError"] == true { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_come_from_secret_env_and_expanded_server_env() {
+        let lookup = |k: &str| match k {
+            "BRAVE_API_KEY" => Some("brave-key-123".to_owned()),
+            "DB_PASS" => Some("hunter2-pass".to_owned()),
+            _ => None,
+        };
+        let values = collect_secret_values(
+            &["BRAVE_API_KEY".to_owned(), "UNSET".to_owned()],
+            ["postgres://u:${DB_PASS}@db/x".to_owned(), "literal-value".to_owned(), String::new()].into_iter(),
+            lookup,
+        );
+        assert_eq!(values, ["brave-key-123", "postgres://u:hunter2-pass@db/x", "hunter2-pass", "literal-value"]);
+    }
 }

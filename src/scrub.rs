@@ -87,29 +87,6 @@ pub(crate) fn scrub(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// The secret values of a configuration: the `secret_env` variables' values and every server `env` entry's
-/// value (after `${VAR}` expansion), read through `lookup`.
-pub(crate) fn secret_values(
-    secret_env: &[String],
-    server_env: impl Iterator<Item = String>,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Vec<String> {
-    let mut values: Vec<String> = secret_env.iter().filter_map(|name| lookup(name)).collect();
-    for raw in server_env {
-        // The whole value, and each variable it pulls in on its own (a password inside a URL).
-        let pulled = std::cell::RefCell::new(Vec::new());
-        let expanded = crate::config::expand_env(&raw, |name| {
-            let v = lookup(name);
-            pulled.borrow_mut().extend(v.clone());
-            v
-        });
-        values.push(expanded.map_or(raw, |(value, _)| value));
-        values.extend(pulled.into_inner());
-    }
-    values.retain(|v| !v.is_empty());
-    values
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,20 +99,5 @@ mod tests {
         assert_eq!(s.scrub("x secret-1-and-more y abc"), "x [REDACTED] y abc");
         assert!(matches!(s.scrub("nothing here"), Cow::Borrowed(_)));
         assert!(!format!("{s:?}").contains("secret"));
-    }
-
-    #[test]
-    fn secret_values_come_from_secret_env_and_expanded_server_env() {
-        let lookup = |k: &str| match k {
-            "BRAVE_API_KEY" => Some("brave-key-123".to_owned()),
-            "DB_PASS" => Some("hunter2-pass".to_owned()),
-            _ => None,
-        };
-        let values = secret_values(
-            &["BRAVE_API_KEY".to_owned(), "UNSET".to_owned()],
-            ["postgres://u:${DB_PASS}@db/x".to_owned(), "literal-value".to_owned(), String::new()].into_iter(),
-            lookup,
-        );
-        assert_eq!(values, ["brave-key-123", "postgres://u:hunter2-pass@db/x", "hunter2-pass", "literal-value"]);
     }
 }
