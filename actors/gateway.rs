@@ -120,6 +120,7 @@ impl Actor for Gateway {
         let table = Arc::new(ArcSwap::from_pointee(RoutingTable::build(&cfg.gateway.naming, &Default::default())));
         let (ready_tx, ready_rx) = watch::channel(false);
         let clients = Arc::new(Clients::default());
+        clients.remote_stderr.store(cfg.secrets.stderr_to_remote_clients, std::sync::atomic::Ordering::Relaxed);
         let http = args.http && cfg.http.enabled;
         let initial_caps = match (http, args.stdio.is_some()) {
             (true, _) => Some(Arc::from(crate::dispatch::client::FORWARDED_CAPS)),

@@ -94,6 +94,15 @@ pub(crate) enum CacheAction {
 }
 
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == crate::transport::reaper::EXEC_CHILD) {
+        // Not the gateway: the launcher of one of its children (see `transport::reaper`).
+        return ExitCode::from(crate::transport::reaper::exec_child(&args[2..]) as u8);
+    }
+    // This binary launches the children (so they die with it); library users start them directly.
+    if let Ok(exe) = std::env::current_exe() {
+        crate::transport::reaper::set_launcher(exe);
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Evidence(sub) = &command {
@@ -132,6 +141,8 @@ pub fn main() -> ExitCode {
         }
         _ => {}
     }
+    // Before the first log line: every line, error and record is scrubbed of these values from now on.
+    crate::scrub::install(crate::scrub::Scrubber::new(&secret_values(&config)));
     let level = match command {
         Command::Serve => config.gateway.log_level.clone(),
         _ => std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
@@ -205,6 +216,18 @@ async fn start(
     shutdown: CancellationToken,
     evidence: Need,
 ) -> anyhow::Result<GatewayHandle> {
+    // Before any child starts: what a crashed instance left running on this state directory is stopped, and
+    // this instance's children are recorded (and launched to die with it).
+    // A state directory that cannot hold the record does not stop the gateway (it serves without the safety net).
+    match crate::transport::reaper::start(&config.gateway.state_dir) {
+        Ok(0) => {}
+        Ok(killed) => tracing::warn!(killed, "stopped downstream processes left running by a gateway that died"),
+        Err(e) => tracing::error!(
+            dir = %config.gateway.state_dir.display(),
+            error = %e,
+            "cannot keep the child process record; children a crash leaves behind will not be stopped at the next start"
+        ),
+    }
     let (services, queue) = build_services(&config).await?;
     let mut args = GatewayArgs::new(config, policy, services);
     args.stdio = fronts.stdio.then(crate::actors::stdio_front::StdioStreams::process);
@@ -213,6 +236,41 @@ async fn start(
     args.evidence = queue;
     args.evidence_optional = evidence == Need::IfFree;
     gateway::start(args).await.context("starting the gateway")
+}
+
+/// The secret values of `config` read from the process environment: what the one scrubber blanks out of the
+/// trail, client errors and logs (see [`crate::scrub`]).
+pub(crate) fn secret_values(config: &Config) -> Vec<String> {
+    let secret_env = config
+        .services
+        .evidence
+        .as_ref()
+        .map_or_else(|| crate::evidence::EvidenceConfig::default().secret_env, |e| e.secret_env.clone());
+    let server_env = config.servers.iter().flat_map(|s| s.env.values().cloned());
+    collect_secret_values(&secret_env, server_env, |k| std::env::var(k).ok())
+}
+
+/// The secret values of a configuration: the `secret_env` variables' values and every server `env` entry's
+/// value (after `${VAR}` expansion), read through `lookup`.
+fn collect_secret_values(
+    secret_env: &[String],
+    server_env: impl Iterator<Item = String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut values: Vec<String> = secret_env.iter().filter_map(|name| lookup(name)).collect();
+    for raw in server_env {
+        // The whole value, and each variable it pulls in on its own (a password inside a URL).
+        let pulled = std::cell::RefCell::new(Vec::new());
+        let expanded = crate::config::expand_env(&raw, |name| {
+            let v = lookup(name);
+            pulled.borrow_mut().extend(v.clone());
+            v
+        });
+        values.push(expanded.map_or(raw, |(value, _)| value));
+        values.extend(pulled.into_inner());
+    }
+    values.retain(|v| !v.is_empty());
+    values
 }
 
 /// Whether a command needs the audit trail.
@@ -238,7 +296,7 @@ async fn build_services(
     let (queue, handle) = match &svc.evidence {
         None => (None, crate::evidence::EvidenceHandle::disabled()),
         Some(cfg) => {
-            let cfg = cfg.clone().read_secrets(|k| std::env::var(k).ok());
+            let cfg = crate::evidence::EvidenceConfig { secret_values: secret_values(config), ..cfg.clone() };
             let (queue, handle) = crate::evidence::queue::Queue::new(cfg).context("the evidence trail")?;
             (Some(queue), handle)
         }
@@ -484,4 +542,24 @@ async fn call(
     let result = &msg["result"];
     println!("{}", serde_json::to_string_pretty(result)?);
     Ok(if result["isError"] == true { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_come_from_secret_env_and_expanded_server_env() {
+        let lookup = |k: &str| match k {
+            "BRAVE_API_KEY" => Some("brave-key-123".to_owned()),
+            "DB_PASS" => Some("hunter2-pass".to_owned()),
+            _ => None,
+        };
+        let values = collect_secret_values(
+            &["BRAVE_API_KEY".to_owned(), "UNSET".to_owned()],
+            ["postgres://u:${DB_PASS}@db/x".to_owned(), "literal-value".to_owned(), String::new()].into_iter(),
+            lookup,
+        );
+        assert_eq!(values, ["brave-key-123", "postgres://u:hunter2-pass@db/x", "hunter2-pass", "literal-value"]);
+    }
 }

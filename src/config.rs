@@ -66,10 +66,20 @@ pub struct Config {
     /// `[cache]`, `[rate_limit]`, `[evidence]`.
     pub(crate) services: ServicesConfig,
     pub(crate) log: LogConfig,
+    /// `[secrets]`.
+    pub(crate) secrets: SecretsConfig,
     /// The ops listeners (`/healthz`, `/metrics`), from the environment only.
     pub(crate) ops: OpsConfig,
     /// The async runtime (threads, spin window), from the environment only.
     pub(crate) runtime: RuntimeConfig,
+}
+
+/// `[secrets]`: what clients may see of what servers print (secret values are scrubbed from everything
+/// regardless; see [`crate::scrub`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SecretsConfig {
+    /// Remote (HTTP) clients get a crashed server's last stderr lines in the error. Default false.
+    pub(crate) stderr_to_remote_clients: bool,
 }
 
 /// `[log]`: rolling JSON log files, written besides stderr (which always gets every line).

@@ -26,8 +26,13 @@
 //! tail consistently. The writer logs the chain head (`seq`, `hash`) at rotation and shutdown so an operator can
 //! anchor it elsewhere.
 //!
-//! Pruning old files is allowed: the oldest remaining file's genesis then links to a hash that is not present,
-//! which [`verify()`] reports as a note, not as breakage.
+//! Several gateway processes may share one directory (each desktop client launching its own gateway on one
+//! configuration): the first holds the main chain, each further one takes a lane (`lane-N/`, a chain of its own,
+//! continued by whichever instance takes it next), and [`verify()`] checks every chain.
+//!
+//! Retention prunes the oldest files by age and by total size (`max_age`, `max_total_bytes`): the oldest
+//! remaining file's genesis then links to a hash that is not present, which [`verify()`] reports as a note, not
+//! as breakage, and the chain is proved from that file on (its genesis anchors it to the hash it continues from).
 
 pub(crate) mod chain;
 mod encode;
@@ -64,7 +69,7 @@ pub enum EvidenceError {
     #[error("evidence configuration: {0}")]
     Config(String),
     #[error(
-        "evidence: {dir} is in use by another dfs-gateway process (pid {holder}); give each instance its own state_dir"
+        "evidence: {dir} and all its lanes are in use by other dfs-gateway processes (pid {holder} holds the main chain); give some instances their own state_dir"
     )]
     Locked { dir: PathBuf, holder: String },
     #[error("the evidence writer has stopped; records can no longer be written")]
@@ -103,14 +108,27 @@ pub struct EvidenceConfig {
     /// path; past this budget a result is digested by the caller instead (and arguments are omitted), so memory
     /// stays bounded however large the payloads. Default 32 MiB.
     pub max_queued_bytes: usize,
-    /// Case-insensitive substrings of argument keys whose values are replaced by `[REDACTED]` at any depth.
+    /// Patterns of argument keys whose values are replaced by `[REDACTED]` at any depth. Matched on the
+    /// spelling-insensitive form (lower case, letters and digits only: `X-Api-Key` and `apiKey` both read
+    /// `apikey`) as substrings.
     /// Default [`redact::DEFAULT_KEYS`].
     pub redact_keys: Vec<String>,
-    /// Names of environment variables whose values are secrets; read once by [`EvidenceConfig::read_secrets`].
+    /// Names of environment variables whose values are secrets; read once at start-up (see [`crate::scrub`]).
     /// Default: the API keys of the bundled shims plus the database and Redis URLs (which may hold passwords).
     pub secret_env: Vec<String>,
-    /// Secret values blanked out of every string in a record (arguments, error texts). Filled from
-    /// `secret_env` by [`EvidenceConfig::read_secrets`]; tests may set them directly. Never printed.
+    /// Files whose day (UTC, from the name) ended longer ago than this are deleted at start-up and at each
+    /// rotation; `None` keeps them forever. The newest file is never deleted. Default 30 days.
+    pub max_age: Option<std::time::Duration>,
+    /// The oldest files are deleted (at start-up and at each rotation) while all the evidence files together
+    /// hold more than this; `None`: no size bound. The newest file is never deleted. Default 1 GiB.
+    pub max_total_bytes: Option<u64>,
+    /// When records cannot be written (a full or failing disk, the writer stopped, the queue full), calls are
+    /// refused with a clear error until writing recovers, instead of going on unrecorded (counted as dropped).
+    /// Default false.
+    pub fail_closed: bool,
+    /// Secret values blanked out of every string in a record (arguments, error texts): the values of
+    /// `secret_env` and of the servers' `env` entries, the same set client errors and logs are scrubbed of
+    /// (filled by the gateway at start-up; tests may set them directly). Never printed.
     pub secret_values: Vec<String>,
 }
 
@@ -129,6 +147,9 @@ impl Default for EvidenceConfig {
                 .map(|k| (*k).to_owned())
                 .collect(),
             secret_values: Vec::new(),
+            max_age: Some(std::time::Duration::from_secs(30 * 86_400)),
+            max_total_bytes: Some(1024 * 1024 * 1024),
+            fail_closed: false,
         }
     }
 }
@@ -144,6 +165,9 @@ impl std::fmt::Debug for EvidenceConfig {
             .field("max_queued_bytes", &self.max_queued_bytes)
             .field("redact_keys", &self.redact_keys)
             .field("secret_env", &self.secret_env)
+            .field("max_age", &self.max_age)
+            .field("max_total_bytes", &self.max_total_bytes)
+            .field("fail_closed", &self.fail_closed)
             .field("secret_values", &format_args!("[{} hidden]", self.secret_values.len()))
             .finish()
     }
@@ -171,22 +195,17 @@ impl EvidenceConfig {
         if self.queue_capacity == 0 {
             return Err(EvidenceError::Config("queue_capacity must be at least 1".into()));
         }
+        if self.max_total_bytes.is_some_and(|m| m < 2 * self.max_file_bytes) {
+            return Err(EvidenceError::Config(format!(
+                "max_total_bytes = {} must be at least twice max_file_bytes = {} (the newest file is always kept)",
+                self.max_total_bytes.unwrap_or_default(),
+                self.max_file_bytes
+            )));
+        }
         if self.dir.as_os_str().is_empty() {
             return Err(EvidenceError::Config("dir must not be empty".into()));
         }
         Ok(self)
-    }
-
-    /// Reads the values of the `secret_env` variables through `lookup` (the process environment in the gateway)
-    /// and adds them to `secret_values`. Called once at start-up, so a later change of the environment is not
-    /// seen, and the values never leave the redactor.
-    pub(crate) fn read_secrets(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        for name in &self.secret_env {
-            if let Some(v) = lookup(name).filter(|v| !v.is_empty()) {
-                self.secret_values.push(v);
-            }
-        }
-        self
     }
 
     pub(crate) fn redactor(&self) -> Redactor {
@@ -381,10 +400,8 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_read_once_and_never_printed() {
-        let cfg = EvidenceConfig::default()
-            .read_secrets(|k| (k == "BRAVE_API_KEY").then(|| "BSA-very-secret-value".to_owned()));
-        assert_eq!(cfg.secret_values, ["BSA-very-secret-value"]);
+    fn secrets_are_never_printed() {
+        let cfg = EvidenceConfig { secret_values: vec!["BSA-very-secret-value".into()], ..EvidenceConfig::default() };
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("BSA-very"), "{debug}");
         assert!(debug.contains("[1 hidden]"));

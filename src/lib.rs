@@ -17,6 +17,7 @@
 //! - [`kv`], [`cache`], [`ratelimit`], [`policy`], [`evidence`], [`telemetry`], [`ops`]: the parts a call uses
 //!   (Redis, result cache, limits, policy rules, audit trail, metrics and logs, /healthz and /metrics).
 //! - [`config`]: the TOML file and the environment overlay, validated with file/line errors.
+//! - [`scrub`]: the one scrubber of secret values, shared by the evidence trail, client errors and logs.
 //! - [`transport`]: framing, the pending-request map, downstream child processes and HTTP servers; generic over
 //!   the caller it answers.
 //! - [`catalog`]: the lists of each server, persisted for lazy starts.
@@ -51,6 +52,7 @@ pub(crate) mod protocol;
 pub mod ratelimit;
 pub(crate) mod reload;
 pub(crate) mod routing;
+pub(crate) mod scrub;
 pub mod session;
 pub(crate) mod spin;
 pub(crate) mod telemetry;

@@ -37,7 +37,8 @@ pub(crate) struct LogGuard {
 /// A log folder that cannot be used is reported on stderr, and logging goes on to stderr alone.
 pub(crate) fn init_logging(level: &str, files: Option<&LogConfig>) -> LogGuard {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(std::io::stderr);
+    let stderr =
+        tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(Scrubbed(std::io::stderr));
     let mut guard = None;
     let mut problem = None;
     let file = match files.and_then(|f| f.dir.as_ref().map(|dir| (f, dir))) {
@@ -45,7 +46,7 @@ pub(crate) fn init_logging(level: &str, files: Option<&LogConfig>) -> LogGuard {
             Ok(appender) => {
                 let (writer, g) = tracing_appender::non_blocking(appender);
                 guard = Some(g);
-                Some(tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(writer))
+                Some(tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(Scrubbed(writer)))
             }
             Err(e) => {
                 problem = Some(format!("cannot write log files to {}: {e}; logging to stderr only", dir.display()));
@@ -59,6 +60,35 @@ pub(crate) fn init_logging(level: &str, files: Option<&LogConfig>) -> LogGuard {
         tracing::error!("{p}");
     }
     LogGuard { _file: guard }
+}
+
+/// A log writer whose every line goes through the one scrubber ([`crate::scrub`]) first: whatever a field,
+/// a message or a server's stderr line holds, at any level, a secret value never reaches a log.
+struct Scrubbed<M>(M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a> for Scrubbed<M> {
+    type Writer = ScrubbedWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedWriter(self.0.make_writer())
+    }
+}
+
+struct ScrubbedWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for ScrubbedWriter<W> {
+    /// The formatter hands over one whole line per write, so a secret is never split between two.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf).map(crate::scrub::scrub) {
+            Ok(std::borrow::Cow::Owned(clean)) => self.0.write_all(clean.as_bytes())?,
+            _ => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn appender(cfg: &LogConfig, dir: &std::path::Path) -> Result<RollingFileAppender, String> {

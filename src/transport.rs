@@ -15,6 +15,7 @@ pub(crate) mod child;
 pub(crate) mod framing;
 pub(crate) mod http;
 pub(crate) mod pending;
+pub(crate) mod reaper;
 
 use std::time::Duration;
 
@@ -126,6 +127,11 @@ pub(crate) enum DownstreamError {
     BadResponse { server: String, detail: String },
     #[error("server `{server}` failed repeatedly; its circuit is open and calls fail fast for another {}", humantime::format_duration(*.retry_in))]
     CircuitOpen { server: String, retry_in: Duration },
+    #[error(
+        "the call to server `{server}` was refused: the audit trail cannot be written and evidence.fail_closed is \
+         on; calls are refused until writing recovers (check the evidence directory: disk full?)"
+    )]
+    Unrecordable { server: String },
 }
 
 fn tail(stderr: &str) -> String {
@@ -142,7 +148,9 @@ impl DownstreamError {
             DownstreamError::Timeout { .. } => code::TIMEOUT,
             DownstreamError::Overloaded { .. } => code::OVERLOADED,
             DownstreamError::FrameTooLarge { .. } | DownstreamError::BadResponse { .. } => code::INTERNAL_ERROR,
-            DownstreamError::Exited { .. } | DownstreamError::Unavailable { .. } => code::SERVER_UNAVAILABLE,
+            DownstreamError::Exited { .. }
+            | DownstreamError::Unavailable { .. }
+            | DownstreamError::Unrecordable { .. } => code::SERVER_UNAVAILABLE,
             DownstreamError::CircuitOpen { .. } => code::CIRCUIT_OPEN,
         }
     }
@@ -155,13 +163,27 @@ impl DownstreamError {
             | DownstreamError::Overloaded { server, .. }
             | DownstreamError::FrameTooLarge { server, .. }
             | DownstreamError::BadResponse { server, .. }
-            | DownstreamError::CircuitOpen { server, .. } => server,
+            | DownstreamError::CircuitOpen { server, .. }
+            | DownstreamError::Unrecordable { server } => server,
         }
     }
 
     /// The JSON-RPC error response for a client's request `id`.
     pub(crate) fn to_frame(&self, id: &RawValue) -> Bytes {
+        self.to_frame_for(id, true)
+    }
+
+    /// The error frame for a client that may (`stderr`) or may not see a crashed server's stderr lines.
+    pub(crate) fn to_frame_for(&self, id: &RawValue, stderr: bool) -> Bytes {
         let data = serde_json::json!({ "gateway": true, "server": self.server() });
-        error_frame(id, self.code(), &self.to_string(), Some(data))
+        let text = match self {
+            DownstreamError::Exited { server, status, stderr_tail } if !stderr && !stderr_tail.is_empty() => format!(
+                "server `{server}` exited ({status}) while the call was in flight; its stderr is in the gateway's log"
+            ),
+            _ => self.to_string(),
+        };
+        // Every message a client gets goes through the one scrubber (a crashed server's stderr may print its
+        // own environment).
+        error_frame(id, self.code(), &crate::scrub::scrub(&text), Some(data))
     }
 }

@@ -145,3 +145,47 @@ async fn the_trail_a_real_gateway_wrote_verifies_from_its_configuration() {
     let records: u64 = text.split(" record(s)").next().and_then(|t| t.rsplit(' ').next()).unwrap().parse().unwrap();
     assert!(records >= 6, "{text}");
 }
+
+/// Arguments no JSON library reads into its tree (`1e400`, nesting thousands deep, lone surrogate escapes) are
+/// recorded as sent, the trail verifies, and a restart keeps such a record when it is the last line (it used to
+/// be taken for a torn write and cut off).
+#[tokio::test]
+async fn hostile_arguments_through_a_real_gateway_verify_and_survive_restarts() {
+    let ws = Workspace::new();
+    let cfg = ws.config(&fixture_server("alpha", "app", ""));
+    let deep = format!("{}1{}", "[".repeat(2000), "]".repeat(2000));
+    let calls = [
+        r#"{"message":"esc \u0000 \ud800 ü","x-api-key":"hide-me-please"}"#.to_owned(),
+        r#"{"message":"big","n":1e400,"m":-123456789012345678901234567890e-999}"#.to_owned(),
+        format!(r#"{{"message":"deep","d":{deep}}}"#),
+    ];
+    for round in 0..2u64 {
+        let mut gw = Gateway::start(&cfg).await;
+        gw.initialize().await;
+        for (i, args) in calls.iter().enumerate() {
+            let id = 100 + round * 10 + i as u64;
+            gw.send_raw(&format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"app__alpha__echo","arguments":{args}}}}}"#
+            ))
+            .await;
+            let resp = gw.response(serde_json::json!(id)).await;
+            assert!(resp.get("result").is_some() || resp.get("error").is_some(), "{resp}");
+        }
+        gw.close_stdin();
+        assert!(gw.wait_exit(Duration::from_secs(15)).await.success(), "{}", gw.stderr());
+        let out = cli(&["evidence", "verify", "--config", cfg.to_str().unwrap()], &[]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains("repaired") && !text.contains("torn"), "round {round}: {text}");
+    }
+    let trail: String = std::fs::read_dir(ws.path().join("state/evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(trail.matches("\"n\":1e400").count(), 2, "numbers are kept as sent");
+    assert_eq!(trail.matches(&deep).count(), 2, "nesting is kept as sent");
+    assert!(!trail.contains("hide-me-please"));
+    assert!(!trail.contains("\"kind\":\"repair\""));
+}

@@ -37,6 +37,18 @@ struct RawConfig {
     evidence: super::services::RawEvidence,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    secrets: RawSecrets,
+}
+
+/// `[secrets]`: what clients may see of what servers print.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSecrets {
+    /// Remote (HTTP) clients get the last stderr lines of a crashed server in the error. Default false: a
+    /// server's stderr is the operator's (it is in the gateway's log, scrubbed); the stdio client, the local
+    /// user, always gets it (scrubbed).
+    stderr_to_remote_clients: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +323,7 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         servers: servers.into_iter().map(Arc::new).collect(),
         services,
         log,
+        secrets: super::SecretsConfig { stderr_to_remote_clients: raw.secrets.stderr_to_remote_clients },
         ops,
         runtime,
     })

@@ -104,6 +104,12 @@ pub(super) struct RawEvidence {
     /// Added to the built-in list (BRAVE_API_KEY, GITHUB_PERSONAL_ACCESS_TOKEN, GITHUB_TOKEN, DATABASE_URL,
     /// REDIS_URL).
     secret_env: Vec<String>,
+    /// Retention by age: default "30d"; "never" keeps files forever.
+    max_age: Option<Spanned<String>>,
+    /// Retention by size of all evidence files together: default 1 GiB; 0: no bound.
+    max_total_bytes: Option<Spanned<u64>>,
+    /// Refuse calls that cannot be recorded (full or failing disk) until writing recovers. Default false.
+    fail_closed: bool,
 }
 
 /// Records a problem at a span (the caller knows the file).
@@ -247,6 +253,30 @@ pub(super) fn compile(
                 Err(e) => report(raw.span(), format!("flush_interval: {e}")),
             }
         }
+        if let Some(raw) = &evidence.max_age {
+            match raw.get_ref().as_str() {
+                "never" => cfg.max_age = None,
+                text => match parse_duration(text) {
+                    Ok(d) if !d.is_zero() => cfg.max_age = Some(d),
+                    Ok(_) => report(raw.span(), "max_age must be longer than zero (or \"never\")".into()),
+                    Err(e) => report(raw.span(), format!("max_age: {e}")),
+                },
+            }
+        }
+        if let Some(raw) = &evidence.max_total_bytes {
+            match *raw.get_ref() {
+                0 => cfg.max_total_bytes = None,
+                n if n < 2 * cfg.max_file_bytes => report(
+                    raw.span(),
+                    format!(
+                        "max_total_bytes must be 0 (no bound) or at least twice max_file_bytes ({})",
+                        cfg.max_file_bytes
+                    ),
+                ),
+                n => cfg.max_total_bytes = Some(n),
+            }
+        }
+        cfg.fail_closed = evidence.fail_closed;
         cfg.redact_keys.extend(evidence.redact_keys.iter().cloned());
         cfg.secret_env.extend(evidence.secret_env.iter().cloned());
         cfg

@@ -299,3 +299,35 @@ fn the_environment_turns_the_http_front_on_and_moves_it() {
     let errs = load_str("", &bad).unwrap_err();
     assert_eq!(errs.0[0].origin, "env:ENABLE_HTTP", "{errs}");
 }
+
+#[test]
+fn evidence_retention_fail_closed_and_secrets_sections_compile_and_bad_values_are_named() {
+    let cfg = load_str(
+        "[evidence]\nmax_age = \"7days\"\nmax_total_bytes = 1000000000\nfail_closed = true\n\n[secrets]\nstderr_to_remote_clients = true\n",
+        &Overlay::default(),
+    )
+    .unwrap();
+    let ev = cfg.services.evidence.as_ref().unwrap();
+    assert_eq!(
+        (ev.max_age, ev.max_total_bytes, ev.fail_closed),
+        (Some(Duration::from_secs(7 * 86_400)), Some(1_000_000_000), true)
+    );
+    assert!(cfg.secrets.stderr_to_remote_clients);
+
+    let defaults = load_str("", &Overlay::default()).unwrap();
+    let ev = defaults.services.evidence.as_ref().unwrap();
+    assert_eq!(
+        (ev.max_age, ev.max_total_bytes, ev.fail_closed),
+        (Some(Duration::from_secs(30 * 86_400)), Some(1 << 30), false)
+    );
+    assert!(!defaults.secrets.stderr_to_remote_clients);
+
+    let unbounded = load_str("[evidence]\nmax_age = \"never\"\nmax_total_bytes = 0\n", &Overlay::default()).unwrap();
+    let ev = unbounded.services.evidence.as_ref().unwrap();
+    assert_eq!((ev.max_age, ev.max_total_bytes), (None, None));
+
+    let err = load_str("[evidence]\nmax_age = \"soon\"\nmax_total_bytes = 5000\n", &Overlay::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_age") && err.contains("max_total_bytes must be 0"), "{err}");
+}

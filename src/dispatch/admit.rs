@@ -46,6 +46,11 @@ impl Services {
     /// Checks the call's limit and cache, then hands it to `server` (or answers it here). Never waits: with a
     /// Redis backend in the plan, the rest runs on a task.
     pub(crate) fn admit(self: &Arc<Self>, call: Call, server: &ServerHandle, plan: Plan) {
+        // `fail_closed`: a call whose record cannot be written is not made (its refusal is still recorded, and
+        // that record is what finds out that writing works again).
+        if self.evidence.refuses() {
+            return call.reply_fail(&DownstreamError::Unrecordable { server: server.label().to_string() });
+        }
         let remote_limit = plan.limit.is_some() && matches!(self.limiter, Limiter::Redis(_));
         let remote_cache = plan.cache.is_some() && matches!(self.cache, Some(Cache::Redis(_)));
         if !remote_limit && !remote_cache {
@@ -249,7 +254,7 @@ pub(super) fn answer_followers(
             Answer::Result(r) => f.result_frame(r.get().as_bytes()),
             Answer::CacheHit(r) => f.result_frame(r),
             Answer::Error(e) => protocol::raw_error_frame(&f.id, e),
-            Answer::Failure(e) => e.to_frame(&f.id),
+            Answer::Failure(e) => e.to_frame_for(&f.id, f.client.sees_stderr),
             Answer::RateLimited(m) => protocol::error_frame(&f.id, code::RATE_LIMITED, m, None),
         };
         f.deliver(frame, answer);

@@ -123,7 +123,7 @@ impl ClientReply {
 
     /// Answers with a failure the gateway saw.
     pub(crate) fn fail(self, err: &DownstreamError) {
-        let frame = err.to_frame(&self.id);
+        let frame = err.to_frame_for(&self.id, self.client.sees_stderr);
         self.deliver(frame, Answer::Failure(err));
     }
 }

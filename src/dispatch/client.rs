@@ -116,6 +116,9 @@ pub(crate) struct ClientHandle {
     pub(crate) identity: std::sync::OnceLock<Arc<str>>,
     /// Tasks this client created (2025-11-25 experimental tasks): task id → server label, for routing `tasks/*`.
     tasks: Mutex<HashMap<String, String>>,
+    /// Errors to this client carry a crashed server's last stderr lines (scrubbed): the stdio client always,
+    /// remote (HTTP) clients only with `[secrets] stderr_to_remote_clients`.
+    pub(crate) sees_stderr: bool,
 }
 
 impl ClientHandle {
@@ -133,6 +136,7 @@ impl ClientHandle {
             subscriptions: Mutex::new(HashSet::new()),
             tasks: Mutex::new(HashMap::new()),
             identity: std::sync::OnceLock::new(),
+            sees_stderr: true,
         }
     }
 
@@ -295,18 +299,28 @@ pub(crate) struct Clients {
     next_request: AtomicU64,
     /// Calls of modern clients waiting for their answers to a server's questions.
     pub(crate) parking: super::mrtr::Parking,
+    /// Remote (HTTP) sessions see crashed servers' stderr lines (`[secrets] stderr_to_remote_clients`).
+    pub(crate) remote_stderr: AtomicBool,
 }
 
 impl Clients {
-    /// A new session, registered.
+    /// A new local (stdio) session, registered.
     pub(crate) fn open(&self, tx: ClientTx) -> Arc<ClientHandle> {
-        self.open_with(Outbound::Channel(tx), None)
+        self.open_session(Outbound::Channel(tx), None, true)
     }
 
-    /// A new session whose frames go to `out`; `owner` as in [`ClientHandle::owner`] (default: the session).
+    /// A new remote (HTTP) session whose frames go to `out`; `owner` as in [`ClientHandle::owner`] (default:
+    /// the session).
     pub(crate) fn open_with(&self, out: Outbound, owner: Option<u64>) -> Arc<ClientHandle> {
+        self.open_session(out, owner, self.remote_stderr.load(Ordering::Relaxed))
+    }
+
+    fn open_session(&self, out: Outbound, owner: Option<u64>, sees_stderr: bool) -> Arc<ClientHandle> {
         let session = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
-        let handle = Arc::new(ClientHandle::with_outbound(session, out, owner.unwrap_or(session)));
+        let handle = Arc::new(ClientHandle {
+            sees_stderr,
+            ..ClientHandle::with_outbound(session, out, owner.unwrap_or(session))
+        });
         self.sessions.write().unwrap_or_else(|p| p.into_inner()).insert(session, handle.clone());
         handle
     }

@@ -49,6 +49,7 @@ pub(crate) fn failure_outcome(e: &DownstreamError) -> Outcome {
         DownstreamError::Timeout { .. } => Outcome::Timeout,
         DownstreamError::CircuitOpen { .. }
         | DownstreamError::Unavailable { .. }
+        | DownstreamError::Unrecordable { .. }
         | DownstreamError::Overloaded { .. } => Outcome::Unavailable,
         DownstreamError::Exited { .. }
         | DownstreamError::FrameTooLarge { .. }

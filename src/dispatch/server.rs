@@ -63,6 +63,11 @@ impl ServerHandle {
         ServerHandle { label, lane, port }
     }
 
+    /// `<namespace>.<server>`.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
     /// Hands a call to the server: through the fast lane when it is open, else to the actor (which queues it,
     /// starts the server, or answers it with the reason it cannot run). `false`: the actor is gone (the call
     /// was answered with an error).

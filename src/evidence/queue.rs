@@ -60,6 +60,10 @@ pub(crate) struct EvidenceHandle {
     max_queued_bytes: usize,
     /// Records the writer is done with, handed back to be reused and dropped where they were made.
     spent: Arc<Spent>,
+    /// Set by the writer while writes fail (a full or failing disk), cleared when one succeeds again.
+    failing: Arc<AtomicBool>,
+    /// `fail_closed`: calls are refused while records cannot be written (see [`EvidenceHandle::refuses`]).
+    fail_closed: bool,
 }
 
 /// Written records on their way back from the writer thread, so their memory is freed (and their boxes reused)
@@ -132,7 +136,18 @@ impl EvidenceHandle {
             queued_bytes: Arc::new(AtomicUsize::new(0)),
             max_queued_bytes: 0,
             spent: Arc::default(),
+            failing: Arc::default(),
+            fail_closed: false,
         }
+    }
+
+    /// With `fail_closed`: whether a call must be refused now because its record could not be written (the
+    /// writer's last write failed, or the queue is full or closed). One atomic load and a queue length check;
+    /// always `false` without `fail_closed`. A refused call is still recorded: that record is what tells the
+    /// writer, by succeeding, that writing has recovered.
+    pub(crate) fn refuses(&self) -> bool {
+        self.fail_closed
+            && (self.failing.load(Ordering::Relaxed) || self.tx.as_ref().is_none_or(|tx| tx.capacity() == 0))
     }
 
     pub(crate) fn is_enabled(&self) -> bool {
@@ -213,6 +228,8 @@ pub(crate) struct Queue {
     queued_bytes: Arc<AtomicUsize>,
     /// Shared with the handles: the writer hands written records back to them.
     spent: Arc<Spent>,
+    /// Shared with the handles: writes are failing now (for `fail_closed`).
+    failing: Arc<AtomicBool>,
 }
 
 /// A record with this tool makes the writer thread panic: how the supervision tests inject a failure.
@@ -227,7 +244,10 @@ impl Queue {
         let dropped = Arc::new(AtomicU64::new(0));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let spent = Arc::new(Spent::default());
+        let failing = Arc::new(AtomicBool::new(false));
         let handle = EvidenceHandle {
+            failing: failing.clone(),
+            fail_closed: config.fail_closed,
             tx: Some(tx.clone()),
             dropped: dropped.clone(),
             max_argument_bytes: config.max_argument_bytes,
@@ -235,8 +255,16 @@ impl Queue {
             max_queued_bytes: config.max_queued_bytes,
             spent: spent.clone(),
         };
-        let queue =
-            Queue { config, tx, rx: Mutex::new(Some(rx)), dropped, noted: AtomicU64::new(0), queued_bytes, spent };
+        let queue = Queue {
+            config,
+            tx,
+            rx: Mutex::new(Some(rx)),
+            dropped,
+            noted: AtomicU64::new(0),
+            queued_bytes,
+            spent,
+            failing,
+        };
         Ok((queue, handle))
     }
 
@@ -265,7 +293,16 @@ impl Queue {
         let mut writer = writer;
         // Everything queued at a moment goes out in one write; the queue running dry writes it out.
         writer.set_batching(true);
-        let mut drain = Drain { writer, dropped: &self.dropped, noted: &self.noted, unflushed: 0, failing: false };
+        let mut drain = Drain {
+            writer,
+            dropped: &self.dropped,
+            noted: &self.noted,
+            unflushed: 0,
+            failing: false,
+            shared_failing: &self.failing,
+            noting: None,
+            unflushed_notes: false,
+        };
         let mut replies = Vec::new();
         let mut written = Vec::new();
         let mut released = 0;
@@ -311,6 +348,7 @@ impl Queue {
             drain.flush();
         }
         drain.note_drops();
+        drain.flush();
         if let Err(e) = drain.writer.close() {
             tracing::error!(error = %e, "evidence: final fsync failed");
         }
@@ -343,6 +381,12 @@ struct Drain<'q> {
     unflushed: u64,
     /// Writes are failing: log the first failure and the recovery, not every record in between.
     failing: bool,
+    /// The same, for the handles (`fail_closed` refuses calls while it is set).
+    shared_failing: &'q AtomicBool,
+    /// The drop count a `dropped` record gathered but not yet written says is noted.
+    noting: Option<u64>,
+    /// A `dropped` record is gathered but not yet written.
+    unflushed_notes: bool,
 }
 
 impl Drop for Drain<'_> {
@@ -362,12 +406,11 @@ impl Drain<'_> {
         }
         self.note_drops();
         match self.writer.append(rec, SystemTime::now()) {
-            Ok(()) => {
-                self.unflushed += 1;
-                self.recovered()
-            }
+            // Gathered, not written: recovery is declared by the flush that puts it on disk.
+            Ok(()) => self.unflushed += 1,
             Err(e) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.shared_failing.store(true, Ordering::Relaxed);
                 if !self.failing {
                     self.failing = true;
                     tracing::error!(error = %e, "evidence write failed; records are dropped (and counted) until it recovers");
@@ -376,40 +419,55 @@ impl Drain<'_> {
         }
     }
 
-    /// Writes a `dropped` record when records were lost since the last one, so the gap is in the file.
+    /// Writes a `dropped` record when records were lost since the last one, so the gap is in the file. The
+    /// count counts as noted once the line is on disk (a failed flush loses the note too; it is made again).
     fn note_drops(&mut self) {
         let (total, noted) = (self.dropped.load(Ordering::Relaxed), self.noted.load(Ordering::Relaxed));
-        if total > noted && self.writer.append_dropped(total - noted, total, SystemTime::now()).is_ok() {
-            self.noted.store(total, Ordering::Relaxed);
-            self.recovered();
+        let noting = self.noting.unwrap_or(noted);
+        if total > noting && self.writer.append_dropped(total - noting, total, SystemTime::now()).is_ok() {
+            self.noting = Some(total);
+            self.unflushed_notes = true;
         }
     }
 
     fn recovered(&mut self) {
         if std::mem::take(&mut self.failing) {
+            self.shared_failing.store(false, Ordering::Relaxed);
             tracing::info!("evidence writes recovered");
         }
     }
 
-    /// Writes what the writer gathered; records lost to a failed write are counted as dropped.
+    /// Writes what the writer gathered; records lost to a failed write are counted as dropped. A write that
+    /// put lines on disk ends a failure (and lets `fail_closed` calls through again).
     fn flush(&mut self) {
+        let wrote = self.unflushed > 0 || self.unflushed_notes;
         let result = self.writer.flush();
         self.unflushed = 0;
+        self.unflushed_notes = false;
         let lost = self.writer.take_lost();
         self.dropped.fetch_add(lost, Ordering::Relaxed);
+        let noting = self.noting.take();
         match result {
-            Ok(()) => {}
-            Err(e) if !self.failing => {
-                self.failing = true;
-                tracing::error!(error = %e, "evidence write failed; records are dropped (and counted) until it recovers");
+            Ok(()) if wrote => {
+                if let Some(n) = noting {
+                    self.noted.store(n, Ordering::Relaxed);
+                }
+                self.recovered();
             }
-            Err(_) => {}
+            Ok(()) => {}
+            Err(e) => {
+                self.shared_failing.store(true, Ordering::Relaxed);
+                if !self.failing {
+                    self.failing = true;
+                    tracing::error!(error = %e, "evidence write failed; records are dropped (and counted) until it recovers");
+                }
+            }
         }
     }
 
     #[cfg(test)]
     fn sync(&mut self) {
-        self.unflushed = 0;
+        self.flush();
         if let Err(e) = self.writer.sync() {
             tracing::warn!(error = %e, "evidence: fsync failed");
         }

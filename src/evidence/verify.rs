@@ -150,12 +150,14 @@ pub struct VerifyReport {
     pub(crate) notes: Vec<String>,
     /// The first breakage; verification stops there, since everything after it is unanchored.
     pub(crate) problem: Option<Problem>,
+    /// The chains of the other gateway instances that shared the directory (`lane-N`), each verified alone.
+    pub(crate) lanes: Vec<VerifyReport>,
 }
 
 impl VerifyReport {
     /// The chain is intact (a torn tail is tolerated).
     pub fn is_ok(&self) -> bool {
-        self.problem.is_none()
+        self.problem.is_none() && self.lanes.iter().all(VerifyReport::is_ok)
     }
 }
 
@@ -187,9 +189,13 @@ impl fmt::Display for VerifyReport {
             )?;
         }
         match &self.problem {
-            None => write!(f, "OK: the chain is intact"),
-            Some(p) => write!(f, "BROKEN: {p}"),
+            None => write!(f, "OK: the chain is intact")?,
+            Some(p) => write!(f, "BROKEN: {p}")?,
         }
+        for lane in &self.lanes {
+            write!(f, "\n\nlane (another gateway instance's chain):\n{lane}")?;
+        }
+        Ok(())
     }
 }
 
@@ -205,7 +211,28 @@ struct Pending {
 
 /// Checks every evidence file in `dir`. `Err` only when the directory or a file cannot be read; a broken chain
 /// is a report with a [`Problem`].
+///
+/// Lanes (`lane-N` subdirectories, written by further gateway instances sharing the state directory) are
+/// chains of their own: each is verified the same way and reported in [`VerifyReport::lanes`].
 pub fn verify(dir: &Path) -> Result<VerifyReport, EvidenceError> {
+    let mut report = verify_chain(dir)?;
+    let mut lanes: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(EvidenceError::io(dir))?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let n: u32 = e.file_name().to_str()?.strip_prefix("lane-")?.parse().ok()?;
+            e.file_type().ok()?.is_dir().then(|| (n, e.path()))
+        })
+        .collect();
+    lanes.sort();
+    for (_, lane) in lanes {
+        report.lanes.push(verify_chain(&lane)?);
+    }
+    Ok(report)
+}
+
+/// One chain: the evidence files directly in `dir`.
+fn verify_chain(dir: &Path) -> Result<VerifyReport, EvidenceError> {
     let files = list_files(dir).map_err(EvidenceError::io(dir))?;
     let mut v = Verifier {
         report: VerifyReport { dir: dir.to_path_buf(), files: files.len(), ..VerifyReport::default() },

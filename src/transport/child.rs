@@ -192,7 +192,22 @@ impl<C: Caller> ChildProcess<C> {
     pub(crate) fn spawn(spec: SpawnSpec<'_, C>) -> Result<ChildProcess<C>, DownstreamError> {
         let cfg = spec.config;
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
-        let mut cmd = Command::new(&cfg.command);
+        let cannot_start = |e: std::io::Error| {
+            unavailable(format!("cannot start `{}` (defined at {}): {e}", cfg.command.display(), cfg.origin))
+        };
+        let mut cmd = match super::reaper::launcher() {
+            // Through the launcher, which makes the server die with the gateway (see `reaper`). The program is
+            // found here, so that a missing one is reported as before rather than as an early exit.
+            Some(launcher) => {
+                let path = cfg.env.get("PATH").and_then(|p| expand_env(p, spec.lookup_env).ok()).map(|(p, _)| p);
+                let program = find_program(&cfg.command, &cfg.cwd, path.or_else(|| (spec.lookup_env)("PATH")))
+                    .map_err(cannot_start)?;
+                let mut cmd = Command::new(launcher);
+                cmd.arg(super::reaper::EXEC_CHILD).arg(std::process::id().to_string()).arg(program);
+                cmd
+            }
+            None => Command::new(&cfg.command),
+        };
         cmd.args(&cfg.args)
             .current_dir(&cfg.cwd)
             .stdin(Stdio::piped())
@@ -208,6 +223,8 @@ impl<C: Caller> ChildProcess<C> {
                 }
             }
         }
+        // The mark by which a later start recognises this gateway's leftovers (see `reaper`).
+        cmd.env(super::reaper::INSTANCE_ENV, super::reaper::instance_id());
         for (key, value) in &cfg.env {
             let (value, missing) = expand_env(value, spec.lookup_env).map_err(&unavailable)?;
             for var in missing {
@@ -215,10 +232,9 @@ impl<C: Caller> ChildProcess<C> {
             }
             cmd.env(key, value);
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            unavailable(format!("cannot start `{}` (defined at {}): {e}", cfg.command.display(), cfg.origin))
-        })?;
+        let mut child = cmd.spawn().map_err(cannot_start)?;
         let pid = child.id().unwrap_or(0);
+        super::reaper::note(pid);
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr_pipe = child.stderr.take().expect("stderr is piped");
@@ -271,6 +287,28 @@ impl<C: Caller> ChildProcess<C> {
     pub(crate) fn kill(&self) {
         kill_group(self.pid, Signal::SIGKILL);
     }
+}
+
+/// The file `command` names, as `execvp` would find it: a name with a `/` relative to `cwd`, a bare name in
+/// the directories of `path`. `ENOENT` when there is none, as a failed spawn says.
+fn find_program(
+    command: &std::path::Path,
+    cwd: &std::path::Path,
+    path: Option<String>,
+) -> Result<std::path::PathBuf, std::io::Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let not_found = || std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32);
+    let executable =
+        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if command.as_os_str().as_encoded_bytes().contains(&b'/') {
+        let full = cwd.join(command);
+        return if full.exists() { Ok(full) } else { Err(not_found()) };
+    }
+    let path = path.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    path.split(':')
+        .map(|dir| cwd.join(if dir.is_empty() { "." } else { dir }).join(command))
+        .find(|candidate| executable(candidate))
+        .ok_or_else(not_found)
 }
 
 fn kill_group(pid: u32, signal: Signal) {

@@ -215,3 +215,120 @@ mod tests {
         assert_eq!(got[2], Frame::Line(Bytes::from_static(b"{\"id\":3}")));
     }
 }
+
+/// The frame reader's contract on arbitrary input, whatever the read sizes: every line that is not blank
+/// comes out once, in order, exactly as sent without its surrounding blanks; a line over the limit comes out as
+/// `Oversized` with its first bytes and a length that covers it; blank lines and line ends never make a frame;
+/// nothing panics and nothing is lost or merged.
+#[cfg(test)]
+mod contract {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use proptest::prelude::*;
+    use tokio::io::ReadBuf;
+
+    use super::*;
+
+    const MAX: usize = 64;
+
+    /// Hands out `data` in reads of the given sizes (cycled).
+    struct Chunked {
+        data: Vec<u8>,
+        at: usize,
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl AsyncRead for Chunked {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(self.data.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.data[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A line's content: any bytes but a newline, without blanks around it. Short ones fit the limit even with
+    /// their blanks; long ones are over it even without.
+    fn content() -> impl Strategy<Value = Vec<u8>> {
+        let byte = any::<u8>().prop_filter("no newline", |b| *b != b'\n');
+        prop_oneof![
+            4 => prop::collection::vec(byte.clone(), 0..40),
+            1 => prop::collection::vec(byte, 100..2000),
+        ]
+        .prop_map(|mut v| {
+            while v.last().is_some_and(u8::is_ascii_whitespace) {
+                v.pop();
+            }
+            let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+            v.drain(..start);
+            v
+        })
+    }
+
+    fn blanks() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop::sample::select(vec![b' ', b'\t', b'\r']), 0..3)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn every_line_comes_out_once_in_order_trimmed_or_reported_oversized(
+            lines in prop::collection::vec((blanks(), content(), blanks(), any::<bool>()), 0..20),
+            final_newline in any::<bool>(),
+            sizes in prop::collection::vec(1usize..300, 1..8),
+        ) {
+            let mut data = Vec::new();
+            for (i, (before, line, after, crlf)) in lines.iter().enumerate() {
+                data.extend_from_slice(before);
+                data.extend_from_slice(line);
+                data.extend_from_slice(after);
+                if i + 1 < lines.len() || final_newline {
+                    data.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+                }
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let got = rt.block_on(async {
+                let mut reader = FrameReader::new(Chunked { data, at: 0, sizes, turn: 0 }, MAX);
+                let mut out = Vec::new();
+                while let Some(f) = reader.next().await.unwrap() {
+                    out.push(f);
+                }
+                out
+            });
+            let expected: Vec<_> = lines.iter().filter(|l| !l.1.is_empty()).collect();
+            prop_assert_eq!(got.len(), expected.len(), "{:?}", got);
+            for (frame, (before, line, after, crlf)) in got.iter().zip(expected) {
+                match frame {
+                    Frame::Line(bytes) => {
+                        prop_assert!(line.len() <= MAX);
+                        prop_assert_eq!(&bytes[..], &line[..]);
+                    }
+                    Frame::Oversized { prefix, len } => {
+                        prop_assert!(line.len() > MAX, "a line within the limit was reported oversized");
+                        // As read up to the newline: the `\r` of a CRLF included.
+                        let ending: &[u8] = if *crlf { b"\r" } else { b"" };
+                        let raw: Vec<u8> = [&before[..], &line[..], &after[..], ending].concat();
+                        prop_assert!(
+                            raw.starts_with(prefix) || line.starts_with(prefix),
+                            "prefix {:?} of raw {:?}",
+                            String::from_utf8_lossy(prefix),
+                            String::from_utf8_lossy(&raw)
+                        );
+                        prop_assert!(prefix.len() == PREFIX.min(prefix.len()) && !prefix.is_empty());
+                        prop_assert!(*len >= line.len() && *len <= raw.len() + 1, "len {} for {} bytes", len, line.len());
+                    }
+                }
+            }
+        }
+    }
+}
