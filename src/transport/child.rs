@@ -192,7 +192,10 @@ impl<C: Caller> ChildProcess<C> {
     pub(crate) fn spawn(spec: SpawnSpec<'_, C>) -> Result<ChildProcess<C>, DownstreamError> {
         let cfg = spec.config;
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
-        let mut cmd = Command::new(&cfg.command);
+        // Found as `check` finds it: beside the gateway, then on PATH (a desktop client's PATH is minimal).
+        let program = crate::config::resolve_command(cfg, crate::config::exe_dir().as_deref(), spec.lookup_env)
+            .map_err(|e| unavailable(format!("cannot start: {e} (defined at {})", cfg.origin)))?;
+        let mut cmd = Command::new(&program);
         cmd.args(&cfg.args)
             .current_dir(&cfg.cwd)
             .stdin(Stdio::piped())
@@ -216,7 +219,7 @@ impl<C: Caller> ChildProcess<C> {
             cmd.env(key, value);
         }
         let mut child = cmd.spawn().map_err(|e| {
-            unavailable(format!("cannot start `{}` (defined at {}): {e}", cfg.command.display(), cfg.origin))
+            unavailable(format!("cannot start `{}` (defined at {}): {e}", program.display(), cfg.origin))
         })?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take().expect("stdin is piped");
