@@ -214,7 +214,9 @@ impl<C: Caller> ChildProcess<C> {
         for (key, value) in &cfg.env {
             let (value, missing) = expand_env(value, spec.lookup_env).map_err(&unavailable)?;
             for var in missing {
-                tracing::warn!(server = %spec.label, var, "env {key} refers to ${{{var}}}, which is not set; passing it empty");
+                // Often on purpose (DATABASE_URL unset: the embedded store), and a server that needs it says so
+                // when it fails, which is logged at warn: not a warning at every start.
+                tracing::debug!(server = %spec.label, var, "env {key} refers to ${{{var}}}, which is not set; passing it empty");
             }
             cmd.env(key, value);
         }
