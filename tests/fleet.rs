@@ -335,3 +335,28 @@ async fn a_server_that_cannot_start_says_so_once_and_to_its_callers() {
     let resp = gw.call("app__nobody__anything", json!({})).await;
     assert!(resp["error"]["message"].as_str().unwrap_or_default().contains("Unknown tool"), "{resp}");
 }
+
+/// No Docker engine runs here (compose/check.sh validates docker-compose.yml with `docker-compose config`): what
+/// the container would run is checked in the files themselves.
+#[test]
+fn compose_runs_the_fleet_on_its_postgres_service() {
+    for file in ["compose/gateway.toml", "compose/gateway.external.toml"] {
+        let doc: toml::Value = toml::from_str(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap();
+        for role in ["data", "optimize", "simulation"] {
+            let s = &doc["servers"][role];
+            assert_eq!(s["namespace"].as_str(), Some("app"), "{file} {role}");
+            // The image has the gateway at /usr/local/bin; a bare name is found beside it.
+            assert_eq!(s["command"].as_str(), Some("dfs-gateway"), "{file} {role}");
+            assert_eq!(s["args"].as_array().unwrap(), &[toml::Value::from("app"), toml::Value::from(role)]);
+            assert_eq!(s["env"]["DATABASE_URL"].as_str(), Some("${DATABASE_URL}"), "{file} {role}");
+        }
+        let policies: Vec<&str> =
+            doc["policy"]["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        assert!(policies.contains(&"/opt/dfs-gateway/policies/dfs-app.toml"), "{file}: {policies:?}");
+    }
+    let dockerfile = std::fs::read_to_string(root().join("compose/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY mcp-servers ./mcp-servers"), "the builder needs the workspace member");
+    assert!(dockerfile.contains("mcp-servers/dfs-mcp/gateway/dfs-app.toml /opt/dfs-gateway/policies/dfs-app.toml"));
+    let compose = std::fs::read_to_string(root().join("compose/docker-compose.yml")).unwrap();
+    assert!(compose.contains("DATABASE_URL: postgres://${POSTGRES_USER:-dfs}:${POSTGRES_PASSWORD:-}@postgres:5432/"));
+}
