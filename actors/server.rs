@@ -150,6 +150,8 @@ pub(crate) struct ServerState {
     crashes: u32,
     restarts: u64,
     last_error: Option<String>,
+    /// The failure last logged at warn level in the current streak of failures (cleared when ready).
+    warned: Option<String>,
     last_activity: Instant,
     ready_since: Option<Instant>,
     protocol_version: Option<String>,
@@ -228,6 +230,7 @@ impl Actor for ServerActor {
             crashes: 0,
             restarts: 0,
             last_error: None,
+            warned: None,
             last_activity: Instant::now(),
             ready_since: None,
             protocol_version: None,
@@ -511,6 +514,8 @@ impl ServerState {
                 self.set_phase(Phase::Ready);
                 self.metrics.set_up(true);
                 self.ready_since = Some(Instant::now());
+                self.warned = None;
+                self.lane.set_down(None);
                 self.protocol_version = Some(hs.protocol_version);
                 self.caps = hs.caps;
                 self.era = Some(hs.era);
@@ -529,7 +534,7 @@ impl ServerState {
                 // The process is up but unusable: stop it; its exit is then a known, not a new, failure.
                 self.metrics.record_error(ErrorKind::Handshake);
                 let msg = format!("start-up failed: {e}");
-                tracing::warn!(server = %self.label, error = %e, "start-up failed");
+                tracing::debug!(server = %self.label, error = %e, "start-up failed");
                 if let Some(child) = self.child.take() {
                     child.kill();
                 }
@@ -565,7 +570,11 @@ impl ServerState {
         }
         while self.queue.front().is_some_and(|(deadline, _)| *deadline <= now) {
             if let Some((_, call)) = self.queue.pop_front() {
-                let err = DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout };
+                // A call that waited for a server that keeps failing to start gets the reason, not a timeout.
+                let err = match (&self.phase, &self.last_error) {
+                    (Phase::Backoff { .. }, Some(why)) => self.unavailable(&format!("it cannot run: {why}")),
+                    _ => DownstreamError::Timeout { server: self.label.to_string(), after: self.cfg.timeout },
+                };
                 self.recover_or_fail(myself, call.reply, err, false);
             }
         }

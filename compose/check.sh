@@ -93,6 +93,12 @@ if "dfs-gateway" in active:
         problems.append("dfs-gateway: command must run `serve`")
     if not gw.get("healthcheck"):
         problems.append("dfs-gateway: no healthcheck")
+    # The app fleet's store is compose's postgres service.
+    db = str((gw.get("environment") or {}).get("DATABASE_URL") or "")
+    if "@postgres:5432/" not in db:
+        problems.append(f"dfs-gateway: DATABASE_URL must name the postgres service, not {db!r}")
+    if "postgres" not in (gw.get("depends_on") or {}):
+        problems.append("dfs-gateway: must depend on postgres (the app fleet's store)")
 for p in problems:
     print("  " + p, file=sys.stderr)
 print(f"  services: {', '.join(sorted(active))}")

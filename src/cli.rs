@@ -73,6 +73,15 @@ pub(crate) enum Command {
     /// The audit trail in `<state_dir>/evidence`.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// Run one of the app fleet's MCP servers over stdio: `app data`, `app optimize`, `app simulation` or
+    /// `app all` (the same as the `dfs-mcp` binary; `app --help` lists its options). The bundled configuration
+    /// starts the fleet this way, so the one binary `cargo build` makes is all `serve` needs.
+    #[command(disable_help_flag = true)]
+    App {
+        /// The server and its options, as `dfs-mcp` takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +117,12 @@ pub fn main() -> ExitCode {
     if let Command::Evidence(sub) = &command {
         return evidence::run(sub, cli.config.as_deref());
     }
+    if let Command::App { args } = command {
+        // Not a gateway: no configuration is read (a server started by the gateway must not fail on the
+        // gateway's DFS_GATEWAY_CONFIG), and stdout carries the server's MCP frames.
+        let argv = std::iter::once(std::ffi::OsString::from("dfs-gateway app")).chain(args);
+        return dfs_mcp::cli::run(argv);
+    }
     let config = match Config::load_with_process_env(cli.config.as_deref()) {
         Ok(c) => Arc::new(c),
         Err(errors) => {
@@ -126,6 +141,12 @@ pub fn main() -> ExitCode {
     };
     match &command {
         Command::Check => {
+            let missing = missing_commands(&config);
+            if !missing.0.is_empty() {
+                eprintln!("{missing}");
+                eprintln!("dfs-gateway: {} server command(s) cannot be run", missing.0.len());
+                return ExitCode::from(EXIT_CONFIG);
+            }
             // Fallbacks denied to every caller were refused with the policy; those denied to some are worth a look.
             for d in policy.denied_fallbacks() {
                 eprintln!("{}: warning: {}", d.rule.origin, d.message());
@@ -176,7 +197,9 @@ pub fn main() -> ExitCode {
             Command::Cache { action: CacheAction::Invalidate { tag, gateway, redis } } => {
                 invalidate(&config, &tag, gateway, redis).await
             }
-            Command::Check | Command::Explain { .. } | Command::Evidence(_) => unreachable!("handled above"),
+            Command::Check | Command::Explain { .. } | Command::Evidence(_) | Command::App { .. } => {
+                unreachable!("handled above")
+            }
         }
     });
     match result {
@@ -186,6 +209,24 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every server command that cannot be found or run, as `serve` would look for it (beside the gateway, then on
+/// PATH), each placed where its `command` is written.
+fn missing_commands(config: &Config) -> crate::config::ConfigErrors {
+    let lookup = |k: &str| std::env::var(k).ok();
+    let exe_dir = crate::config::exe_dir();
+    let errors = config
+        .servers
+        .iter()
+        .filter(|s| s.http.is_none())
+        .filter_map(|s| {
+            let e = crate::config::resolve_command(s, exe_dir.as_deref(), &lookup).err()?;
+            let (origin, line) = s.command_place.clone();
+            Some(crate::config::ConfigError { origin, line, message: format!("server `{}`: {e}", s.name) })
+        })
+        .collect();
+    crate::config::ConfigErrors(errors)
 }
 
 /// A wire name (`app__optimize__lineup`) as the canonical name it was built from; canonical names pass unchanged.

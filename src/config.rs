@@ -6,6 +6,7 @@
 //! `state_dir`, `cwd`) are relative to the directory of that file; for the bundled configuration, to the current
 //! directory.
 
+mod command;
 mod env;
 mod http;
 mod process;
@@ -24,6 +25,7 @@ pub(crate) use crate::diagnostics::parse_duration;
 pub use crate::diagnostics::{ConfigError, ConfigErrors};
 pub(crate) use crate::naming::Namespace;
 
+pub(crate) use command::{exe_dir, resolve as resolve_command};
 pub(crate) use env::expand_env;
 pub use env::{EnvLookup, Overlay};
 pub use http::token_hash;
@@ -35,6 +37,12 @@ pub(crate) use services::{CacheConfig, ServicesConfig};
 
 /// The configuration compiled into the binary, used when no file is named.
 pub(crate) const BUNDLED: &str = include_str!("config/bundled.toml");
+
+/// The policy rules that come with the bundled configuration: the app fleet's own (a write drops the data
+/// server's cached reads; the optimizer and the simulator get longer timeouts), compiled in so that the
+/// bundled configuration works from any directory.
+const BUNDLED_POLICY: (&str, &str) =
+    ("<bundled>/dfs-app.toml", include_str!("../mcp-servers/dfs-mcp/gateway/dfs-app.toml"));
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +130,8 @@ impl LogRotation {
 pub(crate) struct PolicyConfig {
     /// Rule files, absolute.
     pub(crate) files: Vec<PathBuf>,
+    /// Rules compiled into the binary, (origin, text), read before the files.
+    pub(crate) embedded: Vec<(&'static str, &'static str)>,
     pub(crate) default_action: crate::policy::Action,
 }
 
@@ -211,6 +221,8 @@ pub(crate) struct ServerConfig {
     pub(crate) restart_backoff_max: Duration,
     /// Where it was defined (`file:line` or `env:APP_SERVERS`), for messages.
     pub(crate) origin: String,
+    /// Where its `command` is written (file, and line and column; `env:APP_SERVERS` has none), for `check`.
+    pub(crate) command_place: (String, Option<(usize, usize)>),
 }
 
 impl ServerConfig {
@@ -222,7 +234,11 @@ impl ServerConfig {
     /// Whether `other` defines the same server: every setting equal, wherever in the file it is written (a reload
     /// must not restart a server because a line was added above it).
     pub(crate) fn same_definition(&self, other: &ServerConfig) -> bool {
-        let unplaced = |c: &ServerConfig| ServerConfig { origin: String::new(), ..c.clone() };
+        let unplaced = |c: &ServerConfig| ServerConfig {
+            origin: String::new(),
+            command_place: (String::new(), None),
+            ..c.clone()
+        };
         unplaced(self) == unplaced(other)
     }
 
@@ -260,7 +276,11 @@ impl Config {
             }
             None => (Source::Bundled, BUNDLED.to_owned(), std::env::current_dir().unwrap_or_default()),
         };
-        raw::compile(source, &text, &base_dir, overlay)
+        let mut config = raw::compile(source, &text, &base_dir, overlay)?;
+        if config.source == Source::Bundled {
+            config.policy.embedded.push(BUNDLED_POLICY);
+        }
+        Ok(config)
     }
 
     /// Loads from `path` and the process environment.
@@ -275,7 +295,24 @@ impl Config {
 
     /// Loads the policy rules, and checks that every fallback target names a configured server.
     pub fn load_policy(&self) -> Result<crate::policy::PolicySet, ConfigErrors> {
-        let set = crate::policy::PolicySet::load(&self.policy.files, self.policy.default_action)?;
+        let set = if self.policy.embedded.is_empty() {
+            crate::policy::PolicySet::load(&self.policy.files, self.policy.default_action)?
+        } else {
+            let mut sources: Vec<(String, String)> =
+                self.policy.embedded.iter().map(|(o, t)| ((*o).to_owned(), (*t).to_owned())).collect();
+            for path in &self.policy.files {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigErrors(vec![ConfigError {
+                        origin: path.display().to_string(),
+                        line: None,
+                        message: format!("cannot read the policy file: {e}"),
+                    }])
+                })?;
+                sources.push((path.display().to_string(), text));
+            }
+            let sources: Vec<(&str, &str)> = sources.iter().map(|(o, t)| (o.as_str(), t.as_str())).collect();
+            crate::policy::PolicySet::from_sources(&sources, self.policy.default_action)?
+        };
         let mut errors = Vec::new();
         for rule in set.rules() {
             let Some(target) = rule.fallback.as_deref() else { continue };

@@ -226,8 +226,14 @@ async fn a_server_that_never_answers_initialize_fails_its_calls_and_spares_the_r
     let names = gw.tool_names().await;
     assert!(names.iter().all(|n| !n.starts_with("app__stuck")), "{names:?}");
     assert_eq!(gw.call_text("ext__fine__echo", json!({"message": "ok"})).await, "ok");
+    // A tool never listed, of a server that cannot start: the error says which server and why, rather than
+    // "unknown tool" (issue 13: a client must not see a missing server without a reason).
     let resp = gw.call("app.stuck.echo", json!({"message": "x"})).await;
-    assert_eq!(resp["error"]["code"], -32602, "a tool never listed is unknown: {resp}");
+    let message = resp["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("app.stuck") && message.contains("start-up failed"), "{resp}");
+    // A name of no configured server stays unknown.
+    let resp = gw.call("app.nobody.echo", json!({"message": "x"})).await;
+    assert_eq!(resp["error"]["code"], -32602, "{resp}");
 }
 
 #[tokio::test]

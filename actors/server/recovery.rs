@@ -23,19 +23,25 @@ impl ServerState {
                 if matches!(self.phase, Phase::Idle { .. } | Phase::Stopping) {
                     return;
                 }
+                // What it said last is usually why (a shim's "BRAVE_API_KEY is not set"): operators see it in
+                // /healthz and `tools`.
+                let last_words = stderr_tail.lines().last().map(str::trim).filter(|l| !l.is_empty());
+                let summary = match last_words {
+                    Some(line) => format!("exited ({status}): {line}"),
+                    None => format!("exited ({status})"),
+                };
                 let err = if self.cfg.http.is_some() {
                     DownstreamError::Unavailable { server: self.label.to_string(), reason: status.clone() }
                 } else {
                     DownstreamError::Exited { server: self.label.to_string(), status: status.clone(), stderr_tail }
                 };
-                tracing::warn!(server = %self.label, %status, "server process exited");
                 self.metrics.record_error(ErrorKind::Crash);
                 let in_flight = child.requester().pending().drain();
                 // Long healthy runs do not count toward the backoff of the next crash.
                 if self.ready_since.is_some_and(|t| t.elapsed() > self.cfg.restart_backoff_max) {
                     self.crashes = 0;
                 }
-                self.on_failure(myself, format!("exited ({status})"), &err);
+                self.on_failure(myself, summary, &err);
                 // After the backoff is set: calls safe to repeat wait for the restart, the rest fail at once.
                 for entry in in_flight {
                     match entry.responder {
@@ -123,11 +129,21 @@ impl ServerState {
         self.restarts += 1;
         self.restart_due = true;
         self.metrics.set_up(false);
+        self.lane.set_down(Some(summary.as_str().into()));
         self.last_error = Some(summary);
         self.ready_since = None;
         let exp = self.crashes.saturating_sub(1).min(16);
         let delay = self.cfg.restart_backoff.saturating_mul(1 << exp).min(self.cfg.restart_backoff_max);
-        tracing::info!(server = %self.label, delay = ?delay, crashes = self.crashes, "restart backoff");
+        // An operator must see why a server is down (a command not on PATH, a missing API key), but a server
+        // that cannot start fails at every backoff: warn once per streak of failures (and when the reason
+        // changes), the rest at debug. The streak ends when the server is ready.
+        let reason = self.last_error.as_deref().unwrap_or_default();
+        if self.warned.as_deref() != Some(reason) {
+            tracing::warn!(server = %self.label, error = %reason, retry_in = ?delay, "server failed; restarting after a backoff");
+            self.warned = Some(reason.to_owned());
+        } else {
+            tracing::debug!(server = %self.label, delay = ?delay, crashes = self.crashes, "restart backoff");
+        }
         // Start-up readiness must not wait for a server that cannot start.
         let _ = self.ctx.router.cast(RouterMsg::ServerSettled { server: self.cfg.name.clone() });
         self.set_phase(Phase::Backoff { until: Instant::now() + delay });

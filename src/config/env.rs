@@ -55,6 +55,59 @@ pub(crate) struct EnvServer {
     pub(crate) name: String,
     pub(crate) command: String,
     pub(crate) args: Vec<String>,
+    /// The name was written (`name=path`), not taken from the file stem.
+    pub(crate) named: bool,
+}
+
+/// The app fleet's servers, one per role, as the bundled configuration runs them.
+const FLEET_ROLES: [&str; 3] = ["data", "optimize", "simulation"];
+
+/// Entries that name the app fleet's crate (`./mcp-servers/dfs-mcp`), or a file inside it that does not exist
+/// (the seed's `./mcp-servers/dfs-mcp/dist/index.js` from before the fleet was written in Rust), become the
+/// fleet's servers run by this binary (`dfs-gateway app <role>`): every role, or the one named by the first
+/// argument or by `name=` (`optimize=./mcp-servers/dfs-mcp`). Relative paths are relative to `base`.
+pub(crate) fn expand_fleet(entries: Vec<EnvServer>, base: &std::path::Path) -> Result<Vec<EnvServer>, String> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let script = matches!(entry.command.as_str(), "node" | "python3");
+        let path = if script { entry.args.first().cloned().unwrap_or_default() } else { entry.command.clone() };
+        if !is_fleet_path(&base.join(&path)) {
+            out.push(entry);
+            continue;
+        }
+        let mut rest: Vec<String> = entry.args.iter().skip(usize::from(script)).cloned().collect();
+        let roles: Vec<String> = if !rest.is_empty() {
+            vec![rest.remove(0)]
+        } else if entry.named {
+            vec![entry.name.clone()]
+        } else {
+            FLEET_ROLES.iter().map(|r| (*r).to_owned()).collect()
+        };
+        for role in roles {
+            if !FLEET_ROLES.contains(&role.as_str()) && role != "all" {
+                return Err(format!(
+                    "`{path}` is the app fleet (dfs-mcp); its servers are data, optimize, simulation and all, not \
+                     `{role}` (write e.g. `optimize={path}`)"
+                ));
+            }
+            let name = if entry.named { entry.name.clone() } else { role.clone() };
+            let mut args = vec!["app".to_owned(), role];
+            args.extend(rest.iter().cloned());
+            out.push(EnvServer { name, command: "dfs-gateway".into(), args, named: true });
+        }
+    }
+    Ok(out)
+}
+
+/// The dfs-mcp crate folder, or a path inside it that does not exist.
+fn is_fleet_path(path: &std::path::Path) -> bool {
+    let is_crate = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("name = \"dfs-mcp\""))
+    };
+    if path.is_dir() {
+        return is_crate(path);
+    }
+    !path.exists() && path.ancestors().skip(1).take_while(|d| !d.exists() || d.is_dir()).any(is_crate)
 }
 
 /// Parses a comma-separated server list. Each entry is `[name=]path [args...]`: `.js` runs under node, `.py`
@@ -72,6 +125,7 @@ pub(crate) fn parse_server_list(list: &str) -> Result<Vec<EnvServer>, String> {
             .file_stem()
             .and_then(|s| s.to_str())
             .ok_or_else(|| format!("entry `{entry}`: cannot take a server name from `{path}`"))?;
+        let named = name.is_some();
         let name = name.map(str::to_owned).unwrap_or_else(|| {
             stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
         });
@@ -83,7 +137,7 @@ pub(crate) fn parse_server_list(list: &str) -> Result<Vec<EnvServer>, String> {
             (path, Vec::new())
         };
         args.extend(words);
-        out.push(EnvServer { name, command, args });
+        out.push(EnvServer { name, command, args, named });
     }
     Ok(out)
 }
@@ -141,16 +195,59 @@ mod tests {
         assert_eq!(
             list,
             vec![
-                EnvServer { name: "index".into(), command: "node".into(), args: vec!["./srv/dfs-mcp/index.js".into()] },
+                EnvServer {
+                    name: "index".into(),
+                    command: "node".into(),
+                    args: vec!["./srv/dfs-mcp/index.js".into()],
+                    named: false
+                },
                 EnvServer {
                     name: "slate".into(),
                     command: "python3".into(),
-                    args: vec!["/opt/slate.py".into(), "--fast".into()]
+                    args: vec!["/opt/slate.py".into(), "--fast".into()],
+                    named: false
                 },
-                EnvServer { name: "tools".into(), command: "/bin/my-tool".into(), args: vec!["a".into(), "b".into()] },
+                EnvServer {
+                    name: "tools".into(),
+                    command: "/bin/my-tool".into(),
+                    args: vec!["a".into(), "b".into()],
+                    named: true
+                },
             ]
         );
         assert!(parse_server_list(" , ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_fleet_crate_becomes_the_fleet() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let fleet = |list: &str| expand_fleet(parse_server_list(list).unwrap(), root);
+        let all = fleet("./mcp-servers/dfs-mcp").unwrap();
+        let names: Vec<(&str, &[String])> = all.iter().map(|e| (e.name.as_str(), &e.args[..])).collect();
+        assert_eq!(
+            names,
+            [
+                ("data", &["app".to_owned(), "data".to_owned()][..]),
+                ("optimize", &["app".to_owned(), "optimize".to_owned()][..]),
+                ("simulation", &["app".to_owned(), "simulation".to_owned()][..]),
+            ]
+        );
+        assert!(all.iter().all(|e| e.command == "dfs-gateway"));
+        // The seed's Node entry point inside the crate folder, and one role by name or by argument.
+        assert_eq!(fleet("./mcp-servers/dfs-mcp/dist/index.js").unwrap(), all);
+        let one = fleet("optimize=./mcp-servers/dfs-mcp, sims=./mcp-servers/dfs-mcp simulation --no-samples").unwrap();
+        assert_eq!(
+            (one[0].name.as_str(), &one[0].args[..]),
+            ("optimize", &["app".to_owned(), "optimize".to_owned()][..])
+        );
+        assert_eq!(one[1].name, "sims");
+        assert_eq!(one[1].args, ["app", "simulation", "--no-samples"]);
+        let e = fleet("lineups=./mcp-servers/dfs-mcp").unwrap_err();
+        assert!(e.contains("not `lineups`"), "{e}");
+        // Anything else is left alone: an existing file of the crate, other paths.
+        let other = fleet("./mcp-servers/dfs-mcp/Cargo.toml, ./elsewhere/x.js").unwrap();
+        assert_eq!(other[0].command, "./mcp-servers/dfs-mcp/Cargo.toml");
+        assert_eq!(other[1].args, ["./elsewhere/x.js"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::env::{check_env_syntax, parse_server_list, Overlay};
+use super::env::{check_env_syntax, expand_fleet, parse_server_list, Overlay};
 use super::{
     parse_duration, Config, ConfigError, ConfigErrors, GatewayConfig, HttpServer, LogConfig, LogRotation, Namespace,
     PolicyConfig, ServerConfig, SessionMode, Source, StdioFrontConfig,
@@ -141,7 +141,7 @@ impl Default for RawStdio {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     namespace: Option<String>,
-    command: Option<String>,
+    command: Option<Spanned<String>>,
     #[serde(default)]
     args: Vec<String>,
     #[serde(default)]
@@ -247,16 +247,19 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
             crate::policy::Action::Allow
         }
     };
-    let policy = PolicyConfig { files: raw.policy.files.iter().map(|f| resolve(base, f)).collect(), default_action };
+    let files = raw.policy.files.iter().map(|f| resolve(base, f)).collect();
+    let policy = PolicyConfig { files, embedded: Vec::new(), default_action };
 
     let mut servers = Vec::new();
     for (name, server) in &raw.servers {
         let span = server.span();
         let (line, _) = line_col(text, span.start);
         let origin = format!("{source}:{line}");
-        if let Some(s) =
+        let command_at = server.get_ref().command.as_ref().map(|c| line_col(text, c.span().start));
+        if let Some(mut s) =
             compile_server(name, server.get_ref(), base, overlay, origin, &mut |m| errs.at(span.clone(), m))
         {
+            s.command_place = (source.to_string(), command_at);
             servers.push(s);
         }
     }
@@ -265,7 +268,8 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
         ("EXTERNAL_SERVERS", &overlay.external_servers, Namespace::Ext),
     ] {
         let Some(list) = list else { continue };
-        let entries = match parse_server_list(list) {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let entries = match parse_server_list(list).and_then(|e| expand_fleet(e, &cwd)) {
             Ok(entries) => entries,
             Err(e) => {
                 errs.env(var, e);
@@ -273,20 +277,26 @@ pub(super) fn compile(source: Source, text: &str, base: &Path, overlay: &Overlay
             }
         };
         for entry in entries {
-            if let Some(existing) = servers.iter().find(|s: &&ServerConfig| s.name == entry.name) {
-                errs.env(var, format!("server `{}` is already defined at {}", entry.name, existing.origin));
-                continue;
+            if let Some(pos) = servers.iter().position(|s: &ServerConfig| s.name == entry.name) {
+                // The bundled configuration's servers are defaults the environment may replace; a file's are
+                // the operator's own, and two definitions of one name are a mistake.
+                if source == Source::Bundled && !servers[pos].origin.starts_with("env:") {
+                    servers.remove(pos);
+                } else {
+                    errs.env(var, format!("server `{}` is already defined at {}", entry.name, servers[pos].origin));
+                    continue;
+                }
             }
             let raw = RawServer {
                 namespace: Some(namespace.as_str().to_owned()),
-                command: Some(entry.command),
+                command: Some(Spanned::new(0..0, entry.command)),
                 args: entry.args,
                 ..RawServer::default()
             };
-            let cwd = std::env::current_dir().unwrap_or_default();
-            if let Some(s) =
+            if let Some(mut s) =
                 compile_server(&entry.name, &raw, &cwd, overlay, format!("env:{var}"), &mut |m| errs.env(var, m))
             {
+                s.command_place = (format!("env:{var}"), None);
                 servers.push(s);
             }
         }
@@ -421,7 +431,7 @@ fn compile_server(
             None
         }
     };
-    let command = match raw.command.as_deref() {
+    let command = match raw.command.as_ref().map(|c| c.get_ref().as_str()) {
         Some(c) if !c.trim().is_empty() => {
             if c.contains('/') {
                 let p = resolve(base, c);
@@ -506,6 +516,7 @@ fn compile_server(
         restart_backoff,
         restart_backoff_max: restart_backoff_max.max(restart_backoff),
         origin,
+        command_place: (String::new(), None),
     })
 }
 

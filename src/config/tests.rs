@@ -9,8 +9,29 @@ fn bundled_config_loads_with_defaults() {
     let cfg = Config::load(None, &Overlay::default()).unwrap();
     assert_eq!(cfg.gateway.naming, Naming::default());
     assert!(cfg.stdio.enabled);
-    assert!(cfg.servers.is_empty());
     assert_eq!(cfg.gateway.max_frame_bytes, 16 * 1024 * 1024);
+    // The app fleet, from the gateway's own binary, with its policy compiled in.
+    let fleet: Vec<(&str, &[String])> = cfg.servers.iter().map(|s| (s.name.as_str(), &s.args[..])).collect();
+    let args = |role: &str| vec!["app".to_owned(), role.to_owned()];
+    assert_eq!(
+        fleet,
+        [("data", &args("data")[..]), ("optimize", &args("optimize")[..]), ("simulation", &args("simulation")[..])]
+    );
+    assert!(cfg.servers.iter().all(|s| s.command == Path::new("dfs-gateway") && !s.lazy));
+    let policy = cfg.load_policy().unwrap();
+    let names: Vec<&str> = policy.rules().iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"dfs-optimizer-time") && names.contains(&"dfs-import-invalidates-reads"), "{names:?}");
+}
+
+#[test]
+fn app_servers_replace_bundled_servers_of_their_name_but_not_a_files() {
+    let overlay = Overlay { app_servers: Some("optimize=/bin/true".into()), ..Overlay::default() };
+    let cfg = Config::load(None, &overlay).unwrap();
+    assert_eq!(cfg.servers.len(), 3);
+    let opt = cfg.server("optimize").unwrap();
+    assert_eq!((opt.command.as_path(), opt.origin.as_str()), (Path::new("/bin/true"), "env:APP_SERVERS"));
+    let errs = load_str("[servers.optimize]\nnamespace = \"app\"\ncommand = \"sh\"\n", &overlay).unwrap_err();
+    assert!(errs.to_string().contains("server `optimize` is already defined at gw.toml:1"), "{errs}");
 }
 
 #[test]

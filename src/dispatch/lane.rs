@@ -36,6 +36,9 @@ pub(crate) struct Lane {
     /// When the lane last carried a call, in ms since `epoch`: activity the actor does not see otherwise.
     last_used_ms: AtomicU64,
     epoch: Instant,
+    /// Why the server failed to start or run last, until it is ready again (set by its actor): a call by a name
+    /// the server would have listed is answered with it, not with "unknown tool". Read only on that error path.
+    down: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 impl std::fmt::Debug for Lane {
@@ -53,7 +56,23 @@ impl Default for Lane {
 
 impl Lane {
     pub(crate) fn new(breaker: Arc<Breaker>) -> Lane {
-        Lane { open: ArcSwapOption::empty(), breaker, last_used_ms: AtomicU64::new(0), epoch: Instant::now() }
+        Lane {
+            open: ArcSwapOption::empty(),
+            breaker,
+            last_used_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            down: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records why the server is down (`None`: it is ready).
+    pub(crate) fn set_down(&self, reason: Option<Arc<str>>) {
+        *self.down.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+
+    /// Why the server is down, if it is.
+    pub(crate) fn down(&self) -> Option<Arc<str>> {
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The server's circuit breaker (the actor's, shared).

@@ -87,6 +87,11 @@ impl ServerHandle {
         }
     }
 
+    /// Why the server cannot run now (it failed to start or crashed and is backing off), if it cannot.
+    pub(crate) fn down(&self) -> Option<Arc<str>> {
+        self.lane.down()
+    }
+
     /// Cancels a client's request wherever it is: on the open lane at once, else through the actor.
     pub(crate) fn cancel(&self, session: u64, client_id: &str) {
         if !self.lane.try_cancel(session, client_id) {

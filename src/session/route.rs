@@ -105,6 +105,26 @@ impl Unrouted {
     }
 }
 
+/// A name nobody lists that is prefixed like the tools of a server that cannot run (it failed to start, so
+/// its tools were never listed): the error that says why, rather than "unknown tool".
+fn down_server(table: &crate::routing::RoutingTable, name: &str) -> Option<DownstreamError> {
+    let prefixed = |r: &ServerRoute| {
+        let ns = r.namespace.as_str();
+        ["__", ".", "_", "-", "--"].iter().any(|sep| {
+            name.strip_prefix(ns)
+                .and_then(|rest| rest.strip_prefix(sep))
+                .and_then(|rest| rest.strip_prefix(r.name.as_str()))
+                .is_some_and(|rest| rest.len() > sep.len() && rest.starts_with(sep))
+        })
+    };
+    let route = table.servers.iter().filter(|r| prefixed(r)).max_by_key(|r| r.name.len())?;
+    let why = route.handle.down()?;
+    Some(DownstreamError::Unavailable {
+        server: route.label.to_string(),
+        reason: format!("it cannot run, so its tools are not listed: {why}"),
+    })
+}
+
 /// Resolves the server a request is for and hands it over, with the names or URIs rewritten to the server's own
 /// and every other byte of the params kept.
 fn route(
@@ -139,7 +159,10 @@ fn route(
                 (&table.prompts, "prompt", "prompts/get")
             };
             let name = obj.get_str("name").ok_or_else(|| invalid("params.name must be a string"))?;
-            let entry = list.lookup(&name).ok_or_else(|| Unrouted::Unknown(what, name.clone().into_owned()))?;
+            let entry = list.lookup(&name).ok_or_else(|| match down_server(&table, &name) {
+                Some(err) => Unrouted::Unavailable(err),
+                None => Unrouted::Unknown(what, name.clone().into_owned()),
+            })?;
             if method == "tools/call" {
                 // Policy decides on the canonical name the spelling resolved to, so no spelling gets around it.
                 let policy = shared.policy.load();

@@ -192,21 +192,18 @@ impl<C: Caller> ChildProcess<C> {
     pub(crate) fn spawn(spec: SpawnSpec<'_, C>) -> Result<ChildProcess<C>, DownstreamError> {
         let cfg = spec.config;
         let unavailable = |reason: String| DownstreamError::Unavailable { server: spec.label.to_string(), reason };
-        let cannot_start = |e: std::io::Error| {
-            unavailable(format!("cannot start `{}` (defined at {}): {e}", cfg.command.display(), cfg.origin))
-        };
+        // Found as `check` finds it: beside the gateway, then on PATH (a desktop client's PATH is minimal).
+        let program = crate::config::resolve_command(cfg, crate::config::exe_dir().as_deref(), spec.lookup_env)
+            .map_err(|e| unavailable(format!("cannot start: {e} (defined at {})", cfg.origin)))?;
         let mut cmd = match super::reaper::launcher() {
             // Through the launcher, which makes the server die with the gateway (see `reaper`). The program is
-            // found here, so that a missing one is reported as before rather than as an early exit.
+            // found above, so that a missing one is reported as such rather than as an early exit.
             Some(launcher) => {
-                let path = cfg.env.get("PATH").and_then(|p| expand_env(p, spec.lookup_env).ok()).map(|(p, _)| p);
-                let program = find_program(&cfg.command, &cfg.cwd, path.or_else(|| (spec.lookup_env)("PATH")))
-                    .map_err(cannot_start)?;
                 let mut cmd = Command::new(launcher);
-                cmd.arg(super::reaper::EXEC_CHILD).arg(std::process::id().to_string()).arg(program);
+                cmd.arg(super::reaper::EXEC_CHILD).arg(std::process::id().to_string()).arg(&program);
                 cmd
             }
-            None => Command::new(&cfg.command),
+            None => Command::new(&program),
         };
         cmd.args(&cfg.args)
             .current_dir(&cfg.cwd)
@@ -228,11 +225,15 @@ impl<C: Caller> ChildProcess<C> {
         for (key, value) in &cfg.env {
             let (value, missing) = expand_env(value, spec.lookup_env).map_err(&unavailable)?;
             for var in missing {
-                tracing::warn!(server = %spec.label, var, "env {key} refers to ${{{var}}}, which is not set; passing it empty");
+                // Often on purpose (DATABASE_URL unset: the embedded store), and a server that needs it says so
+                // when it fails, which is logged at warn: not a warning at every start.
+                tracing::debug!(server = %spec.label, var, "env {key} refers to ${{{var}}}, which is not set; passing it empty");
             }
             cmd.env(key, value);
         }
-        let mut child = cmd.spawn().map_err(cannot_start)?;
+        let mut child = cmd.spawn().map_err(|e| {
+            unavailable(format!("cannot start `{}` (defined at {}): {e}", program.display(), cfg.origin))
+        })?;
         let pid = child.id().unwrap_or(0);
         super::reaper::note(pid);
         let stdin = child.stdin.take().expect("stdin is piped");
@@ -287,28 +288,6 @@ impl<C: Caller> ChildProcess<C> {
     pub(crate) fn kill(&self) {
         kill_group(self.pid, Signal::SIGKILL);
     }
-}
-
-/// The file `command` names, as `execvp` would find it: a name with a `/` relative to `cwd`, a bare name in
-/// the directories of `path`. `ENOENT` when there is none, as a failed spawn says.
-fn find_program(
-    command: &std::path::Path,
-    cwd: &std::path::Path,
-    path: Option<String>,
-) -> Result<std::path::PathBuf, std::io::Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let not_found = || std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32);
-    let executable =
-        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if command.as_os_str().as_encoded_bytes().contains(&b'/') {
-        let full = cwd.join(command);
-        return if full.exists() { Ok(full) } else { Err(not_found()) };
-    }
-    let path = path.unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    path.split(':')
-        .map(|dir| cwd.join(if dir.is_empty() { "." } else { dir }).join(command))
-        .find(|candidate| executable(candidate))
-        .ok_or_else(not_found)
 }
 
 fn kill_group(pid: u32, signal: Signal) {

@@ -116,7 +116,6 @@ impl Gateway {
 
     pub async fn start_with(config: &Path, envs: &[(&str, &str)]) -> Self {
         let stderr_path = config.with_extension("stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
         let mut cmd = Command::new(gateway_bin());
         cmd.args(["serve", "--config"])
             .arg(config)
@@ -125,14 +124,18 @@ impl Gateway {
             .env_remove("EXTERNAL_SERVERS")
             // Tests run many gateways at once: ops endpoints only where a test asks for them.
             .env("ENABLE_HEALTH", "false")
-            .env("ENABLE_METRICS", "false")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .kill_on_drop(true);
+            .env("ENABLE_METRICS", "false");
         for (k, v) in envs {
             cmd.env(k, v);
         }
+        Self::spawn(cmd, stderr_path)
+    }
+
+    /// Starts `cmd` (a gateway, or whatever launches one: a shim) with a client on its stdio and its stderr in
+    /// `stderr_path`; the caller sets program, arguments, environment and directory.
+    pub fn spawn(mut cmd: Command, stderr_path: PathBuf) -> Self {
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr log");
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(stderr).kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn dfs-gateway");
         let stdin = child.stdin.take();
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();

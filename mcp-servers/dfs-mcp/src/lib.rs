@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the `dfs-mcp` command line (also run by `dfs-gateway app`).
 //! - [`export`]: upload CSV files of lineups.
 //! - [`generate`]: seeded, realistic sample slates for tests, benchmarks and demos.
 //! - [`model`]: sites, sports, contest types, slates, games, players, lineups.
@@ -18,6 +19,7 @@
 //! - [`simulate`]: contest simulation.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod export;
 pub mod generate;
 pub mod import;
