@@ -237,7 +237,8 @@ fn the_optimal_lineup_spends_nearly_all_of_the_cap() {
 #[test]
 fn salaries_and_projections_per_position_look_like_the_sites() {
     // (site, sport, position, (cheapest at most, dearest within), best projection within)
-    let table: &[(Site, Sport, &str, (u32, (u32, u32)), (f64, f64))] = &[
+    type Row = (Site, Sport, &'static str, (u32, (u32, u32)), (f64, f64));
+    let table: &[Row] = &[
         (Site::DraftKings, Sport::Nfl, "QB", (4_600, (7_400, 8_800)), (18.0, 30.0)),
         (Site::DraftKings, Sport::Nfl, "RB", (4_600, (8_000, 9_800)), (17.0, 30.0)),
         (Site::DraftKings, Sport::Nfl, "WR", (3_600, (8_000, 9_600)), (17.0, 28.0)),
