@@ -70,6 +70,8 @@ pub fn slate_with(site: Site, sport: Sport, contest: ContestType, seed: u64, opt
     let noise = Normal::new(0.0, 1.0).expect("unit normal");
     let mut players: Vec<Player> = Vec::new();
     let mut taken = std::collections::BTreeSet::new();
+    // per player: his kind and his price's place in the kind's range (talent plus the pricer's own noise)
+    let mut priced: Vec<(Kind, f64)> = Vec::new();
     for (g, game) in games.iter().enumerate() {
         for (team_ix, opponent_ix) in [(order[2 * g], order[2 * g + 1]), (order[2 * g + 1], order[2 * g])] {
             let team = &teams[team_ix];
@@ -90,10 +92,12 @@ pub fn slate_with(site: Site, sport: Sport, contest: ContestType, seed: u64, opt
                     p.opponent = teams[opponent_ix].abbrev.clone();
                     p.game = game.id.clone();
                     players.push(p);
+                    priced.push((spot.kind, spot_price(&mut rng, &noise, &spot)));
                 }
             }
         }
     }
+    set_salaries(rules, &mut players, &priced);
     assign_ownership(rules, &mut players);
     players.sort_by(|a, b| b.salary.cmp(&a.salary).then_with(|| a.name.cmp(&b.name)).then_with(|| a.id.cmp(&b.id)));
 
@@ -234,6 +238,37 @@ fn round100(x: f64) -> u32 {
     ((x / 100.0).round() as u32) * 100
 }
 
+/// Where the site prices a spot within his kind's range, 0 to 1: his talent as the site sees it.
+fn spot_price(rng: &mut ChaCha8Rng, noise: &Normal<f64>, spot: &Spot) -> f64 {
+    (spot.talent + 0.07 * noise.sample(rng)).clamp(0.0, 1.0)
+}
+
+/// Salaries from the prices. A classic slate prices each kind on its classic range. A single-game slate
+/// prices each kind on its own single-game range relative to the game's best of that kind (the sites price
+/// the game's best quarterback at the top whoever he is), so the studs of a game never fit under the cap
+/// together and the cap binds, as on the sites' single-game slates. DraftKings captain rows cost exactly 1.5×.
+fn set_salaries(rules: &RuleSet, players: &mut [Player], priced: &[(Kind, f64)]) {
+    let (site, sport) = (rules.site, rules.sport);
+    for (p, &(kind, price)) in players.iter_mut().zip(priced) {
+        let (lo, hi, place) = match rules.contest {
+            ContestType::Classic => {
+                let (lo, hi) = rosters::scale(site, kind).salary;
+                (lo, hi, price)
+            }
+            ContestType::Showdown => {
+                let (lo, hi) = rosters::single_game_scale(site, sport, kind);
+                let best = priced.iter().filter(|(k, _)| *k == kind).map(|(_, x)| *x).fold(0.0, f64::max);
+                (lo, hi, if best > 0.0 { price / best } else { 0.0 })
+            }
+        };
+        p.salary = round100(lo as f64 + (hi - lo) as f64 * place);
+        if let Some(c) = p.captain.as_mut() {
+            // Exactly 1.5×, as the sites price them: a multiple of 50 when the base is an odd hundred.
+            c.salary = p.salary * 3 / 2;
+        }
+    }
+}
+
 fn make_player(
     rng: &mut ChaCha8Rng,
     noise: &Normal<f64>,
@@ -242,23 +277,13 @@ fn make_player(
     ids: &mut Ids,
     name: String,
 ) -> Option<Player> {
-    let (site, sport) = (rules.site, rules.sport);
+    let site = rules.site;
     let positions: Vec<String> = spot.positions.iter().map(|p| site_position(site, p).to_owned()).collect();
     let eligible = rules.eligible_for(&positions);
     if eligible.is_empty() {
         return None;
     }
     let scale = rosters::scale(site, spot.kind);
-    let priced = (spot.talent + 0.07 * noise.sample(rng)).clamp(0.0, 1.0);
-    let mut salary = scale.salary.0 as f64 + (scale.salary.1 - scale.salary.0) as f64 * priced;
-    if rules.contest == ContestType::Showdown {
-        // The classic price's place in the sport's whole range, stretched over the single-game range.
-        let all = rosters::kinds(sport).iter().map(|&k| rosters::scale(site, k).salary);
-        let (lo, hi) = all.fold((u32::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
-        let (slo, shi) = rosters::single_game_range(site, sport);
-        salary = slo as f64 + (salary - lo as f64) / (hi - lo) as f64 * (shi - slo) as f64;
-    }
-    let salary = round100(salary);
 
     let status = match rng.gen_range(0..100) {
         0..=1 => "O",
@@ -282,11 +307,11 @@ fn make_player(
         round_to((projection.max(0.3) * (0.2 * noise.sample(rng)).exp()).max(0.0), 100.0)
     };
     let id = ids.player(rng);
-    let captain = rules.slots.iter().any(|s| s.salary_mult != 1.0 && site == Site::DraftKings).then(|| CaptainRow {
-        id: ids.captain(rng),
-        // Exactly 1.5×, as the sites price them: a multiple of 50 when the base is an odd hundred.
-        salary: salary * 3 / 2,
-    });
+    let captain = rules
+        .slots
+        .iter()
+        .any(|s| s.salary_mult != 1.0 && site == Site::DraftKings)
+        .then(|| CaptainRow { id: ids.captain(rng), salary: 0 });
     Some(Player {
         id,
         name,
@@ -295,7 +320,7 @@ fn make_player(
         team: String::new(),
         opponent: String::new(),
         game: String::new(),
-        salary,
+        salary: 0, // set_salaries, once the slate's players are known
         captain,
         avg_points,
         projection: Some(projection),

@@ -587,3 +587,141 @@ fn locks_excludes_team_limits_and_min_exposure_hold() {
     let set = optimize(&s, r, &q).unwrap();
     validate(&s, r, &q, &set).unwrap();
 }
+
+// ---------------------------------------------------------------- every feature on full main slates
+
+/// A full main slate (the generator's default size: DK NFL about 500 players over 13-14 games).
+fn main_slate(site: Site, sport: Sport, contest: ContestType) -> (Slate, &'static RuleSet) {
+    (generate::slate(site, sport, contest, 2026), rules::lookup(site, sport, contest).unwrap())
+}
+
+/// Optimizes, checks the set with the independent validator, and returns it.
+#[track_caller]
+fn valid_set(s: &Slate, r: &RuleSet, q: &OptimizeRequest) -> dfs_mcp::optimize::LineupSet {
+    let set = optimize(s, r, q).unwrap_or_else(|e| panic!("{}: {e}", s.id));
+    validate(s, r, q, &set).unwrap_or_else(|e| panic!("{}: {e}", s.id));
+    set
+}
+
+fn playing<'a>(s: &'a Slate, pos: &str) -> Vec<&'a Player> {
+    let mut v: Vec<&Player> =
+        s.players.iter().filter(|p| !p.is_out() && p.points() > 0.0 && p.positions.iter().any(|x| x == pos)).collect();
+    v.sort_by(|a, b| b.points().total_cmp(&a.points()).then(a.id.cmp(&b.id)));
+    v
+}
+
+// Ignored: on the 510-player slate this takes minutes (more than 60 s even without min_salary and min_unique,
+// measured in the test profile on a loaded machine): lock + exclude + max_per_team 2 is a slow combination for the
+// search, an open performance problem. Run it with `--ignored`.
+#[test]
+#[ignore = "minutes on a full slate: an open performance problem of the search"]
+fn locks_excludes_team_limits_on_a_full_nfl_slate() {
+    let (s, r) = main_slate(Site::DraftKings, Sport::Nfl, ContestType::Classic);
+    assert!(s.players.len() > 400, "a main slate");
+    let best = valid_set(&s, r, &req(&s, 1));
+    let top = &best.lineups[0].players;
+    let qb = top.iter().find(|p| p.slot == "QB").unwrap().player_id.clone();
+    // lock a receiver the optimum leaves out, exclude the optimum's quarterback
+    let wr = playing(&s, "WR").into_iter().find(|p| !top.iter().any(|t| t.player_id == p.id)).unwrap().id.clone();
+    let q =
+        OptimizeRequest { locks: vec![wr.clone()], excludes: vec![qb.clone()], max_per_team: Some(2), ..req(&s, 10) };
+    let set = valid_set(&s, r, &q);
+    for l in &set.lineups {
+        assert!(l.players.iter().any(|p| p.player_id == wr) && !l.players.iter().any(|p| p.player_id == qb));
+    }
+    assert!(set.lineups[0].projection < best.lineups[0].projection, "the rules cost points");
+}
+
+#[test]
+fn nfl_stacks_with_bring_backs_game_stacks_and_exposure_on_a_full_slate() {
+    let (s, r) = main_slate(Site::DraftKings, Sport::Nfl, ContestType::Classic);
+    let qb2 = Stack::Qb { receivers: 2, positions: vec![], bring_back: 1, bring_back_positions: vec![], teams: vec![] };
+    let q = OptimizeRequest { stacks: vec![qb2], min_unique: Some(2), ..req(&s, 20) };
+    valid_set(&s, r, &q);
+    let q = OptimizeRequest { stacks: vec![Stack::Game { count: 5, min_per_team: 2, games: vec![] }], ..req(&s, 10) };
+    valid_set(&s, r, &q);
+    // a cap for everyone and a floor for one player the optimum would not pick
+    let best = valid_set(&s, r, &req(&s, 1));
+    let rb = playing(&s, "RB")
+        .into_iter()
+        .find(|p| !best.lineups[0].players.iter().any(|t| t.player_id == p.id))
+        .unwrap()
+        .id
+        .clone();
+    let players = [(rb.clone(), ExposureLimit { min: Some(30.0), max: None })].into_iter().collect();
+    let q = OptimizeRequest { exposure: Exposure { max: Some(40.0), players }, ..req(&s, 20) };
+    let set = valid_set(&s, r, &q);
+    let with = set.lineups.iter().filter(|l| l.players.iter().any(|p| p.player_id == rb)).count();
+    assert!(with >= 6, "30 % of 20 lineups: {with}");
+}
+
+#[test]
+fn team_line_and_game_stacks_on_full_mlb_nhl_and_nba_slates() {
+    let (m, mr) = main_slate(Site::DraftKings, Sport::Mlb, ContestType::Classic);
+    let q = OptimizeRequest {
+        stacks: vec![Stack::Team { count: 5, positions: vec![], teams: vec![] }],
+        min_unique: Some(2),
+        ..req(&m, 10)
+    };
+    valid_set(&m, mr, &q);
+    let (h, hr) = main_slate(Site::DraftKings, Sport::Nhl, ContestType::Classic);
+    let q = OptimizeRequest { stacks: vec![Stack::Line { count: 3, lines: vec![] }], ..req(&h, 10) };
+    valid_set(&h, hr, &q);
+    let (b, br) = main_slate(Site::DraftKings, Sport::Nba, ContestType::Classic);
+    let q = OptimizeRequest {
+        stacks: vec![Stack::Game { count: 4, min_per_team: 2, games: vec![] }],
+        max_per_team: Some(3),
+        ..req(&b, 10)
+    };
+    valid_set(&b, br, &q);
+}
+
+#[test]
+fn captains_count_one_and_a_half_times_on_single_game_slates() {
+    for site in Site::ALL {
+        let (s, r) = main_slate(site, Sport::Nfl, ContestType::Showdown);
+        let set = valid_set(&s, r, &req(&s, 10));
+        for l in &set.lineups {
+            let c = &l.players[0];
+            let p = s.players.iter().find(|p| p.id == c.player_id).unwrap();
+            assert!(c.slot == "CPT" || c.slot == "MVP", "{}", c.slot);
+            assert!((c.projection - 1.5 * p.points()).abs() < 1e-3, "{site:?}: {} for {}", c.projection, p.points());
+            if site == Site::DraftKings {
+                assert_eq!(c.salary * 2, p.salary * 3, "DraftKings charges 1.5× for the captain");
+            }
+        }
+    }
+}
+
+#[test]
+fn randomness_is_seeded_on_a_full_slate() {
+    let (s, r) = main_slate(Site::DraftKings, Sport::Nba, ContestType::Classic);
+    let q = |seed| OptimizeRequest { randomness: Some(Randomness { seed, fraction: None }), ..req(&s, 10) };
+    let a = valid_set(&s, r, &q(3));
+    assert_eq!(a, valid_set(&s, r, &q(3)));
+    assert_ne!(a.csv, valid_set(&s, r, &q(4)).csv);
+    let plain = valid_set(&s, r, &req(&s, 10));
+    assert_ne!(a.csv, plain.csv, "perturbed projections pick other lineups");
+}
+
+#[test]
+fn infeasible_requests_on_a_full_slate_name_the_constraint() {
+    let (s, r) = main_slate(Site::DraftKings, Sport::Nfl, ContestType::Classic);
+    let dst: Vec<String> = s.players.iter().filter(|p| p.positions[0] == "DST").map(|p| p.id.clone()).collect();
+    let e = err(&s, r, &OptimizeRequest { excludes: dst, ..req(&s, 1) });
+    assert!(e.starts_with("infeasible: slot DST: no player left"), "{e}");
+    let team = s.games[0].home.clone();
+    let catchers: Vec<String> = s
+        .players
+        .iter()
+        .filter(|p| p.team == team && (p.positions[0] == "WR" || p.positions[0] == "TE"))
+        .map(|p| p.id.clone())
+        .collect();
+    let stack =
+        Stack::Qb { receivers: 1, positions: vec![], bring_back: 0, bring_back_positions: vec![], teams: vec![team] };
+    let e = err(&s, r, &OptimizeRequest { stacks: vec![stack], excludes: catchers, ..req(&s, 1) });
+    assert!(e.starts_with("infeasible: stack 1 (qb: QB + 1 WR/TE)"), "{e}");
+    let (sd, sr) = main_slate(Site::DraftKings, Sport::Nfl, ContestType::Showdown);
+    let e = err(&sd, sr, &OptimizeRequest { max_per_team: Some(2), ..req(&sd, 1) });
+    assert!(e.contains("max_per_team"), "two teams of at most 2 cannot fill six slots: {e}");
+}

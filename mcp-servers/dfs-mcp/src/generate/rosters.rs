@@ -220,8 +220,9 @@ pub(crate) fn scale(site: Site, kind: Kind) -> Scale {
         (Site::DraftKings, Sp) => sc(5_000, 11_500, 4.0, 22.0, 0.45),
         (Site::DraftKings, Rp) => sc(4_000, 5_500, 0.5, 4.0, 1.0),
         (Site::DraftKings, Hitter) => sc(2_000, 6_200, 2.0, 11.0, 0.75),
-        (Site::DraftKings, Forward) => sc(2_500, 9_000, 2.5, 18.0, 0.65),
-        (Site::DraftKings, Defense) => sc(2_500, 8_000, 2.5, 15.0, 0.65),
+        // DraftKings NHL scores lower than FanDuel's: a first-line star projects 15-20, a lineup 90-110.
+        (Site::DraftKings, Forward) => sc(2_500, 9_000, 2.0, 15.5, 0.65),
+        (Site::DraftKings, Defense) => sc(2_500, 8_000, 2.0, 12.0, 0.65),
         (Site::DraftKings, Goalie) => sc(7_000, 8_600, 6.0, 14.0, 0.55),
         (Site::FanDuel, Qb) => sc(6_000, 9_200, 6.0, 24.0, 0.38),
         (Site::FanDuel, Rb) => sc(4_500, 9_800, 1.5, 22.0, 0.5),
@@ -240,27 +241,29 @@ pub(crate) fn scale(site: Site, kind: Kind) -> Scale {
 }
 
 /// Single-game slates price the same players on a wider range (fewer, dearer slots): (lowest, highest) of an
-/// ordinary (non-captain) row.
-pub(crate) fn single_game_range(site: Site, sport: Sport) -> (u32, u32) {
-    match (site, sport) {
-        (Site::DraftKings, Sport::Nfl) => (1_000, 12_000),
+/// ordinary (non-captain) row of a kind. Each kind has its own top: the best player of the game at his
+/// position costs about what the sites charge for him (a kicker or a defense far below a quarterback, a
+/// reliever far below a starter), so the priciest players are the game's best and the cap binds, as on the
+/// sites' single-game slates.
+pub(crate) fn single_game_scale(site: Site, sport: Sport, kind: Kind) -> (u32, u32) {
+    use Kind::*;
+    let (lo, hi) = match (site, sport) {
         (Site::DraftKings, Sport::Nba) => (1_000, 13_000),
-        (Site::DraftKings, Sport::Mlb) => (1_000, 12_000),
-        (Site::DraftKings, Sport::Nhl) => (1_000, 12_000),
+        (Site::DraftKings, _) => (1_000, 12_000),
         (Site::FanDuel, Sport::Nfl) => (5_000, 17_000),
         (Site::FanDuel, Sport::Nba) => (3_000, 16_000),
         (Site::FanDuel, Sport::Mlb) => (2_000, 11_500),
         (Site::FanDuel, Sport::Nhl) => (5_000, 16_000),
-    }
-}
-
-/// The kinds a sport has, for the overall salary range of a site's classic scale.
-pub(crate) fn kinds(sport: Sport) -> &'static [Kind] {
-    use Kind::*;
-    match sport {
-        Sport::Nfl => &[Qb, Rb, Wr, Te, Dst, K],
-        Sport::Nba => &[Hoops],
-        Sport::Mlb => &[Sp, Rp, Hitter],
-        Sport::Nhl => &[Forward, Defense, Goalie],
-    }
+    };
+    // the kind's top as a share of the range above its floor
+    let top = match kind {
+        Qb | Hoops | Sp | Forward => 1.0,
+        Rb | Wr => 0.95,
+        Hitter => 0.92,
+        Goalie => 0.85,
+        Te | Defense => 0.8,
+        K | Dst => 0.4,
+        Rp => 0.3,
+    };
+    (lo, lo + ((hi - lo) as f64 * top) as u32)
 }

@@ -143,3 +143,128 @@ fn correlation(x: &[f64], y: &[f64]) -> f64 {
     let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
     cov / (vx * vy).sqrt()
 }
+
+// ---------------------------------------------------------------- realism: what makes a slate worth optimizing
+
+/// Projected ownership is a share of lineups: every lineup has one player per slot, so a slate's ownership
+/// sums to the lineup size × 100 % (a captain counts once, as the sites report ownership per person).
+#[test]
+fn ownership_sums_to_the_lineup_size_times_100() {
+    for (site, sport, contest) in all() {
+        for seed in [1, 2026] {
+            let s = slate(site, sport, contest, seed);
+            let size = rules::lookup(site, sport, contest).unwrap().lineup_size() as f64;
+            let total: f64 = s.players.iter().map(|p| p.ownership.unwrap()).sum();
+            assert!((total - 100.0 * size).abs() <= 0.01 * 100.0 * size, "{site:?} {sport:?} {contest:?}: {total}");
+            assert!(s.players.iter().all(|p| (0.0..=95.0).contains(&p.ownership.unwrap())));
+            let out: f64 = s.players.iter().filter(|p| p.points() <= 0.0).map(|p| p.ownership.unwrap()).sum();
+            assert_eq!(out, 0.0, "{site:?} {sport:?} {contest:?}: nobody picks a player projected at zero");
+        }
+    }
+}
+
+/// A single game lists both teams' whole rosters (as the sites do), not a handful of starters.
+#[test]
+fn single_game_slates_list_both_teams_full_rosters() {
+    for site in Site::ALL {
+        for sport in Sport::ALL {
+            for seed in [1, 2, 2026] {
+                let s = slate(site, sport, ContestType::Showdown, seed);
+                let what = format!("{site:?} {sport:?} seed {seed}");
+                let g = &s.games[0];
+                for team in [&g.away, &g.home] {
+                    let of: Vec<&Player> = s.players.iter().filter(|p| &p.team == team).collect();
+                    let n = |pos: &str| of.iter().filter(|p| p.positions.iter().any(|x| x == pos)).count();
+                    match sport {
+                        Sport::Nfl => {
+                            assert!(n("QB") >= 2 && n("RB") >= 4 && n("WR") >= 6 && n("TE") >= 3, "{what} {team}");
+                            if site == Site::DraftKings {
+                                assert!(n("K") == 1 && n("DST") == 1, "{what} {team}: kicker and defense");
+                            }
+                        }
+                        Sport::Nba => assert_eq!(of.len(), 13, "{what} {team}"),
+                        Sport::Mlb => {
+                            let order: BTreeSet<u8> = of.iter().filter_map(|p| p.batting_order).collect();
+                            assert_eq!(order, (1..=9).collect(), "{what} {team}: a whole batting order");
+                            let pitchers = |pos: &[&str]| {
+                                of.iter().filter(|p| p.positions.iter().any(|x| pos.contains(&x.as_str()))).count()
+                            };
+                            assert!(pitchers(&["SP", "RP", "P"]) >= 5, "{what} {team}: two starters and a bullpen");
+                        }
+                        Sport::Nhl => {
+                            assert!(n("C") + n("W") >= 12 && n("D") == 6 && n("G") == 2, "{what} {team}");
+                            let lines: BTreeSet<&str> = of.iter().filter_map(|p| p.line.as_deref()).collect();
+                            assert_eq!(lines.len(), 7, "{what} {team}: four lines and three pairs");
+                        }
+                    }
+                    assert!(of.iter().filter(|p| p.points() > 0.0).count() >= 9, "{what} {team}: players who play");
+                }
+            }
+        }
+    }
+}
+
+/// The cap binds: the optimal lineup spends (nearly) all of it, as on the sites' slates, where the best
+/// players of a slate never fit together. Over eight seeds per site, sport and contest type: classic optima
+/// leave at most 1 % of the cap, single-game optima (few players, coarse prices) 2 % on average and 6 % at
+/// worst.
+#[test]
+fn the_optimal_lineup_spends_nearly_all_of_the_cap() {
+    use crate::optimize::{optimize, OptimizeRequest};
+    for (site, sport, contest) in all() {
+        let rules = rules::lookup(site, sport, contest).unwrap();
+        let used: Vec<f64> = (1..=8u64)
+            .map(|seed| {
+                let s = slate(site, sport, contest, seed);
+                let set = optimize(&s, rules, &OptimizeRequest { slate_id: s.id.clone(), ..Default::default() })
+                    .unwrap_or_else(|e| panic!("{site:?} {sport:?} {contest:?} seed {seed}: {e}"));
+                set.lineups[0].salary as f64 / rules.salary_cap as f64
+            })
+            .collect();
+        let mean = used.iter().sum::<f64>() / used.len() as f64;
+        let least = used.iter().copied().fold(1.0, f64::min);
+        let what = format!("{site:?} {sport:?} {contest:?}: share of the cap used {used:?}");
+        match contest {
+            ContestType::Classic => assert!(least >= 0.99, "{what}"),
+            ContestType::Showdown => assert!(mean >= 0.98 && least >= 0.94, "{what}"),
+        }
+    }
+}
+
+/// Salaries and projections per position in the sites' ranges (classic slates): the dearest player of each
+/// position costs about what the sites charge their stars, the cheapest the site's floor, and the stars
+/// project like stars.
+#[test]
+fn salaries_and_projections_per_position_look_like_the_sites() {
+    // (site, sport, position, (cheapest at most, dearest within), best projection within)
+    type Row = (Site, Sport, &'static str, (u32, (u32, u32)), (f64, f64));
+    let table: &[Row] = &[
+        (Site::DraftKings, Sport::Nfl, "QB", (4_600, (7_400, 8_800)), (18.0, 30.0)),
+        (Site::DraftKings, Sport::Nfl, "RB", (4_600, (8_000, 9_800)), (17.0, 30.0)),
+        (Site::DraftKings, Sport::Nfl, "WR", (3_600, (8_000, 9_600)), (17.0, 28.0)),
+        (Site::DraftKings, Sport::Nfl, "TE", (3_000, (6_000, 8_200)), (12.0, 22.0)),
+        (Site::DraftKings, Sport::Nfl, "DST", (2_600, (3_600, 4_600)), (7.0, 14.0)),
+        (Site::DraftKings, Sport::Nba, "PG", (3_600, (9_000, 11_800)), (40.0, 70.0)),
+        (Site::DraftKings, Sport::Nba, "C", (3_600, (8_000, 11_800)), (35.0, 70.0)),
+        (Site::DraftKings, Sport::Mlb, "SP", (6_000, (9_500, 11_800)), (17.0, 28.0)),
+        (Site::DraftKings, Sport::Mlb, "OF", (2_600, (5_200, 6_500)), (9.0, 14.0)),
+        (Site::DraftKings, Sport::Nhl, "C", (3_000, (7_500, 9_300)), (12.0, 21.0)),
+        (Site::DraftKings, Sport::Nhl, "G", (7_500, (8_000, 8_800)), (11.0, 18.0)),
+        (Site::FanDuel, Sport::Nfl, "QB", (6_500, (8_400, 9_500)), (18.0, 30.0)),
+        (Site::FanDuel, Sport::Nba, "PG", (4_000, (9_500, 12_300)), (40.0, 70.0)),
+        (Site::FanDuel, Sport::Mlb, "P", (6_500, (9_500, 11_800)), (35.0, 55.0)),
+        (Site::FanDuel, Sport::Nhl, "W", (3_500, (8_000, 9_800)), (17.0, 27.0)),
+    ];
+    for &(site, sport, pos, (cheap, (dear_lo, dear_hi)), (best_lo, best_hi)) in table {
+        for seed in [1, 2026] {
+            let s = slate(site, sport, ContestType::Classic, seed);
+            let of: Vec<&Player> = s.players.iter().filter(|p| p.positions.iter().any(|x| x == pos)).collect();
+            let lo = of.iter().map(|p| p.salary).min().unwrap();
+            let hi = of.iter().map(|p| p.salary).max().unwrap();
+            let best = of.iter().map(|p| p.points()).fold(0.0, f64::max);
+            let what = format!("{site:?} {sport:?} {pos} seed {seed}: salaries {lo}-{hi}, best projection {best}");
+            assert!(lo <= cheap && (dear_lo..=dear_hi).contains(&hi), "{what}");
+            assert!((best_lo..=best_hi).contains(&best), "{what}");
+        }
+    }
+}
