@@ -217,14 +217,7 @@ fn compile_rule(raw: &RawRule, span: Range<usize>, default_name: String, errs: &
         if action == Action::Fallback {
             errs.at(a.span(), format!("a {} rule cannot fall back: fallbacks are for tools", kind.as_str()));
         }
-        let attrs: [(&str, Option<Range<usize>>); 5] = [
-            ("rate_limit", raw.rate_limit.as_ref().map(Spanned::span)),
-            ("cache", raw.cache.as_ref().map(Spanned::span)),
-            ("retry", raw.retry.as_ref().map(Spanned::span)),
-            ("timeout", raw.timeout.as_ref().map(Spanned::span)),
-            ("invalidates", raw.invalidates.as_ref().map(Spanned::span)),
-        ];
-        for (key, at) in attrs.into_iter().filter(|_| action != Action::Deny) {
+        for (key, at) in call_attributes(raw).into_iter().filter(|_| action != Action::Deny) {
             if let Some(at) = at {
                 errs.at(at, format!("`{key}` is only read for tool calls, not on a {} rule", kind.as_str()));
             }
@@ -243,14 +236,7 @@ fn compile_rule(raw: &RawRule, span: Range<usize>, default_name: String, errs: &
     }
     if action == Action::Deny {
         // Attributes on a deny rule would never be read; saying so catches a rule meant as allow.
-        let attrs: [(&str, Option<Range<usize>>); 5] = [
-            ("rate_limit", raw.rate_limit.as_ref().map(Spanned::span)),
-            ("cache", raw.cache.as_ref().map(Spanned::span)),
-            ("retry", raw.retry.as_ref().map(Spanned::span)),
-            ("timeout", raw.timeout.as_ref().map(Spanned::span)),
-            ("invalidates", raw.invalidates.as_ref().map(Spanned::span)),
-        ];
-        for (key, at) in attrs {
+        for (key, at) in call_attributes(raw) {
             if let Some(at) = at {
                 errs.at(at, format!("`{key}` has no effect on a deny rule: remove it or change the action"));
             }
@@ -369,6 +355,17 @@ fn positive_duration(key: &str, s: &Spanned<String>, errs: &mut Errors<'_>) -> D
             Duration::ZERO
         }
     }
+}
+
+/// The attributes only a tool call reads, with where each was written.
+fn call_attributes(raw: &RawRule) -> [(&'static str, Option<Range<usize>>); 5] {
+    [
+        ("rate_limit", raw.rate_limit.as_ref().map(Spanned::span)),
+        ("cache", raw.cache.as_ref().map(Spanned::span)),
+        ("retry", raw.retry.as_ref().map(Spanned::span)),
+        ("timeout", raw.timeout.as_ref().map(Spanned::span)),
+        ("invalidates", raw.invalidates.as_ref().map(Spanned::span)),
+    ]
 }
 
 fn compile_when(raw: &RawWhen, errs: &mut Errors<'_>) -> When {
