@@ -12,6 +12,19 @@ use crate::naming::{Namespace, Naming};
 use crate::policy::{Action, PolicySet, Subject};
 use crate::routing::{RoutingTable, ServerLists, ServerRoute};
 
+/// A prefixed route to a server that is not running (the tables here are only resolved, never called).
+fn route(ns: Namespace, name: &str) -> Arc<ServerRoute> {
+    let label: Arc<str> = format!("{ns}.{name}").into();
+    Arc::new(ServerRoute {
+        name: name.into(),
+        namespace: ns,
+        handle: ServerHandle::detached(&label),
+        label,
+        retries: 0,
+        prefix: true,
+    })
+}
+
 fn table() -> RoutingTable {
     let tool =
         |n: &str| RawValue::from_string(format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#)).unwrap();
@@ -20,15 +33,7 @@ fn table() -> RoutingTable {
         (Namespace::App, "optimize", vec!["lineup", "Lineup", "delete_slate", "a.b"]),
         (Namespace::Ext, "fs", vec!["write_file", "read_file"]),
     ] {
-        let label: Arc<str> = format!("{ns}.{name}").into();
-        let route = Arc::new(ServerRoute {
-            name: name.into(),
-            namespace: ns,
-            handle: ServerHandle::detached(&label),
-            label,
-            retries: 0,
-            prefix: true,
-        });
+        let route = route(ns, name);
         let lists = ServerLists { tools: tools.into_iter().map(tool).collect(), ..ServerLists::default() };
         servers.insert(name.to_owned(), (route, Some(Arc::new(lists))));
     }
@@ -118,15 +123,7 @@ mod items {
             (Namespace::App, "docs", vec!["summary", "secret-plan"], vec!["file:///a.txt", "mem://shared"], vec![]),
             (Namespace::Ext, "vault", vec!["summary"], vec!["mem://shared", "vault://k/1"], vec!["vault://k/{id}"]),
         ] {
-            let label: Arc<str> = format!("{ns}.{name}").into();
-            let route = Arc::new(ServerRoute {
-                name: name.into(),
-                namespace: ns,
-                handle: ServerHandle::detached(&label),
-                label,
-                retries: 0,
-                prefix: true,
-            });
+            let route = route(ns, name);
             let lists = ServerLists {
                 prompts: prompts.into_iter().map(prompt).collect(),
                 resources: resources.into_iter().map(resource).collect(),
