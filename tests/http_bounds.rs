@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +32,7 @@ impl HttpGateway {
         );
         let cfg = ws.config(&body);
         let log = cfg.with_extension("stderr.log");
-        let mut cmd = match nofile {
+        let program = match nofile {
             Some(n) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}:{n}")).arg(gateway_bin());
@@ -41,19 +40,8 @@ impl HttpGateway {
             }
             None => Command::new(gateway_bin()),
         };
-        cmd.args(["serve", "--config"])
-            .arg(&cfg)
-            .env("LOG_LEVEL", "info")
-            .env("ENABLE_HEALTH", "false")
-            .env("ENABLE_METRICS", "false")
-            .env_remove("APP_SERVERS")
-            .env_remove("EXTERNAL_SERVERS")
-            .env_remove("ENABLE_HTTP")
-            .env_remove("HTTP_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true);
+        let mut cmd = serve_quietly(program, &cfg, &log);
+        cmd.env("LOG_LEVEL", "info");
         let child = cmd.spawn().expect("spawn dfs-gateway");
         let mut addr = None;
         let found = eventually(DEADLINE, || {

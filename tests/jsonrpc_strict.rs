@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Stdio;
-
 use serde_json::{json, Value};
 use support::*;
 use tokio::process::Command;
@@ -73,20 +71,8 @@ async fn http_refuses_the_same_in_both_eras_with_400() {
         fixture_server("fx", "app", "")
     ));
     let log = cfg.with_extension("stderr.log");
-    let _child = Command::new(gateway_bin())
-        .args(["serve", "--config"])
-        .arg(&cfg)
+    let _child = serve_quietly(Command::new(gateway_bin()), &cfg, &log)
         .env("LOG_LEVEL", "info")
-        .env("ENABLE_HEALTH", "false")
-        .env("ENABLE_METRICS", "false")
-        .env_remove("APP_SERVERS")
-        .env_remove("EXTERNAL_SERVERS")
-        .env_remove("ENABLE_HTTP")
-        .env_remove("HTTP_LISTEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn dfs-gateway");
     let mut addr = None;

@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::{json, Value};
 use support::*;
@@ -178,20 +177,8 @@ impl HttpGateway {
         let sections = "[front.stdio]\nenabled = false\n\n[front.http]\nenabled = true\nlisten = \"127.0.0.1:0\"\n";
         let cfg = ws.config_with_rules(rules, sections, servers);
         let log: PathBuf = cfg.with_extension("stderr.log");
-        let mut cmd = Command::new(gateway_bin());
-        cmd.args(["serve", "--config"])
-            .arg(&cfg)
-            .env("LOG_LEVEL", "info")
-            .env("ENABLE_HEALTH", "false")
-            .env("ENABLE_METRICS", "false")
-            .env_remove("APP_SERVERS")
-            .env_remove("EXTERNAL_SERVERS")
-            .env_remove("ENABLE_HTTP")
-            .env_remove("HTTP_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true);
+        let mut cmd = serve_quietly(Command::new(gateway_bin()), &cfg, &log);
+        cmd.env("LOG_LEVEL", "info");
         let child = cmd.spawn().expect("spawn dfs-gateway");
         let mut addr = None;
         let found = eventually(DEADLINE, || {

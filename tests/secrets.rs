@@ -8,7 +8,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::{json, Value};
 use support::*;
@@ -82,20 +81,8 @@ async fn http_gateway(ws: &Workspace, secrets: &str) -> (tokio::process::Child, 
         config_body()
     ));
     let log = cfg.with_extension("stderr.log");
-    let mut cmd = Command::new(gateway_bin());
-    cmd.args(["serve", "--config"])
-        .arg(&cfg)
-        .env_remove("APP_SERVERS")
-        .env_remove("EXTERNAL_SERVERS")
-        .env_remove("ENABLE_HTTP")
-        .env_remove("HTTP_LISTEN")
-        .env("ENABLE_HEALTH", "false")
-        .env("ENABLE_METRICS", "false")
-        .envs(envs())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true);
+    let mut cmd = serve_quietly(Command::new(gateway_bin()), &cfg, &log);
+    cmd.envs(envs());
     let child = cmd.spawn().expect("spawn dfs-gateway");
     let mut addr = None;
     assert!(

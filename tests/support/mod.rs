@@ -315,6 +315,25 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
 }
 
 /// Runs the gateway CLI to completion.
+/// `cmd` (the gateway, or a wrapper that runs it) set up as `serve --config cfg` for a test over HTTP: the
+/// process environment's server lists and front settings removed, the ops listeners off, stdin and stdout
+/// closed, stderr into `log`, killed when dropped.
+pub fn serve_quietly(mut cmd: Command, cfg: &Path, log: &Path) -> Command {
+    cmd.args(["serve", "--config"])
+        .arg(cfg)
+        .env_remove("APP_SERVERS")
+        .env_remove("EXTERNAL_SERVERS")
+        .env_remove("ENABLE_HTTP")
+        .env_remove("HTTP_LISTEN")
+        .env("ENABLE_HEALTH", "false")
+        .env("ENABLE_METRICS", "false")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("gateway stderr log"))
+        .kill_on_drop(true);
+    cmd
+}
+
 pub fn cli(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(gateway_bin());
     cmd.args(args).env_remove("DFS_GATEWAY_CONFIG").env_remove("APP_SERVERS").env_remove("EXTERNAL_SERVERS");
